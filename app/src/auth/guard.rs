@@ -1,0 +1,177 @@
+//! Request guards: who is calling (Bearer token or session cookie), from
+//! which address, and the CSRF token of a browser.
+use std::net::IpAddr;
+
+use rocket::http::{Cookie, Method, SameSite, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use uuid::Uuid;
+
+use super::service;
+use super::Role;
+use crate::audit::Actor;
+use crate::crypto::constant_time_eq;
+use crate::error::AppError;
+use crate::AppState;
+
+pub const SESSION_COOKIE: &str = "session";
+const CSRF_COOKIE: &str = "csrf_seed";
+
+/// The client address as the socket saw it (X-Real-IP only when an operator
+/// configured `ip_header` behind a trusted proxy).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientIp {
+    type Error = std::convert::Infallible;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(ClientIp(req.client_ip()))
+    }
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub role: Role,
+    pub session_id: Uuid,
+    pub ip: Option<IpAddr>,
+    pub via_cookie: bool,
+}
+
+impl CurrentUser {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.id),
+            role: Some(self.role),
+            ip: self.ip.map(|i| i.to_string()),
+        }
+    }
+    /// Deny unless the caller has `role` (admins pass every staff check).
+    pub fn require(&self, role: Role) -> Result<(), AppError> {
+        let ok = self.role == role || (self.role == Role::Admin && role == Role::Lawyer);
+        if ok {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        }
+    }
+}
+
+fn token_of(req: &Request<'_>) -> Option<(String, bool)> {
+    if let Some(h) = req.headers().get_one("Authorization") {
+        return h
+            .strip_prefix("Bearer ")
+            .map(|t| (t.trim().to_string(), false));
+    }
+    req.cookies()
+        .get(SESSION_COOKIE)
+        .map(|c| (c.value().to_string(), true))
+}
+
+/// A cookie-authenticated state change must come from our own origin.
+fn same_origin(req: &Request<'_>) -> bool {
+    let Some(origin) = req.headers().get_one("Origin") else {
+        return true;
+    };
+    let host = req.headers().get_one("Host").unwrap_or_default();
+    origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/') == host)
+        .unwrap_or(false)
+}
+
+async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
+    let state = req
+        .rocket()
+        .state::<AppState>()
+        .ok_or_else(|| AppError::Internal("no state".into()))?;
+    let (token, via_cookie) = token_of(req).ok_or(AppError::Unauthenticated)?;
+    if via_cookie && !matches!(req.method(), Method::Get | Method::Head) && !same_origin(req) {
+        return Err(AppError::Csrf);
+    }
+    let (user, session_id) = service::authenticate(state.db.conn(), &state.keys, &token).await?;
+    let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
+    Ok(CurrentUser {
+        id: user.id,
+        role,
+        session_id,
+        ip: req.client_ip(),
+        via_cookie,
+    })
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for CurrentUser {
+    type Error = Status;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let cached: &Result<CurrentUser, Status> = req
+            .local_cache_async(async {
+                resolve(req).await.map_err(|e| match e {
+                    AppError::Csrf => Status::Forbidden,
+                    AppError::Unavailable(_) => Status::ServiceUnavailable,
+                    _ => Status::Unauthorized,
+                })
+            })
+            .await;
+        match cached {
+            Ok(user) => Outcome::Success(user.clone()),
+            Err(status) => Outcome::Error((*status, *status)),
+        }
+    }
+}
+
+/// The caller if signed in, else `None` (for pages open to everyone).
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for MaybeUser {
+    type Error = std::convert::Infallible;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(MaybeUser(CurrentUser::from_request(req).await.succeeded()))
+    }
+}
+
+/// The browser's CSRF token: an HMAC of a random per-browser cookie (S15).
+pub struct Csrf {
+    token: String,
+}
+
+impl Csrf {
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+    pub fn verify(&self, submitted: &str) -> Result<(), AppError> {
+        if constant_time_eq(submitted.as_bytes(), self.token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(AppError::Csrf)
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Csrf {
+    type Error = std::convert::Infallible;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let Some(state) = req.rocket().state::<AppState>() else {
+            return Outcome::Forward(Status::InternalServerError);
+        };
+        let seed = match req.cookies().get(CSRF_COOKIE) {
+            Some(c) if c.value().len() >= 16 => c.value().to_string(),
+            _ => {
+                let seed = crate::crypto::random_token(24);
+                let cookie = Cookie::build((CSRF_COOKIE, seed.clone()))
+                    .http_only(true)
+                    .same_site(SameSite::Lax)
+                    .secure(state.settings.cookie_secure)
+                    .path("/");
+                req.cookies().add(cookie);
+                seed
+            }
+        };
+        Outcome::Success(Csrf {
+            token: state.keys.csrf_token(&seed),
+        })
+    }
+}

@@ -1,0 +1,426 @@
+//! Account use cases over the database.
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use chrono::{DateTime, Duration, Utc};
+use entities::{session, user};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Password, Role};
+use crate::audit::{self, Actor, Event};
+use crate::crypto::Keyring;
+use crate::domain::{Email, ErrorCode, FieldErrors};
+use crate::error::{AppError, AppResult};
+use crate::AppState;
+
+const ISSUER: &str = "claimant-portal";
+const AUDIENCE: &str = "claimant-portal";
+const TOKEN_TYPE: &str = "session";
+
+/// Claims inside a session token.
+#[derive(Debug, Serialize, Deserialize)]
+struct TokenClaims {
+    iss: String,
+    aud: String,
+    sub: String,
+    sid: String,
+    typ: String,
+    iat: i64,
+    exp: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+}
+
+pub struct IssuedSession {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub account: Account,
+}
+
+pub fn email_index(keys: &Keyring, email: &Email) -> String {
+    keys.blind_index("account-email", email.as_str())
+}
+
+fn hash_password(password: &str) -> AppResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("argon2: {e}")))
+}
+
+/// Verify on a blocking thread: argon2id deliberately costs ~20 ms of CPU.
+async fn verify_password(hash: String, password: String) -> bool {
+    rocket::tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash of a random password, verified against when the account is
+/// unknown or locked, so every failed login costs the same time.
+pub fn dummy_hash() -> String {
+    hash_password(&crate::crypto::random_token(24)).unwrap_or_default()
+}
+
+/// Parse registration input into field errors in one pass.
+pub fn parse_credentials(email: &str, password: &str) -> Result<(Email, Password), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let email = errors.check("email", Email::parse(email));
+    let password = errors.check("password", Password::parse(password));
+    match (email, password) {
+        (Some(e), Some(p)) if errors.is_empty() => Ok((e, p)),
+        _ => Err(errors),
+    }
+}
+
+/// Create an account. Used by self-registration (claimants), invitations and the CLI.
+pub async fn create_account(
+    state: &AppState,
+    actor: &Actor,
+    email: &Email,
+    password: &Password,
+    role: Role,
+) -> AppResult<Account> {
+    let hash = {
+        let pw = password.expose().to_string();
+        rocket::tokio::task::spawn_blocking(move || hash_password(&pw))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))??
+    };
+    let id = Uuid::new_v4();
+    let now = Utc::now();
+    let txn = state.db.begin_write().await?;
+    let index = email_index(&state.keys, email);
+    if user::Entity::find()
+        .filter(user::Column::EmailIndex.eq(index.clone()))
+        .one(&*txn)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Invalid({
+            let mut e = FieldErrors::new();
+            e.add("email", ErrorCode::Duplicate);
+            e
+        }));
+    }
+    user::ActiveModel {
+        id: Set(id),
+        email_index: Set(index),
+        email_sealed: Set(state.keys.seal_account_email(&id, email.as_str())),
+        password_hash: Set(hash),
+        role: Set(role.as_str().to_string()),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        disabled: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&*txn)
+    .await?;
+    audit::append(
+        &*txn,
+        actor,
+        Event::new("account.created")
+            .subject("user", id)
+            .owner(id)
+            .detail(serde_json::json!({"role": role.as_str()})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Account {
+        id,
+        email: email.as_str().to_string(),
+        role,
+    })
+}
+
+/// Log in. Unknown e-mail, wrong password, locked and disabled accounts all
+/// answer the same `LoginFailed` after the same work (S2).
+pub async fn login(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    email: &str,
+    password: &str,
+) -> AppResult<IssuedSession> {
+    let ip_text = ip.map(|i| i.to_string());
+    let actor = Actor {
+        user_id: None,
+        role: None,
+        ip: ip_text.clone(),
+    };
+    if let Some(ip) = ip {
+        if state.login_limiter.check_key(&ip).is_err() {
+            let txn = state.db.begin_write().await?;
+            audit::append(&*txn, &actor, Event::new("auth.login_throttled")).await?;
+            txn.commit().await?;
+            return Err(AppError::TooManyRequests);
+        }
+    }
+    let found = match Email::parse(email) {
+        Ok(e) => {
+            user::Entity::find()
+                .filter(user::Column::EmailIndex.eq(email_index(&state.keys, &e)))
+                .one(state.db.conn())
+                .await?
+        }
+        Err(_) => None,
+    };
+    let now = Utc::now();
+    let usable = found
+        .as_ref()
+        .is_some_and(|u| !u.disabled && u.locked_until.is_none_or(|t| t <= now));
+    let hash = match (&found, usable) {
+        (Some(u), true) => u.password_hash.clone(),
+        _ => state.dummy_hash.clone(),
+    };
+    let password_ok = verify_password(hash, password.to_string()).await && usable;
+
+    let txn = state.db.begin_write().await?;
+    let Some(user) = found else {
+        audit::append(
+            &*txn,
+            &actor,
+            Event::new("auth.login_failed").detail(serde_json::json!({"reason": "unknown"})),
+        )
+        .await?;
+        txn.commit().await?;
+        return Err(AppError::LoginFailed);
+    };
+    let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
+    let actor = Actor {
+        user_id: Some(user.id),
+        role: Some(role),
+        ip: ip_text,
+    };
+    if !password_ok {
+        let reason = if user.disabled {
+            "disabled"
+        } else if !usable {
+            "locked"
+        } else {
+            "password"
+        };
+        let mut active: user::ActiveModel = user.clone().into();
+        if reason == "password" {
+            let failures = user.failed_logins + 1;
+            if failures >= state.settings.login_max_failures {
+                active.failed_logins = Set(0);
+                active.locked_until = Set(Some(
+                    now + Duration::minutes(state.settings.lockout_minutes),
+                ));
+                audit::append(
+                    &*txn,
+                    &actor,
+                    Event::new("auth.locked")
+                        .subject("user", user.id)
+                        .owner(user.id),
+                )
+                .await?;
+            } else {
+                active.failed_logins = Set(failures);
+            }
+            active.updated_at = Set(now);
+            active.update(&*txn).await?;
+        }
+        audit::append(
+            &*txn,
+            &actor,
+            Event::new("auth.login_failed")
+                .subject("user", user.id)
+                .owner(user.id)
+                .detail(serde_json::json!({"reason": reason})),
+        )
+        .await?;
+        txn.commit().await?;
+        return Err(AppError::LoginFailed);
+    }
+    if user.failed_logins != 0 || user.locked_until.is_some() {
+        let mut active: user::ActiveModel = user.clone().into();
+        active.failed_logins = Set(0);
+        active.locked_until = Set(None);
+        active.updated_at = Set(now);
+        active.update(&*txn).await?;
+    }
+    let session_id = Uuid::new_v4();
+    let expires_at = now + Duration::hours(state.settings.session_hours);
+    session::ActiveModel {
+        id: Set(session_id),
+        user_id: Set(user.id),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+    }
+    .insert(&*txn)
+    .await?;
+    audit::append(
+        &*txn,
+        &actor,
+        Event::new("auth.login")
+            .subject("session", session_id)
+            .owner(user.id),
+    )
+    .await?;
+    txn.commit().await?;
+    let token = issue_token(&state.keys, user.id, session_id, now, expires_at)?;
+    let email = state
+        .keys
+        .open_account_email(&user.id, &user.email_sealed)?;
+    Ok(IssuedSession {
+        token,
+        expires_at,
+        account: Account {
+            id: user.id,
+            email,
+            role,
+        },
+    })
+}
+
+fn issue_token(
+    keys: &Keyring,
+    user: Uuid,
+    sid: Uuid,
+    now: DateTime<Utc>,
+    exp: DateTime<Utc>,
+) -> AppResult<String> {
+    let claims = TokenClaims {
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        sub: user.to_string(),
+        sid: sid.to_string(),
+        typ: TOKEN_TYPE.into(),
+        iat: now.timestamp(),
+        exp: exp.timestamp(),
+    };
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(keys.jwt_secret()),
+    )
+    .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))
+}
+
+/// Validate a token's signature and claims (one algorithm, exp with 5 s
+/// leeway, iss, aud, typ) and return (user id, session id) (S3).
+pub fn decode_token(keys: &Keyring, token: &str) -> Option<(Uuid, Uuid)> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 5;
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let data = decode::<TokenClaims>(
+        token,
+        &DecodingKey::from_secret(keys.jwt_secret()),
+        &validation,
+    )
+    .ok()?;
+    if data.claims.typ != TOKEN_TYPE {
+        return None;
+    }
+    Some((data.claims.sub.parse().ok()?, data.claims.sid.parse().ok()?))
+}
+
+/// The live session behind a token: not revoked, not expired, user enabled.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    keys: &Keyring,
+    token: &str,
+) -> AppResult<(user::Model, Uuid)> {
+    let (user_id, sid) = decode_token(keys, token).ok_or(AppError::Unauthenticated)?;
+    let session = session::Entity::find_by_id(sid)
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if session.user_id != user_id
+        || session.revoked_at.is_some()
+        || session.expires_at <= Utc::now()
+    {
+        return Err(AppError::Unauthenticated);
+    }
+    let user = user::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if user.disabled {
+        return Err(AppError::Unauthenticated);
+    }
+    Ok((user, sid))
+}
+
+/// Revoke one session (logout).
+pub async fn logout(state: &AppState, actor: &Actor, session_id: Uuid) -> AppResult<()> {
+    let txn = state.db.begin_write().await?;
+    if let Some(s) = session::Entity::find_by_id(session_id).one(&*txn).await? {
+        let owner = s.user_id;
+        let mut active: session::ActiveModel = s.into();
+        active.revoked_at = Set(Some(Utc::now()));
+        active.update(&*txn).await?;
+        audit::append(
+            &*txn,
+            actor,
+            Event::new("auth.logout")
+                .subject("session", session_id)
+                .owner(owner),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn account_by_id(state: &AppState, id: Uuid) -> AppResult<Account> {
+    let row = user::Entity::find_by_id(id)
+        .one(state.db.conn())
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    account(state, &row)
+}
+
+pub fn account(state: &AppState, user: &user::Model) -> AppResult<Account> {
+    Ok(Account {
+        id: user.id,
+        email: state
+            .keys
+            .open_account_email(&user.id, &user.email_sealed)?,
+        role: Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?,
+    })
+}
+
+/// On first start, create an administrator with a one-time random password
+/// and return the credential to print once. `None` if an admin exists.
+pub async fn bootstrap_admin(state: &AppState) -> AppResult<Option<(String, String)>> {
+    let exists = user::Entity::find()
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .one(state.db.conn())
+        .await?
+        .is_some();
+    if exists {
+        return Ok(None);
+    }
+    let email = Email::parse(&state.settings.bootstrap_admin_email).map_err(|_| {
+        AppError::Internal("bootstrap_admin_email is not a valid e-mail address".into())
+    })?;
+    let password = crate::crypto::random_token(18);
+    let parsed = Password::parse(&password)
+        .map_err(|_| AppError::Internal("generated password refused".into()))?;
+    let actor = Actor::default();
+    create_account(state, &actor, &email, &parsed, Role::Admin).await?;
+    Ok(Some((email.as_str().to_string(), password)))
+}

@@ -1,0 +1,95 @@
+//! Idempotent seed of the shipped case, `benesse-2014`. Run at every start;
+//! it inserts the case once and never overwrites an operator's edits.
+use chrono::{NaiveDate, Utc};
+use entities::case;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::{Catalogue, CatalogueOption, Localized};
+use crate::db::Db;
+
+pub const BENESSE_SLUG: &str = "benesse-2014";
+
+fn l(ja: &str, en: &str) -> Localized {
+    Localized {
+        ja: ja.into(),
+        en: en.into(),
+    }
+}
+
+fn opt(code: &str, ja: &str, en: &str) -> CatalogueOption {
+    CatalogueOption {
+        code: code.into(),
+        label: l(ja, en),
+    }
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+pub fn benesse_catalogue() -> Catalogue {
+    Catalogue {
+        title: l("ベネッセ個人情報漏えい事件（2014年）", "Benesse customer data leak (2014)"),
+        defendant: l("株式会社ベネッセコーポレーション ほか", "Benesse Corporation and others"),
+        summary: l(
+            "2014年、委託先の従業員がベネッセの顧客データベースから保護者と子どもの個人情報約3,504万件を持ち出し、名簿業者に売却しました。被害を受けた方は、この訴訟に原告として参加できます。",
+            "In 2014 a contractor's employee took about 35.04 million records of parents and children from Benesse's customer database and sold them to list brokers. Affected people can join this suit as plaintiffs.",
+        ),
+        leak_disclosed_on: date(2014, 7, 9),
+        leaked_items: vec![
+            opt("name", "氏名", "Name"),
+            opt("name_kana", "氏名（フリガナ）", "Name (kana)"),
+            opt("gender", "性別", "Gender"),
+            opt("birth_date", "生年月日", "Date of birth"),
+            opt("relation", "保護者・子の続柄", "Guardian/child relation"),
+            opt("postal_code", "郵便番号", "Postal code"),
+            opt("address", "住所", "Address"),
+            opt("phone", "電話番号", "Phone number"),
+            opt("fax", "FAX番号", "Fax number"),
+            opt("expected_delivery_date", "出産予定日", "Expected delivery date"),
+            opt("email", "メールアドレス", "E-mail address"),
+        ],
+        services: vec![
+            opt("shinkenzemi", "進研ゼミ", "Shinkenzemi"),
+            opt("kodomo_challenge", "こどもちゃれんじ", "Kodomo Challenge"),
+            opt("tamahiyo", "たまひよ", "Tamahiyo"),
+            opt("other_benesse", "その他のベネッセのサービス", "Another Benesse service"),
+            opt("unknown", "覚えていない", "I don't remember"),
+        ],
+        apology_options: vec![
+            opt("emoney_500", "電子マネー（500円分）", "E-money (¥500)"),
+            opt("book_card_500", "図書カード（500円分）", "Book card (¥500)"),
+            opt("donation_500", "基金への寄付（500円分）", "Donation to a fund (¥500)"),
+            opt("none", "受け取っていない", "Took none"),
+            opt("unknown", "わからない", "Don't know"),
+        ],
+        apology_option_deadline: Some(date(2014, 12, 15)),
+    }
+}
+
+/// Insert the shipped case if it is missing.
+pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
+    let txn = db.begin_write().await?;
+    let exists = case::Entity::find()
+        .filter(case::Column::Slug.eq(BENESSE_SLUG))
+        .one(&*txn)
+        .await?;
+    if exists.is_none() {
+        let now = Utc::now();
+        case::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            slug: Set(BENESSE_SLUG.into()),
+            claim_prefix: Set("BN".into()),
+            next_claim_seq: Set(1),
+            catalogue: Set(serde_json::to_value(benesse_catalogue()).unwrap_or_default()),
+            intake_opens_on: Set(date(2014, 7, 9)),
+            intake_closes_on: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    txn.commit().await
+}

@@ -1,0 +1,370 @@
+//! One typed `Settings`, loaded through Rocket's figment (`Rocket.toml`
+//! profiles, `ROCKET_*` and `APP_*` environment, plus plain `DATABASE_URL`)
+//! and validated before the app ignites. Secrets never print.
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use rocket::figment::providers::{Env, Format, Serialized, Toml};
+use rocket::figment::Figment;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+/// A secret value: printing it shows `[redacted]`.
+#[derive(Clone)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// What the operator gave us, before validation.
+#[derive(Debug, Deserialize)]
+struct RawSettings {
+    database_url: Option<String>,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    jwt_secret: Option<String>,
+    master_key: Option<String>,
+    blind_index_key: Option<String>,
+    #[serde(default = "default_session_hours")]
+    session_hours: i64,
+    cookie_secure: Option<bool>,
+    #[serde(default = "default_bootstrap_email")]
+    bootstrap_admin_email: String,
+    #[serde(default = "default_max_failures")]
+    login_max_failures: i32,
+    #[serde(default = "default_lockout_minutes")]
+    lockout_minutes: i64,
+    #[serde(default = "default_ip_per_minute")]
+    login_attempts_per_ip_per_minute: u32,
+    #[serde(default = "default_db_connections")]
+    db_max_connections: u32,
+    #[serde(default)]
+    profile_is_release: bool,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_session_hours() -> i64 {
+    8
+}
+fn default_bootstrap_email() -> String {
+    "admin@portal.invalid".into()
+}
+fn default_max_failures() -> i32 {
+    5
+}
+fn default_lockout_minutes() -> i64 {
+    15
+}
+fn default_ip_per_minute() -> u32 {
+    30
+}
+fn default_db_connections() -> u32 {
+    16
+}
+
+/// The keys the portal cannot run without.
+#[derive(Clone, Debug)]
+pub struct SecretKeys {
+    pub jwt: Secret<Zeroizing<Vec<u8>>>,
+    pub master: Secret<Zeroizing<[u8; 32]>>,
+    pub blind_index: Secret<Zeroizing<[u8; 32]>>,
+}
+
+/// Validated settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: String,
+    /// True when running on the embedded default (SQLite under `data_dir`).
+    pub embedded: bool,
+    pub data_dir: PathBuf,
+    pub keys: SecretKeys,
+    pub session_hours: i64,
+    pub cookie_secure: bool,
+    pub bootstrap_admin_email: String,
+    pub login_max_failures: i32,
+    pub lockout_minutes: i64,
+    pub login_attempts_per_ip_per_minute: u32,
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration is invalid: {0}")]
+    Invalid(String),
+    #[error(
+        "secret `{0}` is missing. When DATABASE_URL points to a database other than the \
+         embedded default, or in a release profile, every secret must be given: \
+         APP_JWT_SECRET, APP_MASTER_KEY and APP_BLIND_INDEX_KEY (base64, at least 32 bytes). \
+         Generate one with: head -c 32 /dev/urandom | base64"
+    )]
+    MissingSecret(&'static str),
+    #[error("secret `{0}` is too weak: it must be base64 of at least 32 random bytes")]
+    WeakSecret(&'static str),
+    #[error("could not prepare the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The figment every entry point uses: Rocket's own (Rocket.toml + ROCKET_*),
+/// then APP_* and DATABASE_URL, over safe defaults.
+pub fn figment() -> Figment {
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+    rocket::Config::figment()
+        .join(Serialized::default("template_dir", templates))
+        // Never trust X-Real-IP unless an operator says a proxy sets it.
+        .join(Serialized::default("ip_header", false))
+        .merge(Toml::file("Rocket.toml").nested())
+        .merge(
+            Env::raw()
+                .only(&["DATABASE_URL"])
+                .map(|_| "database_url".into()),
+        )
+        .merge(Env::prefixed("APP_").global())
+}
+
+impl Settings {
+    /// Extract and validate. On the embedded default, missing secrets are
+    /// generated once into `data_dir` with 0600 permissions.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let mut raw: RawSettings = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let profile = figment.profile().as_str().to_string();
+        raw.profile_is_release = raw.profile_is_release || profile == "release";
+        let embedded = raw.database_url.is_none();
+        let database_url = match &raw.database_url {
+            Some(url) => url.clone(),
+            None => {
+                ensure_dir(&raw.data_dir)?;
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    raw.data_dir.join("portal.db").display()
+                )
+            }
+        };
+        let may_generate = embedded && !raw.profile_is_release;
+        let keys = SecretKeys {
+            jwt: Secret::new(Zeroizing::new(
+                secret_bytes(
+                    "jwt_secret",
+                    raw.jwt_secret.as_deref(),
+                    &raw.data_dir,
+                    may_generate,
+                )?
+                .to_vec(),
+            )),
+            master: Secret::new(secret_bytes(
+                "master_key",
+                raw.master_key.as_deref(),
+                &raw.data_dir,
+                may_generate,
+            )?),
+            blind_index: Secret::new(secret_bytes(
+                "blind_index_key",
+                raw.blind_index_key.as_deref(),
+                &raw.data_dir,
+                may_generate,
+            )?),
+        };
+        if raw.session_hours < 1 || raw.session_hours > 24 * 14 {
+            return Err(ConfigError::Invalid(
+                "session_hours must be between 1 and 336".into(),
+            ));
+        }
+        if raw.login_max_failures < 1
+            || raw.lockout_minutes < 1
+            || raw.login_attempts_per_ip_per_minute < 1
+        {
+            return Err(ConfigError::Invalid(
+                "login_max_failures, lockout_minutes and login_attempts_per_ip_per_minute must be positive".into(),
+            ));
+        }
+        if raw.db_max_connections < 1 {
+            return Err(ConfigError::Invalid(
+                "db_max_connections must be at least 1".into(),
+            ));
+        }
+        Ok(Settings {
+            database_url,
+            embedded,
+            data_dir: raw.data_dir,
+            keys,
+            session_hours: raw.session_hours,
+            cookie_secure: raw.cookie_secure.unwrap_or(profile != "debug"),
+            bootstrap_admin_email: raw.bootstrap_admin_email,
+            login_max_failures: raw.login_max_failures,
+            lockout_minutes: raw.lockout_minutes,
+            login_attempts_per_ip_per_minute: raw.login_attempts_per_ip_per_minute,
+            db_max_connections: raw.db_max_connections,
+        })
+    }
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), ConfigError> {
+    fs::create_dir_all(dir).map_err(|source| ConfigError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+const WEAK: &[&str] = &["changeme", "secret", "password", "test", "dev"];
+
+fn decode_secret(name: &'static str, value: &str) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    if WEAK.contains(&value.trim().to_ascii_lowercase().as_str()) {
+        return Err(ConfigError::WeakSecret(name));
+    }
+    let bytes = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .map_err(|_| ConfigError::WeakSecret(name))?,
+    );
+    if bytes.len() < 32 || bytes.iter().all(|b| *b == bytes[0]) {
+        return Err(ConfigError::WeakSecret(name));
+    }
+    // Longer secrets are folded to 32 bytes with SHA-256.
+    let mut out = Zeroizing::new([0u8; 32]);
+    if bytes.len() == 32 {
+        out.copy_from_slice(&bytes);
+    } else {
+        use sha2::Digest;
+        out.copy_from_slice(&sha2::Sha256::digest(&bytes[..]));
+    }
+    Ok(out)
+}
+
+fn secret_bytes(
+    name: &'static str,
+    given: Option<&str>,
+    data_dir: &Path,
+    may_generate: bool,
+) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    if let Some(value) = given {
+        return decode_secret(name, value);
+    }
+    if !may_generate {
+        return Err(ConfigError::MissingSecret(name));
+    }
+    let path = data_dir.join(format!("{name}.key"));
+    if let Ok(text) = fs::read_to_string(&path) {
+        return decode_secret(name, &text);
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key[..]);
+    let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&key[..]));
+    write_private(&path, encoded.as_bytes()).map_err(|source| ConfigError::DataDir {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(key)
+}
+
+/// Write a file readable by its owner only (0600), creating it exclusively.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> String {
+        base64::engine::general_purpose::STANDARD.encode((0u8..32).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn secrets_print_redacted() {
+        let s = Secret::new("hunter2".to_string());
+        assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn an_external_database_without_secrets_is_refused() {
+        let fig = figment().merge(("database_url", "postgres://localhost/x"));
+        let err = Settings::from_figment(&fig).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingSecret(_)), "{err}");
+        assert!(err.to_string().contains("APP_MASTER_KEY"));
+    }
+
+    #[test]
+    fn a_release_profile_without_secrets_is_refused_even_on_sqlite() {
+        let dir = tempdir();
+        let fig = figment()
+            .merge(("data_dir", dir.clone()))
+            .merge(("profile_is_release", true));
+        assert!(matches!(
+            Settings::from_figment(&fig),
+            Err(ConfigError::MissingSecret(_))
+        ));
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn weak_secrets_are_refused() {
+        let fig = figment()
+            .merge(("database_url", "postgres://localhost/x"))
+            .merge(("jwt_secret", "changeme"))
+            .merge(("master_key", key()))
+            .merge(("blind_index_key", key()));
+        assert!(matches!(
+            Settings::from_figment(&fig),
+            Err(ConfigError::WeakSecret("jwt_secret"))
+        ));
+    }
+
+    #[test]
+    fn the_embedded_default_generates_private_secrets_once() {
+        let dir = tempdir();
+        let fig = figment().merge(("data_dir", dir.clone()));
+        let first = Settings::from_figment(&fig).unwrap();
+        let second = Settings::from_figment(&fig).unwrap();
+        assert_eq!(
+            first.keys.master.expose().as_slice(),
+            second.keys.master.expose().as_slice()
+        );
+        assert!(first.embedded);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join("master_key.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("portal-config-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,183 @@
+//! One error type for every handler. 4xx carry text safe to show, in the
+//! user's language; 5xx log the whole chain and show a generic message.
+//! API paths (`/api/…`) answer JSON `{"error": {code, message, fields}}`;
+//! pages answer an HTML error page.
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
+use rocket_dyn_templates::{context, Template};
+use sea_orm::{DbErr, SqlErr};
+use serde_json::json;
+
+use crate::domain::{ErrorCode, FieldErrors};
+use crate::i18n::Lang;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("login failed")]
+    LoginFailed,
+    #[error("wrong state: {0}")]
+    WrongState(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("invalid fields")]
+    Invalid(FieldErrors),
+    #[error("claim incomplete")]
+    Incomplete(Vec<String>),
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error("request body too large")]
+    TooLarge,
+    #[error("unsupported media type")]
+    UnsupportedType,
+    #[error("malformed request")]
+    Malformed,
+    #[error("csrf check failed")]
+    Csrf,
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+            return AppError::Conflict("conflict");
+        }
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::Unavailable(err.to_string()),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<FieldErrors> for AppError {
+    fn from(errors: FieldErrors) -> Self {
+        AppError::Invalid(errors)
+    }
+}
+
+impl From<crate::crypto::CryptoError> for AppError {
+    fn from(err: crate::crypto::CryptoError) -> Self {
+        AppError::Internal(err.to_string())
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> Status {
+        match self {
+            AppError::NotFound => Status::NotFound,
+            AppError::Unauthenticated | AppError::LoginFailed => Status::Unauthorized,
+            AppError::Forbidden | AppError::Csrf => Status::Forbidden,
+            AppError::WrongState(_) | AppError::Conflict(_) => Status::Conflict,
+            AppError::Invalid(_) | AppError::Incomplete(_) => Status::UnprocessableEntity,
+            AppError::TooManyRequests => Status::TooManyRequests,
+            AppError::TooLarge => Status::PayloadTooLarge,
+            AppError::UnsupportedType => Status::UnsupportedMediaType,
+            AppError::Malformed => Status::BadRequest,
+            AppError::Unavailable(_) => Status::ServiceUnavailable,
+            AppError::Internal(_) => Status::InternalServerError,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::NotFound => "not_found",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden => "forbidden",
+            AppError::LoginFailed => "login_failed",
+            AppError::WrongState(code) | AppError::Conflict(code) => code,
+            AppError::Invalid(_) => "invalid",
+            AppError::Incomplete(_) => "incomplete",
+            AppError::TooManyRequests => "too_many_requests",
+            AppError::TooLarge => "too_large",
+            AppError::UnsupportedType => "unsupported_type",
+            AppError::Malformed => "malformed",
+            AppError::Csrf => "csrf",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// The message a person reads, in their language.
+    pub fn message(&self, lang: Lang) -> String {
+        let key = match self {
+            AppError::WrongState(code) | AppError::Conflict(code) => {
+                format!("error-{}", code.replace('_', "-"))
+            }
+            other => format!("error-{}", other.code().replace('_', "-")),
+        };
+        lang.t(&key)
+    }
+
+    /// Field path → translated message.
+    pub fn field_messages(&self, lang: Lang) -> BTreeMap<String, String> {
+        match self {
+            AppError::Invalid(errors) => translate_fields(errors, lang),
+            AppError::Incomplete(missing) => missing
+                .iter()
+                .map(|f| (f.clone(), lang.t(&ErrorCode::Required.message_key())))
+                .collect(),
+            _ => BTreeMap::new(),
+        }
+    }
+}
+
+pub fn translate_fields(errors: &FieldErrors, lang: Lang) -> BTreeMap<String, String> {
+    errors
+        .0
+        .iter()
+        .map(|(f, c)| (f.clone(), lang.t(&c.message_key())))
+        .collect()
+}
+
+pub fn is_api(req: &Request<'_>) -> bool {
+    req.uri().path().as_str().starts_with("/api/")
+}
+
+impl<'r> Responder<'r, 'static> for AppError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let status = self.status();
+        if status.code >= 500 {
+            tracing::error!(error = %self, path = %req.uri().path(), "request failed");
+        } else {
+            tracing::info!(code = self.code(), status = status.code, path = %req.uri().path(), "request refused");
+        }
+        let lang = Lang::of_request(req);
+        let message = self.message(lang);
+        let mut builder = if is_api(req) {
+            let body = json!({"error": {
+                "code": self.code(),
+                "message": message,
+                "fields": self.field_messages(lang),
+            }})
+            .to_string();
+            let mut r = Response::build();
+            r.header(ContentType::JSON)
+                .sized_body(body.len(), Cursor::new(body));
+            r
+        } else {
+            let page = Template::render(
+                "error/error",
+                context! { lang: lang.code(), status: status.code, message: message },
+            );
+            Response::build_from(page.respond_to(req)?)
+        };
+        if matches!(self, AppError::Unavailable(_)) {
+            builder.header(Header::new("Retry-After", "30"));
+        }
+        builder.status(status).ok()
+    }
+}

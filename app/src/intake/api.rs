@@ -1,0 +1,91 @@
+//! `/api/v1/claims…`: thin JSON handlers over `intake::service`.
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use rocket::State;
+use serde::{Deserialize, Serialize};
+
+use super::domain::{ClaimStatus, DraftInput};
+use super::service::{self, ClaimDetail, ClaimSummary};
+use crate::auth::CurrentUser;
+use crate::error::AppResult;
+use crate::{parse_id, AppState};
+
+#[derive(Deserialize)]
+pub struct NewClaim {
+    pub case: String,
+}
+
+#[derive(Serialize)]
+pub struct Created {
+    pub id: uuid::Uuid,
+    pub number: String,
+    pub status: ClaimStatus,
+}
+
+#[rocket::post("/claims", data = "<body>")]
+pub async fn create(
+    user: CurrentUser,
+    state: &State<AppState>,
+    body: Json<NewClaim>,
+) -> AppResult<(Status, Json<Created>)> {
+    let claim = service::create_claim(state, &user, &body.case).await?;
+    Ok((
+        Status::Created,
+        Json(Created {
+            id: claim.id,
+            number: claim.number,
+            status: claim.status,
+        }),
+    ))
+}
+
+#[rocket::get("/claims")]
+pub async fn list(
+    user: CurrentUser,
+    state: &State<AppState>,
+) -> AppResult<Json<Vec<ClaimSummary>>> {
+    Ok(Json(service::list_own(state, &user).await?))
+}
+
+#[rocket::get("/claims/<id>")]
+pub async fn get(
+    user: CurrentUser,
+    state: &State<AppState>,
+    id: &str,
+) -> AppResult<Json<ClaimDetail>> {
+    Ok(Json(service::get_own(state, &user, parse_id(id)?).await?.0))
+}
+
+#[rocket::put("/claims/<id>", data = "<body>")]
+pub async fn replace(
+    user: CurrentUser,
+    state: &State<AppState>,
+    id: &str,
+    body: Json<DraftInput>,
+) -> AppResult<Json<ClaimDetail>> {
+    Ok(Json(
+        service::replace_draft(state, &user, parse_id(id)?, &body).await?,
+    ))
+}
+
+#[rocket::post("/claims/<id>/submit")]
+pub async fn submit(
+    user: CurrentUser,
+    state: &State<AppState>,
+    id: &str,
+) -> AppResult<Json<ClaimDetail>> {
+    Ok(Json(service::submit(state, &user, parse_id(id)?).await?))
+}
+
+#[rocket::post("/claims/<id>/withdraw")]
+pub async fn withdraw(
+    user: CurrentUser,
+    state: &State<AppState>,
+    id: &str,
+) -> AppResult<Json<ClaimSummary>> {
+    Ok(Json(service::withdraw(state, &user, parse_id(id)?).await?))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![create, list, get, replace, submit, withdraw]
+}

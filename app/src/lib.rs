@@ -1,0 +1,139 @@
+//! The claimant intake portal for data-leak class actions.
+//!
+//! `build(figment)` assembles the Rocket application; `main.rs` only
+//! launches it or runs a CLI subcommand. Capabilities live in their own
+//! modules (`auth`, `cases`, `intake`, `audit`), each with pure `domain`
+//! rules, `service` use cases over the database, and thin `api` (JSON under
+//! `/api/v1`) and `pages` (HTML) handlers that call the same services.
+pub mod audit;
+pub mod auth;
+pub mod cases;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod i18n;
+pub mod intake;
+mod openapi;
+mod web;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+use rocket_dyn_templates::Template;
+
+pub use config::{figment, Settings};
+use crypto::Keyring;
+use db::Db;
+use error::{AppError, AppResult};
+
+/// Everything a request handler may need, managed by Rocket.
+pub struct AppState {
+    pub db: Db,
+    pub keys: Keyring,
+    pub settings: Settings,
+    pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Verified against when a login names no usable account (S2).
+    pub dummy_hash: String,
+}
+
+impl AppState {
+    /// Connect, migrate, seed: the start-up sequence shared by the server and the CLI.
+    pub async fn start(settings: Settings) -> Result<Self, String> {
+        let db = Db::connect(&settings.database_url, settings.db_max_connections)
+            .await
+            .map_err(|e| format!("cannot connect to the database: {e}"))?;
+        db.migrate()
+            .await
+            .map_err(|e| format!("database migration failed: {e}"))?;
+        cases::seed::seed_cases(&db)
+            .await
+            .map_err(|e| format!("seeding cases failed: {e}"))?;
+        let per_minute =
+            NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
+        Ok(Self {
+            db,
+            keys: Keyring::new(&settings.keys),
+            login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            dummy_hash: auth::service::dummy_hash(),
+            settings,
+        })
+    }
+}
+
+/// Today's date in Japan, where the suits are filed.
+pub fn today() -> chrono::NaiveDate {
+    let now = chrono::Utc::now();
+    chrono::FixedOffset::east_opt(9 * 3600)
+        .map(|jst| now.with_timezone(&jst).date_naive())
+        .unwrap_or_else(|| now.date_naive())
+}
+
+/// Path ids are UUIDs; anything else is simply not found.
+pub fn parse_id(raw: &str) -> AppResult<uuid::Uuid> {
+    raw.parse().map_err(|_| AppError::NotFound)
+}
+
+/// Assemble the application. Settings are validated, the database
+/// connected and migrated, and the shipped case seeded at ignition; any
+/// failure stops the launch with a clear message.
+pub fn build(figment: Figment) -> Rocket<Build> {
+    rocket::custom(figment)
+        .attach(AdHoc::try_on_ignite("Portal state", |rocket| async move {
+            let settings = match Settings::from_figment(rocket.figment()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    return Err(rocket);
+                }
+            };
+            let state = match AppState::start(settings).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    return Err(rocket);
+                }
+            };
+            match auth::service::bootstrap_admin(&state).await {
+                Ok(Some((email, password))) => {
+                    // Printed once, to the operator's terminal, never to the log.
+                    println!(
+                        "\n  Bootstrap administrator created (shown only this once):\n    e-mail:   {email}\n    password: {password}\n  Sign in and keep it safe.\n"
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("error: could not create the bootstrap administrator: {e}");
+                    return Err(rocket);
+                }
+            }
+            Ok(rocket.manage(state))
+        }))
+        .attach(Template::custom(|engines| {
+            engines.tera.register_function("t", i18n::tera_function());
+        }))
+        .attach(web::SecurityHeaders)
+        .attach(AdHoc::on_liftoff("Announce address", |rocket| {
+            Box::pin(async move {
+                let c = rocket.config();
+                println!("Portal ready at http://{}:{}/", c.address, c.port);
+            })
+        }))
+        .mount("/", web::routes())
+        .mount("/", auth::pages::routes())
+        .mount("/", intake::pages::routes())
+        .mount("/api/v1", auth::api::routes())
+        .mount("/api/v1", cases::api::routes())
+        .mount("/api/v1", intake::api::routes())
+        .mount("/api/v1", audit::api::routes())
+        .mount("/api/v1", openapi::routes())
+        .register("/", web::catchers())
+}

@@ -1,0 +1,14 @@
+//! The `app` binary: serve the portal (default) or run an operator command.
+use clap::Parser;
+
+#[rocket::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = app::cli::Cli::parse();
+    app::cli::run(cli).await
+}

@@ -1,0 +1,32 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "claims")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub claimant_id: Uuid,
+    #[sea_orm(unique)]
+    pub number: String,
+    pub status: String,
+    pub wrapped_key: Option<Vec<u8>>,
+    pub sealed: Option<Vec<u8>>,
+    pub leaked_items: Json,
+    pub services: Json,
+    pub apology_letter_received: Option<bool>,
+    pub registration_code_index: Option<String>,
+    pub apology_option: Option<String>,
+    pub learned_of_leak_on: Option<Date>,
+    pub possible_duplicate: bool,
+    pub version: i32,
+    pub submitted_at: Option<DateTimeUtc>,
+    pub withdrawn_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,10 @@
+//! SeaORM entity definitions only: no behaviour, no web framework.
+//! Columns named `sealed` hold AEAD ciphertext; columns named `*_index` hold
+//! keyed hashes (blind indexes). Neither is ever plaintext personal data.
+pub mod audit_event;
+pub mod case;
+pub mod claim;
+pub mod harm;
+pub mod person;
+pub mod session;
+pub mod user;

@@ -1,0 +1,20 @@
+//! The schema's only source of truth. Each migration has a real `down`.
+//! Seed data for shipped cases lives in the app (`app::cases::seed`), not here.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_accounts;
+mod m20261121_000002_create_cases_and_claims;
+mod m20261121_000003_create_audit_log;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_create_accounts::Migration),
+            Box::new(m20261121_000002_create_cases_and_claims::Migration),
+            Box::new(m20261121_000003_create_audit_log::Migration),
+        ]
+    }
+}

@@ -1,0 +1,7 @@
+//! One integration-test binary: every test starts the real application with
+//! its own database and talks to it over HTTP.
+mod accounts;
+mod audit_log;
+mod intake_api;
+mod intake_pages;
+mod protection;

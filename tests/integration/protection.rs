@@ -1,0 +1,163 @@
+use portal::{spawn_app, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Personal data that must never appear in plain text at rest.
+const CANARIES: [&str; 8] = [
+    "カナリアタロウ",
+    "金糸雀",
+    "canary.pii@example.jp",
+    "09087654321",
+    "9876543",
+    "金糸雀町7-7-7",
+    "ZQ9XK7CANARY",
+    "カナリア商事",
+];
+
+async fn plant_canary(app: &TestApp) {
+    let api = app.claimant("canary.pii@example.jp").await;
+    let id = api
+        .post("/claims", json!({"case": "benesse-2014"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let draft = json!({
+        "persons": [{"relation": "self", "family_name": "金糸雀", "given_name": "太郎",
+                     "family_name_kana": "かなりあ", "given_name_kana": "たろう",
+                     "birth_date": "1977-07-07", "gender": "male"}],
+        "address": {"postal_code": "987-6543", "prefecture": "北海道", "city": "札幌市",
+                    "line1": "金糸雀町7-7-7", "line2": ""},
+        "phone": "090-8765-4321",
+        "email": "canary.pii@example.jp",
+        "leaked_items": ["name"],
+        "apology_letter_received": true,
+        "registration_code": "ZQ9XK7CANARY",
+        "apology_option": "none",
+        "harms": [{"kind": "call", "date": "2014-09-09", "sender": "カナリア商事", "note": ""}]
+    });
+    let r = api.put(&format!("/claims/{id}"), draft).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        api.post(&format!("/claims/{id}/submit"), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // The claim reads back in full for its owner, so the data is really there.
+    let back = api.get(&format!("/claims/{id}")).await;
+    assert_eq!(back.body["address"]["line1"], "金糸雀町7-7-7");
+}
+
+fn find_canaries(haystack: &[u8]) -> Vec<&'static str> {
+    CANARIES
+        .iter()
+        .copied()
+        .filter(|c| haystack.windows(c.len()).any(|w| w == c.as_bytes()))
+        .collect()
+}
+
+#[tokio::test]
+async fn canary_personal_data_is_nowhere_in_plain_text_at_rest() {
+    let app = spawn_app().await;
+    plant_canary(&app).await;
+    let found = match &app.sqlite_path {
+        Some(path) => {
+            // The database file and its write-ahead log.
+            let mut bytes = std::fs::read(path).unwrap();
+            let wal = path.with_extension("db-wal");
+            bytes.extend(std::fs::read(&wal).unwrap_or_default());
+            assert!(bytes.len() > 10_000, "the database file was read");
+            find_canaries(&bytes)
+        }
+        None => {
+            let dump = std::process::Command::new("pg_dump")
+                .arg("--no-owner")
+                .arg(&app.database_url)
+                .output()
+                .expect("pg_dump is installed with the PostgreSQL client");
+            assert!(
+                dump.status.success(),
+                "{}",
+                String::from_utf8_lossy(&dump.stderr)
+            );
+            assert!(String::from_utf8_lossy(&dump.stdout).contains("COPY public.claims"));
+            find_canaries(&dump.stdout)
+        }
+    };
+    assert!(found.is_empty(), "plaintext PII at rest: {found:?}");
+}
+
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_and_are_not_cached() {
+    let app = spawn_app().await;
+    let res = reqwest::get(format!("{}/login", app.address))
+        .await
+        .unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn user_input_is_escaped_in_pages() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let page = browser.get("/register").await;
+    let r = browser
+        .submit(
+            &page,
+            "/register",
+            &[("email", "<script>alert(1)</script>"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!r.html.contains("<script>alert(1)</script>"));
+    assert!(r.html.contains("&lt;script&gt;"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_api_route() {
+    let app = spawn_app().await;
+    let doc = app.api().get("/openapi.json").await.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let rocket = app::build(portal::test_figment("sqlite::memory:", app.data_dir.path()));
+    let mut missing = vec![];
+    for route in rocket.routes() {
+        let path = route.uri.path().to_string();
+        let Some(api_path) = path.strip_prefix("/api/v1") else {
+            continue;
+        };
+        if api_path == "/openapi.json" {
+            continue;
+        }
+        // Rocket writes `<id>`, OpenAPI `{id}`.
+        let openapi_path = api_path.replace('<', "{").replace('>', "}");
+        let method = route.method.as_str().to_lowercase();
+        if doc["paths"][&openapi_path][&method].is_null() {
+            missing.push(format!("{method} {openapi_path}"));
+        }
+    }
+    assert!(missing.is_empty(), "undocumented routes: {missing:?}");
+}
+
+#[tokio::test]
+async fn the_health_check_reports_the_database() {
+    let app = spawn_app().await;
+    let r = app.api();
+    let res = r
+        .http
+        .get(format!("{}/health", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}

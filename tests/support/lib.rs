@@ -1,0 +1,327 @@
+//! Test and benchmark support: start the real application on a loopback
+//! port with its own database (a fresh SQLite file, or a UUID-named
+//! PostgreSQL database when `TEST_DATABASE_URL` is set) and drive it over HTTP.
+use std::path::PathBuf;
+
+use base64::Engine;
+use reqwest::{Client, StatusCode};
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{json, Value};
+
+pub use app;
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    /// The SQLite file, when running on SQLite.
+    pub sqlite_path: Option<PathBuf>,
+    pub data_dir: tempfile::TempDir,
+    pub figment: Figment,
+    shutdown: rocket::Shutdown,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.clone().notify();
+    }
+}
+
+fn random_key() -> String {
+    let bytes: Vec<u8> = (0..32).map(|_| rand_byte()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn rand_byte() -> u8 {
+    uuid::Uuid::new_v4().as_bytes()[7]
+}
+
+/// Create a fresh database and return its URL.
+pub async fn fresh_database(data_dir: &std::path::Path) -> (String, Option<PathBuf>) {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(&base)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let (prefix, _) = base
+                .rsplit_once('/')
+                .expect("TEST_DATABASE_URL has a database name");
+            (format!("{prefix}/{name}"), None)
+        }
+        _ => {
+            let path = data_dir.join("portal.db");
+            (format!("sqlite://{}?mode=rwc", path.display()), Some(path))
+        }
+    }
+}
+
+/// The figment a test app runs with; `customise` may override anything.
+pub fn test_figment(database_url: &str, data_dir: &std::path::Path) -> Figment {
+    app::figment()
+        .merge(("address", "127.0.0.1"))
+        .merge(("port", 0))
+        .merge(("log_level", "off"))
+        .merge(("cli_colors", false))
+        .merge(("shutdown.ctrlc", false))
+        .merge(("database_url", database_url))
+        .merge(("data_dir", data_dir.display().to_string()))
+        .merge(("jwt_secret", random_key()))
+        .merge(("master_key", random_key()))
+        .merge(("blind_index_key", random_key()))
+        .merge(("db_max_connections", 8))
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|f| f).await
+}
+
+pub async fn spawn_app_with(customise: impl FnOnce(Figment) -> Figment) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let (database_url, sqlite_path) = fresh_database(data_dir.path()).await;
+    let figment = customise(test_figment(&database_url, data_dir.path()));
+    let (tx, rx) = tokio::sync::oneshot::channel::<u16>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let rocket = app::build(figment.clone())
+        .attach(AdHoc::on_liftoff("Report port", move |r| {
+            let port = r.config().port;
+            Box::pin(async move {
+                if let Some(tx) = tx.lock().unwrap().take() {
+                    let _ = tx.send(port);
+                }
+            })
+        }))
+        .ignite()
+        .await
+        .expect("the app ignites");
+    let shutdown = rocket.shutdown();
+    tokio::spawn(async move {
+        let _ = rocket.launch().await;
+    });
+    let port = rx.await.expect("the app lifts off");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        database_url,
+        sqlite_path,
+        data_dir,
+        figment,
+        shutdown,
+    }
+}
+
+/// A JSON API caller that holds a bearer token.
+#[derive(Clone)]
+pub struct ApiClient {
+    pub base: String,
+    pub http: Client,
+    pub token: Option<String>,
+    pub lang: &'static str,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl ApiClient {
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{}", self.base, path))
+            .header("Accept-Language", self.lang);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body }
+    }
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+}
+
+impl TestApp {
+    pub fn api(&self) -> ApiClient {
+        ApiClient {
+            base: self.address.clone(),
+            http: Client::new(),
+            token: None,
+            lang: "ja",
+        }
+    }
+
+    /// Register a claimant through the API and return a signed-in client.
+    pub async fn claimant(&self, email: &str) -> ApiClient {
+        let api = self.api();
+        let password = "correct horse battery staple";
+        let r = api
+            .post(
+                "/auth/register",
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "register: {:?}", r.body);
+        self.login(email, password).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> ApiClient {
+        let mut api = self.api();
+        let r = api
+            .post("/auth/login", json!({"email": email, "password": password}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login: {:?}", r.body);
+        api.token = Some(r.body["token"].as_str().expect("token").to_string());
+        api
+    }
+
+    /// An application state on the same database, for set-up that has no
+    /// public route yet (staff accounts) and for inspection.
+    pub async fn state(&self) -> app::AppState {
+        let settings = app::Settings::from_figment(&self.figment).expect("settings");
+        app::AppState::start(settings).await.expect("state")
+    }
+
+    /// Create a staff account with `role` and return a signed-in client.
+    pub async fn staff(&self, email: &str, role: app::auth::Role) -> ApiClient {
+        let state = self.state().await;
+        let email_v = app::domain::Email::parse(email).unwrap();
+        let password = app::auth::Password::parse("staff password long enough").unwrap();
+        app::auth::service::create_account(&state, &Default::default(), &email_v, &password, role)
+            .await
+            .expect("staff account");
+        self.login(email, "staff password long enough").await
+    }
+
+    pub async fn db(&self) -> DatabaseConnection {
+        Database::connect(&self.database_url).await.expect("db")
+    }
+
+    /// A browser: keeps cookies, follows redirects.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.address.clone(),
+            http: Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+        }
+    }
+}
+
+/// A cookie-keeping HTML client that submits forms like a person would.
+pub struct Browser {
+    pub base: String,
+    pub http: Client,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub url: String,
+    pub html: String,
+}
+
+impl Page {
+    pub fn doc(&self) -> scraper::Html {
+        scraper::Html::parse_document(&self.html)
+    }
+    /// Text of every element matching `selector`.
+    pub fn texts(&self, selector: &str) -> Vec<String> {
+        let sel = scraper::Selector::parse(selector).expect("selector");
+        self.doc()
+            .select(&sel)
+            .map(|e| e.text().collect::<String>().trim().to_string())
+            .collect()
+    }
+    /// The value attribute of the input named `name`.
+    pub fn input_value(&self, name: &str) -> Option<String> {
+        let sel = scraper::Selector::parse(&format!("[name=\"{name}\"]")).expect("selector");
+        self.doc()
+            .select(&sel)
+            .next()
+            .and_then(|e| e.value().attr("value").map(str::to_string))
+    }
+    pub fn csrf(&self) -> String {
+        self.input_value("csrf").expect("the page has a CSRF token")
+    }
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> Page {
+        let res = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("get");
+        Page {
+            status: res.status(),
+            url: res.url().to_string(),
+            html: res.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// Submit a form with the CSRF token of the page it is on.
+    pub async fn submit(&self, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
+        let mut form: Vec<(String, String)> = vec![("csrf".into(), page.csrf())];
+        form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.post_form(action, &form).await
+    }
+
+    pub async fn post_form(&self, action: &str, form: &[(String, String)]) -> Page {
+        let res = self
+            .http
+            .post(format!("{}{}", self.base, action))
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        Page {
+            status: res.status(),
+            url: res.url().to_string(),
+            html: res.text().await.unwrap_or_default(),
+        }
+    }
+}
+
+/// A complete, valid draft for the API, with a given claimant name.
+pub fn complete_draft(family_kana: &str, birth_date: &str) -> Value {
+    json!({
+        "persons": [
+            {"relation": "self", "family_name": "山田", "given_name": "花子",
+             "family_name_kana": family_kana, "given_name_kana": "はなこ",
+             "birth_date": birth_date, "gender": "female"},
+            {"relation": "child", "family_name": "山田", "given_name": "一郎",
+             "family_name_kana": family_kana, "given_name_kana": "いちろう",
+             "birth_date": "2009-04-02", "gender": "male"}
+        ],
+        "address": {"postal_code": "100-0001", "prefecture": "東京都", "city": "千代田区",
+                    "line1": "千代田1-1", "line2": "101号室"},
+        "phone": "090-1234-5678",
+        "email": "contact@example.jp",
+        "leaked_items": ["name", "address", "phone", "birth_date"],
+        "services": ["shinkenzemi"],
+        "apology_letter_received": true,
+        "registration_code": "AB12-CD34",
+        "apology_option": "book_card_500",
+        "learned_of_leak_on": "2014-07-10",
+        "harms": [{"kind": "direct_mail", "date": "2014-08-01", "sender": "某教育サービス", "note": "見覚えのない会社からのDM"}]
+    })
+}
