@@ -10,10 +10,7 @@ use crate::auth::{service, Role};
 use crate::{AppState, Settings};
 
 #[derive(Parser)]
-#[command(
-    name = "app",
-    about = "Claimant intake portal for data-leak class actions"
-)]
+#[command(name = "app", about = "Claimant intake portal for data-leak class actions")]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -64,9 +61,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::User {
-            command: UserCommand::Create { email, role, .. },
-        } => {
+        Command::User { command: UserCommand::Create { email, role, .. } } => {
             let state = match state().await {
                 Ok(s) => s,
                 Err(code) => return code,
@@ -80,24 +75,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             let (email, password) = match service::parse_credentials(&email, password) {
                 Ok(v) => v,
                 Err(errors) => {
-                    for (field, message) in
-                        crate::error::translate_fields(&errors, crate::i18n::Lang::En)
-                    {
+                    for (field, message) in crate::error::translate_fields(&errors, crate::i18n::Lang::En) {
                         eprintln!("error: {field}: {message}");
                     }
                     return ExitCode::FAILURE;
                 }
             };
             let role = Role::parse(&role).unwrap_or(Role::Claimant);
-            match service::create_account(&state, &Actor::default(), &email, &password, role).await
-            {
+            match service::create_account(&state, &Actor::default(), &email, &password, role).await {
                 Ok(account) => {
-                    println!(
-                        "created {} {} ({})",
-                        account.role.as_str(),
-                        account.email,
-                        account.id
-                    );
+                    println!("created {} {} ({})", account.role.as_str(), account.email, account.id);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -109,9 +96,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
+        Command::Audit { command: AuditCommand::Verify } => {
             let state = match state().await {
                 Ok(s) => s,
                 Err(code) => return code,

@@ -118,10 +118,7 @@ pub enum ConfigError {
     #[error("secret `{0}` is too weak: it must be base64 of at least 32 random bytes")]
     WeakSecret(&'static str),
     #[error("could not prepare the data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
 }
 
 /// The figment every entry point uses: Rocket's own (Rocket.toml + ROCKET_*),
@@ -133,11 +130,7 @@ pub fn figment() -> Figment {
         // Never trust X-Real-IP unless an operator says a proxy sets it.
         .join(Serialized::default("ip_header", false))
         .merge(Toml::file("Rocket.toml").nested())
-        .merge(
-            Env::raw()
-                .only(&["DATABASE_URL"])
-                .map(|_| "database_url".into()),
-        )
+        .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
         .merge(Env::prefixed("APP_").global())
 }
 
@@ -145,9 +138,7 @@ impl Settings {
     /// Extract and validate. On the embedded default, missing secrets are
     /// generated once into `data_dir` with 0600 permissions.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
-        let mut raw: RawSettings = figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut raw: RawSettings = figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let profile = figment.profile().as_str().to_string();
         raw.profile_is_release = raw.profile_is_release || profile == "release";
         let embedded = raw.database_url.is_none();
@@ -155,29 +146,15 @@ impl Settings {
             Some(url) => url.clone(),
             None => {
                 ensure_dir(&raw.data_dir)?;
-                format!(
-                    "sqlite://{}?mode=rwc",
-                    raw.data_dir.join("portal.db").display()
-                )
+                format!("sqlite://{}?mode=rwc", raw.data_dir.join("portal.db").display())
             }
         };
         let may_generate = embedded && !raw.profile_is_release;
         let keys = SecretKeys {
             jwt: Secret::new(Zeroizing::new(
-                secret_bytes(
-                    "jwt_secret",
-                    raw.jwt_secret.as_deref(),
-                    &raw.data_dir,
-                    may_generate,
-                )?
-                .to_vec(),
+                secret_bytes("jwt_secret", raw.jwt_secret.as_deref(), &raw.data_dir, may_generate)?.to_vec(),
             )),
-            master: Secret::new(secret_bytes(
-                "master_key",
-                raw.master_key.as_deref(),
-                &raw.data_dir,
-                may_generate,
-            )?),
+            master: Secret::new(secret_bytes("master_key", raw.master_key.as_deref(), &raw.data_dir, may_generate)?),
             blind_index: Secret::new(secret_bytes(
                 "blind_index_key",
                 raw.blind_index_key.as_deref(),
@@ -186,22 +163,15 @@ impl Settings {
             )?),
         };
         if raw.session_hours < 1 || raw.session_hours > 24 * 14 {
-            return Err(ConfigError::Invalid(
-                "session_hours must be between 1 and 336".into(),
-            ));
+            return Err(ConfigError::Invalid("session_hours must be between 1 and 336".into()));
         }
-        if raw.login_max_failures < 1
-            || raw.lockout_minutes < 1
-            || raw.login_attempts_per_ip_per_minute < 1
-        {
+        if raw.login_max_failures < 1 || raw.lockout_minutes < 1 || raw.login_attempts_per_ip_per_minute < 1 {
             return Err(ConfigError::Invalid(
                 "login_max_failures, lockout_minutes and login_attempts_per_ip_per_minute must be positive".into(),
             ));
         }
         if raw.db_max_connections < 1 {
-            return Err(ConfigError::Invalid(
-                "db_max_connections must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("db_max_connections must be at least 1".into()));
         }
         Ok(Settings {
             database_url,
@@ -220,10 +190,7 @@ impl Settings {
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), ConfigError> {
-    fs::create_dir_all(dir).map_err(|source| ConfigError::DataDir {
-        path: dir.display().to_string(),
-        source,
-    })
+    fs::create_dir_all(dir).map_err(|source| ConfigError::DataDir { path: dir.display().to_string(), source })
 }
 
 const WEAK: &[&str] = &["changeme", "secret", "password", "test", "dev"];
@@ -233,9 +200,7 @@ fn decode_secret(name: &'static str, value: &str) -> Result<Zeroizing<[u8; 32]>,
         return Err(ConfigError::WeakSecret(name));
     }
     let bytes = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(value.trim())
-            .map_err(|_| ConfigError::WeakSecret(name))?,
+        base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| ConfigError::WeakSecret(name))?,
     );
     if bytes.len() < 32 || bytes.iter().all(|b| *b == bytes[0]) {
         return Err(ConfigError::WeakSecret(name));
@@ -270,10 +235,8 @@ fn secret_bytes(
     let mut key = Zeroizing::new([0u8; 32]);
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key[..]);
     let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&key[..]));
-    write_private(&path, encoded.as_bytes()).map_err(|source| ConfigError::DataDir {
-        path: path.display().to_string(),
-        source,
-    })?;
+    write_private(&path, encoded.as_bytes())
+        .map_err(|source| ConfigError::DataDir { path: path.display().to_string(), source })?;
     Ok(key)
 }
 
@@ -316,13 +279,8 @@ mod tests {
     #[test]
     fn a_release_profile_without_secrets_is_refused_even_on_sqlite() {
         let dir = tempdir();
-        let fig = figment()
-            .merge(("data_dir", dir.clone()))
-            .merge(("profile_is_release", true));
-        assert!(matches!(
-            Settings::from_figment(&fig),
-            Err(ConfigError::MissingSecret(_))
-        ));
+        let fig = figment().merge(("data_dir", dir.clone())).merge(("profile_is_release", true));
+        assert!(matches!(Settings::from_figment(&fig), Err(ConfigError::MissingSecret(_))));
         let _ = fs::remove_dir_all(dir);
     }
 
@@ -333,10 +291,7 @@ mod tests {
             .merge(("jwt_secret", "changeme"))
             .merge(("master_key", key()))
             .merge(("blind_index_key", key()));
-        assert!(matches!(
-            Settings::from_figment(&fig),
-            Err(ConfigError::WeakSecret("jwt_secret"))
-        ));
+        assert!(matches!(Settings::from_figment(&fig), Err(ConfigError::WeakSecret("jwt_secret"))));
     }
 
     #[test]
@@ -345,18 +300,12 @@ mod tests {
         let fig = figment().merge(("data_dir", dir.clone()));
         let first = Settings::from_figment(&fig).unwrap();
         let second = Settings::from_figment(&fig).unwrap();
-        assert_eq!(
-            first.keys.master.expose().as_slice(),
-            second.keys.master.expose().as_slice()
-        );
+        assert_eq!(first.keys.master.expose().as_slice(), second.keys.master.expose().as_slice());
         assert!(first.embedded);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join("master_key.key"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = fs::metadata(dir.join("master_key.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let _ = fs::remove_dir_all(dir);

@@ -28,13 +28,7 @@ pub fn seal(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ciphertext = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
         // Encryption only fails for inputs beyond 256 GiB, which we never build.
         .unwrap_or_default();
     let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
@@ -50,13 +44,7 @@ pub fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
     let cipher = XChaCha20Poly1305::new(key.into());
     cipher
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad })
         .map(Zeroizing::new)
         .map_err(|_| CryptoError::Open)
 }
@@ -67,11 +55,7 @@ pub fn seal_json<T: serde::Serialize>(key: &[u8; 32], value: &T, aad: &[u8]) -> 
     seal(key, &json, aad)
 }
 
-pub fn open_json<T: serde::de::DeserializeOwned>(
-    key: &[u8; 32],
-    sealed: &[u8],
-    aad: &[u8],
-) -> Result<T, CryptoError> {
+pub fn open_json<T: serde::de::DeserializeOwned>(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Result<T, CryptoError> {
     let bytes = open(key, sealed, aad)?;
     serde_json::from_slice(&bytes).map_err(|_| CryptoError::Decode)
 }
@@ -126,13 +110,7 @@ impl Keyring {
         // Sub-keys are separated by purpose so one never stands in for another.
         let account = Zeroizing::new(hmac(&master[..], &[b"account-email-key/v1"]));
         let csrf = Zeroizing::new(hmac(keys.jwt.expose(), &[b"csrf-key/v1"]));
-        Self {
-            master,
-            blind: keys.blind_index.expose().clone(),
-            account,
-            csrf,
-            jwt: keys.jwt.expose().clone(),
-        }
+        Self { master, blind: keys.blind_index.expose().clone(), account, csrf, jwt: keys.jwt.expose().clone() }
     }
 
     pub fn jwt_secret(&self) -> &[u8] {
@@ -143,11 +121,7 @@ impl Keyring {
         seal(&self.master, key.bytes(), claim_id.as_bytes())
     }
 
-    pub fn unwrap_data_key(
-        &self,
-        wrapped: &[u8],
-        claim_id: &uuid::Uuid,
-    ) -> Result<DataKey, CryptoError> {
+    pub fn unwrap_data_key(&self, wrapped: &[u8], claim_id: &uuid::Uuid) -> Result<DataKey, CryptoError> {
         let bytes = open(&self.master, wrapped, claim_id.as_bytes())?;
         if bytes.len() != 32 {
             return Err(CryptoError::Decode);
@@ -159,21 +133,14 @@ impl Keyring {
 
     /// Keyed hash of an already-normalised value, separated by `purpose`.
     pub fn blind_index(&self, purpose: &str, normalised: &str) -> String {
-        hex::encode(hmac(
-            &self.blind[..],
-            &[purpose.as_bytes(), normalised.as_bytes()],
-        ))
+        hex::encode(hmac(&self.blind[..], &[purpose.as_bytes(), normalised.as_bytes()]))
     }
 
     pub fn seal_account_email(&self, user_id: &uuid::Uuid, email: &str) -> Vec<u8> {
         seal(&self.account, email.as_bytes(), user_id.as_bytes())
     }
 
-    pub fn open_account_email(
-        &self,
-        user_id: &uuid::Uuid,
-        sealed: &[u8],
-    ) -> Result<String, CryptoError> {
+    pub fn open_account_email(&self, user_id: &uuid::Uuid, sealed: &[u8]) -> Result<String, CryptoError> {
         let bytes = open(&self.account, sealed, user_id.as_bytes())?;
         String::from_utf8(bytes.to_vec()).map_err(|_| CryptoError::Decode)
     }
@@ -233,10 +200,7 @@ mod tests {
         let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
         let dk = DataKey::generate();
         let wrapped = keys.wrap_data_key(&dk, &a);
-        assert_eq!(
-            keys.unwrap_data_key(&wrapped, &a).unwrap().bytes(),
-            dk.bytes()
-        );
+        assert_eq!(keys.unwrap_data_key(&wrapped, &a).unwrap().bytes(), dk.bytes());
         assert!(keys.unwrap_data_key(&wrapped, &b).is_err());
     }
 

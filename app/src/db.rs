@@ -11,8 +11,8 @@ use migration::{Migrator, MigratorTrait};
 use rocket::tokio::sync::{Mutex, OwnedMutexGuard};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
 #[derive(Clone, Debug)]
@@ -57,12 +57,8 @@ impl Db {
                     .foreign_keys(true)
             });
         let conn = Database::connect(options).await?;
-        let sqlite_writer = (conn.get_database_backend() == DatabaseBackend::Sqlite)
-            .then(|| Arc::new(Mutex::new(())));
-        Ok(Self {
-            conn,
-            sqlite_writer,
-        })
+        let sqlite_writer = (conn.get_database_backend() == DatabaseBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { conn, sqlite_writer })
     }
 
     pub async fn migrate(&self) -> Result<(), DbErr> {
@@ -89,15 +85,9 @@ impl Db {
                         ..Default::default()
                     })
                     .await?;
-                Ok(WriteTx {
-                    txn,
-                    _writer: Some(guard),
-                })
+                Ok(WriteTx { txn, _writer: Some(guard) })
             }
-            None => Ok(WriteTx {
-                txn: self.conn.begin().await?,
-                _writer: None,
-            }),
+            None => Ok(WriteTx { txn: self.conn.begin().await?, _writer: None }),
         }
     }
 

@@ -126,21 +126,16 @@ impl AppError {
     pub fn field_messages(&self, lang: Lang) -> BTreeMap<String, String> {
         match self {
             AppError::Invalid(errors) => translate_fields(errors, lang),
-            AppError::Incomplete(missing) => missing
-                .iter()
-                .map(|f| (f.clone(), lang.t(&ErrorCode::Required.message_key())))
-                .collect(),
+            AppError::Incomplete(missing) => {
+                missing.iter().map(|f| (f.clone(), lang.t(&ErrorCode::Required.message_key()))).collect()
+            }
             _ => BTreeMap::new(),
         }
     }
 }
 
 pub fn translate_fields(errors: &FieldErrors, lang: Lang) -> BTreeMap<String, String> {
-    errors
-        .0
-        .iter()
-        .map(|(f, c)| (f.clone(), lang.t(&c.message_key())))
-        .collect()
+    errors.0.iter().map(|(f, c)| (f.clone(), lang.t(&c.message_key()))).collect()
 }
 
 pub fn is_api(req: &Request<'_>) -> bool {
@@ -165,14 +160,11 @@ impl<'r> Responder<'r, 'static> for AppError {
             }})
             .to_string();
             let mut r = Response::build();
-            r.header(ContentType::JSON)
-                .sized_body(body.len(), Cursor::new(body));
+            r.header(ContentType::JSON).sized_body(body.len(), Cursor::new(body));
             r
         } else {
-            let page = Template::render(
-                "error/error",
-                context! { lang: lang.code(), status: status.code, message: message },
-            );
+            let page =
+                Template::render("error/error", context! { lang: lang.code(), status: status.code, message: message });
             Response::build_from(page.respond_to(req)?)
         };
         if matches!(self, AppError::Unavailable(_)) {

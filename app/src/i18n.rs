@@ -57,13 +57,7 @@ impl Lang {
             .filter_map(|part| {
                 let mut it = part.split(';');
                 let tag = it.next()?.trim();
-                let q = it
-                    .find_map(|p| {
-                        p.trim()
-                            .strip_prefix("q=")
-                            .and_then(|q| q.parse::<f32>().ok())
-                    })
-                    .unwrap_or(1.0);
+                let q = it.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
                 Some((q, tag))
             })
             .collect();
@@ -76,11 +70,7 @@ impl Lang {
         req.cookies()
             .get(LANG_COOKIE)
             .and_then(|c| Lang::from_code(c.value()))
-            .or_else(|| {
-                req.headers()
-                    .get_one("Accept-Language")
-                    .and_then(Lang::from_accept_language)
-            })
+            .or_else(|| req.headers().get_one("Accept-Language").and_then(Lang::from_accept_language))
             .unwrap_or(Lang::Ja)
     }
 
@@ -89,10 +79,8 @@ impl Lang {
     }
 
     pub fn t_args(self, key: &str, args: &[(&'static str, FluentValue<'static>)]) -> String {
-        let map: HashMap<Cow<'static, str>, FluentValue> = args
-            .iter()
-            .map(|(k, v)| (Cow::Borrowed(*k), v.clone()))
-            .collect();
+        let map: HashMap<Cow<'static, str>, FluentValue> =
+            args.iter().map(|(k, v)| (Cow::Borrowed(*k), v.clone())).collect();
         LOCALES.lookup_with_args(&self.id(), key, &map)
     }
 }
@@ -116,14 +104,8 @@ mod tests {
 
     #[test]
     fn accept_language_picks_the_best_supported_tag() {
-        assert_eq!(
-            Lang::from_accept_language("en-US,en;q=0.9,ja;q=0.8"),
-            Some(Lang::En)
-        );
-        assert_eq!(
-            Lang::from_accept_language("fr;q=1, ja;q=0.5"),
-            Some(Lang::Ja)
-        );
+        assert_eq!(Lang::from_accept_language("en-US,en;q=0.9,ja;q=0.8"), Some(Lang::En));
+        assert_eq!(Lang::from_accept_language("fr;q=1, ja;q=0.5"), Some(Lang::Ja));
         assert_eq!(Lang::from_accept_language("fr"), None);
     }
 
@@ -140,18 +122,12 @@ mod tests {
         let (kj, ke) = (keys(ja), keys(en));
         let only_ja: Vec<_> = kj.difference(&ke).collect();
         let only_en: Vec<_> = ke.difference(&kj).collect();
-        assert!(
-            only_ja.is_empty() && only_en.is_empty(),
-            "ja only: {only_ja:?}; en only: {only_en:?}"
-        );
+        assert!(only_ja.is_empty() && only_en.is_empty(), "ja only: {only_ja:?}; en only: {only_en:?}");
     }
 
     #[test]
     fn messages_are_translated() {
-        assert_eq!(
-            Lang::En.t("err-postal-code"),
-            "Enter a 7-digit postal code, e.g. 123-4567."
-        );
+        assert_eq!(Lang::En.t("err-postal-code"), "Enter a 7-digit postal code, e.g. 123-4567.");
         assert!(Lang::Ja.t("err-postal-code").contains("郵便番号"));
     }
 }

@@ -49,14 +49,9 @@ impl AppState {
         let db = Db::connect(&settings.database_url, settings.db_max_connections)
             .await
             .map_err(|e| format!("cannot connect to the database: {e}"))?;
-        db.migrate()
-            .await
-            .map_err(|e| format!("database migration failed: {e}"))?;
-        cases::seed::seed_cases(&db)
-            .await
-            .map_err(|e| format!("seeding cases failed: {e}"))?;
-        let per_minute =
-            NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
+        db.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
+        cases::seed::seed_cases(&db).await.map_err(|e| format!("seeding cases failed: {e}"))?;
+        let per_minute = NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             db,
             keys: Keyring::new(&settings.keys),

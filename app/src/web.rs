@@ -21,10 +21,7 @@ pub struct SecurityHeaders;
 #[rocket::async_trait]
 impl Fairing for SecurityHeaders {
     fn info(&self) -> Info {
-        Info {
-            name: "Security headers",
-            kind: Kind::Response,
-        }
+        Info { name: "Security headers", kind: Kind::Response }
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
@@ -80,12 +77,7 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    pub fn new(
-        lang: Lang,
-        csrf: &Csrf,
-        user: Option<&CurrentUser>,
-        here: impl Into<String>,
-    ) -> Self {
+    pub fn new(lang: Lang, csrf: &Csrf, user: Option<&CurrentUser>, here: impl Into<String>) -> Self {
         Self {
             lang: lang.code(),
             csrf: csrf.token().to_string(),
@@ -106,10 +98,7 @@ pub struct LangForm {
 /// A timestamp as people in Japan read it: `2026-11-21 14:05 (JST)`.
 pub fn format_jst(at: chrono::DateTime<chrono::Utc>) -> String {
     match chrono::FixedOffset::east_opt(9 * 3600) {
-        Some(jst) => at
-            .with_timezone(&jst)
-            .format("%Y-%m-%d %H:%M (JST)")
-            .to_string(),
+        Some(jst) => at.with_timezone(&jst).format("%Y-%m-%d %H:%M (JST)").to_string(),
         None => at.format("%Y-%m-%d %H:%M UTC").to_string(),
     }
 }
@@ -150,20 +139,13 @@ struct Health {
 /// Liveness and database reachability: 503 when the database is down.
 #[rocket::get("/health")]
 async fn health(state: &State<AppState>) -> Result<Json<Health>, AppError> {
-    state
-        .db
-        .ping()
-        .await
-        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    state.db.ping().await.map_err(|e| AppError::Unavailable(e.to_string()))?;
     Ok(Json(Health { status: "ok" }))
 }
 
 #[rocket::get("/static/app.css")]
 fn stylesheet() -> (ContentType, &'static str) {
-    (
-        ContentType::CSS,
-        include_str!("../../templates/static/app.css"),
-    )
+    (ContentType::CSS, include_str!("../../templates/static/app.css"))
 }
 
 pub fn routes() -> Vec<rocket::Route> {

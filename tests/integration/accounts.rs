@@ -27,36 +27,13 @@ async fn logout_revokes_the_token_on_the_server() {
 async fn a_weak_password_is_refused_in_the_callers_language() {
     let app = spawn_app().await;
     let mut api = app.api();
-    let r = api
-        .post(
-            "/auth/register",
-            json!({"email": "a@example.jp", "password": "password1"}),
-        )
-        .await;
+    let r = api.post("/auth/register", json!({"email": "a@example.jp", "password": "password1"})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        r.body["error"]["fields"]["password"]
-            .as_str()
-            .unwrap()
-            .contains("流出"),
-        "{:?}",
-        r.body
-    );
+    assert!(r.body["error"]["fields"]["password"].as_str().unwrap().contains("流出"), "{:?}", r.body);
     api.lang = "en";
-    let r = api
-        .post(
-            "/auth/register",
-            json!({"email": "not-an-email", "password": "short"}),
-        )
-        .await;
-    assert_eq!(
-        r.body["error"]["fields"]["email"],
-        "Enter an e-mail address like hanako@example.jp."
-    );
-    assert_eq!(
-        r.body["error"]["fields"]["password"],
-        "Use at least 8 characters."
-    );
+    let r = api.post("/auth/register", json!({"email": "not-an-email", "password": "short"})).await;
+    assert_eq!(r.body["error"]["fields"]["email"], "Enter an e-mail address like hanako@example.jp.");
+    assert_eq!(r.body["error"]["fields"]["password"], "Use at least 8 characters.");
 }
 
 #[tokio::test]
@@ -65,10 +42,7 @@ async fn a_second_registration_with_the_same_email_is_refused() {
     app.claimant("hanako@example.jp").await;
     let r = app
         .api()
-        .post(
-            "/auth/register",
-            json!({"email": "HANAKO@example.jp", "password": "another long password"}),
-        )
+        .post("/auth/register", json!({"email": "HANAKO@example.jp", "password": "another long password"}))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.body["error"]["fields"]["email"].is_string());
@@ -79,18 +53,8 @@ async fn login_answers_the_same_for_an_unknown_account_and_a_wrong_password() {
     let app = spawn_app().await;
     app.claimant("hanako@example.jp").await;
     let api = app.api();
-    let unknown = api
-        .post(
-            "/auth/login",
-            json!({"email": "nobody@example.jp", "password": "whatever it is"}),
-        )
-        .await;
-    let wrong = api
-        .post(
-            "/auth/login",
-            json!({"email": "hanako@example.jp", "password": "not the password"}),
-        )
-        .await;
+    let unknown = api.post("/auth/login", json!({"email": "nobody@example.jp", "password": "whatever it is"})).await;
+    let wrong = api.post("/auth/login", json!({"email": "hanako@example.jp", "password": "not the password"})).await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status, wrong.status);
     assert_eq!(unknown.body, wrong.body);
@@ -102,25 +66,13 @@ async fn repeated_failures_lock_the_account_even_for_the_right_password() {
     app.claimant("hanako@example.jp").await;
     let api = app.api();
     for _ in 0..3 {
-        let r = api
-            .post(
-                "/auth/login",
-                json!({"email": "hanako@example.jp", "password": "wrong password"}),
-            )
-            .await;
+        let r = api.post("/auth/login", json!({"email": "hanako@example.jp", "password": "wrong password"})).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     let r = api
-        .post(
-            "/auth/login",
-            json!({"email": "hanako@example.jp", "password": "correct horse battery staple"}),
-        )
+        .post("/auth/login", json!({"email": "hanako@example.jp", "password": "correct horse battery staple"}))
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::UNAUTHORIZED,
-        "a locked account must not log in"
-    );
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a locked account must not log in");
 }
 
 #[tokio::test]
@@ -129,14 +81,8 @@ async fn too_many_attempts_from_one_address_answer_429() {
     let api = app.api();
     let mut statuses = vec![];
     for _ in 0..5 {
-        statuses.push(
-            api.post(
-                "/auth/login",
-                json!({"email": "x@example.jp", "password": "whatever it is"}),
-            )
-            .await
-            .status,
-        );
+        statuses
+            .push(api.post("/auth/login", json!({"email": "x@example.jp", "password": "whatever it is"})).await.status);
     }
     assert_eq!(&statuses[..3], &[StatusCode::UNAUTHORIZED; 3]);
     assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);

@@ -5,18 +5,8 @@ use serde_json::json;
 
 async fn claimant_with_submitted_claim(app: &portal::TestApp) -> String {
     let api = app.claimant("hanako@example.jp").await;
-    let id = api
-        .post("/claims", json!({"case": "benesse-2014"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    api.put(
-        &format!("/claims/{id}"),
-        complete_draft("やまだ", "1980-05-05"),
-    )
-    .await;
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    api.put(&format!("/claims/{id}"), complete_draft("やまだ", "1980-05-05")).await;
     api.post(&format!("/claims/{id}/submit"), json!({})).await;
     id
 }
@@ -34,17 +24,8 @@ async fn every_state_change_and_authentication_event_is_audited() {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    for want in [
-        "account.created",
-        "auth.login",
-        "claim.created",
-        "claim.draft_saved",
-        "claim.submitted",
-    ] {
-        assert!(
-            actions.iter().any(|a| a == want),
-            "{want} missing from {actions:?}"
-        );
+    for want in ["account.created", "auth.login", "claim.created", "claim.draft_saved", "claim.submitted"] {
+        assert!(actions.iter().any(|a| a == want), "{want} missing from {actions:?}");
     }
 }
 
@@ -60,11 +41,7 @@ async fn an_intact_chain_verifies_and_an_edited_row_is_detected() {
     assert!(checked >= 6, "{checked}");
 
     let db = app.db().await;
-    db.execute_unprepared(
-        "UPDATE audit_events SET detail = '{\"section\":\"forged\"}' WHERE seq = 4",
-    )
-    .await
-    .unwrap();
+    db.execute_unprepared("UPDATE audit_events SET detail = '{\"section\":\"forged\"}' WHERE seq = 4").await.unwrap();
     let broken = admin.get("/admin/audit/verify").await;
     assert_eq!(broken.body["ok"], false);
     assert_eq!(broken.body["first_bad_seq"], 4);
@@ -77,9 +54,7 @@ async fn a_deleted_or_reordered_audit_row_is_detected() {
     claimant_with_submitted_claim(&app).await;
     let admin = app.staff("admin2@example.jp", app::auth::Role::Admin).await;
     let db = app.db().await;
-    db.execute_unprepared("DELETE FROM audit_events WHERE seq = 3")
-        .await
-        .unwrap();
+    db.execute_unprepared("DELETE FROM audit_events WHERE seq = 3").await.unwrap();
     let r = admin.get("/admin/audit/verify").await;
     assert_eq!(r.body["ok"], false);
     assert_eq!(r.body["first_bad_seq"], 3);
@@ -89,16 +64,10 @@ async fn a_deleted_or_reordered_audit_row_is_detected() {
     claimant_with_submitted_claim(&app).await;
     let admin = app.staff("admin2@example.jp", app::auth::Role::Admin).await;
     let db = app.db().await;
-    db.execute_unprepared("DELETE FROM audit_events WHERE seq = 3")
-        .await
-        .unwrap();
+    db.execute_unprepared("DELETE FROM audit_events WHERE seq = 3").await.unwrap();
     // Two steps, so no unique-key clash midway on either database.
-    db.execute_unprepared("UPDATE audit_events SET seq = -seq WHERE seq > 3")
-        .await
-        .unwrap();
-    db.execute_unprepared("UPDATE audit_events SET seq = -seq - 1 WHERE seq < 0")
-        .await
-        .unwrap();
+    db.execute_unprepared("UPDATE audit_events SET seq = -seq WHERE seq > 3").await.unwrap();
+    db.execute_unprepared("UPDATE audit_events SET seq = -seq - 1 WHERE seq < 0").await.unwrap();
     let r = admin.get("/admin/audit/verify").await;
     assert_eq!(r.body["ok"], false);
     assert_eq!(r.body["first_bad_seq"], 3);
@@ -108,15 +77,7 @@ async fn a_deleted_or_reordered_audit_row_is_detected() {
 async fn only_administrators_can_verify_the_chain() {
     let app = spawn_app().await;
     let claimant = app.claimant("hanako@example.jp").await;
-    assert_eq!(
-        claimant.get("/admin/audit/verify").await.status,
-        StatusCode::NOT_FOUND
-    );
-    let lawyer = app
-        .staff("lawyer@example.jp", app::auth::Role::Lawyer)
-        .await;
-    assert_eq!(
-        lawyer.get("/admin/audit/verify").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(claimant.get("/admin/audit/verify").await.status, StatusCode::NOT_FOUND);
+    let lawyer = app.staff("lawyer@example.jp", app::auth::Role::Lawyer).await;
+    assert_eq!(lawyer.get("/admin/audit/verify").await.status, StatusCode::NOT_FOUND);
 }

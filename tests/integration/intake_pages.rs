@@ -5,31 +5,17 @@ async fn registered_browser(app: &TestApp, email: &str) -> Browser {
     let browser = app.browser();
     let page = browser.get("/register").await;
     assert_eq!(page.status, StatusCode::OK);
-    let home = browser
-        .submit(
-            &page,
-            "/register",
-            &[
-                ("email", email),
-                ("password", "correct horse battery staple"),
-            ],
-        )
-        .await;
+    let home =
+        browser.submit(&page, "/register", &[("email", email), ("password", "correct horse battery staple")]).await;
     assert_eq!(home.status, StatusCode::OK, "{}", home.html);
-    assert!(
-        home.url.ends_with('/'),
-        "registration signs in and goes home: {}",
-        home.url
-    );
+    assert!(home.url.ends_with('/'), "registration signs in and goes home: {}", home.url);
     browser
 }
 
 /// Join the shipped case and return the identity page.
 async fn join(browser: &Browser) -> Page {
     let home = browser.get("/").await;
-    let page = browser
-        .submit(&home, "/claims", &[("case", "benesse-2014")])
-        .await;
+    let page = browser.submit(&home, "/claims", &[("case", "benesse-2014")]).await;
     assert!(page.url.ends_with("/identity"), "{}", page.url);
     page
 }
@@ -113,24 +99,14 @@ async fn a_claimant_completes_the_whole_intake_through_the_pages() {
         .submit(
             &harms,
             &format!("{claim}/harms"),
-            &[
-                ("kind", "call"),
-                ("date", "2014-09-01"),
-                ("sender", "不明な塾"),
-                ("note", "子ども宛の勧誘電話"),
-            ],
+            &[("kind", "call"), ("date", "2014-09-01"), ("sender", "不明な塾"), ("note", "子ども宛の勧誘電話")],
         )
         .await;
     assert!(harms.html.contains("不明な塾"));
     let review = browser.get(&format!("{claim}/review")).await;
-    assert!(
-        review.html.contains("ヤマダ"),
-        "review shows katakana furigana"
-    );
+    assert!(review.html.contains("ヤマダ"), "review shows katakana furigana");
     assert!(review.html.contains("出産予定日"));
-    let status = browser
-        .submit(&review, &format!("{claim}/submit"), &[])
-        .await;
+    let status = browser.submit(&review, &format!("{claim}/submit"), &[]).await;
     assert_eq!(status.status, StatusCode::OK);
     let number = status.texts(".claim-number");
     assert_eq!(number, vec!["BN-000001".to_string()]);
@@ -157,9 +133,7 @@ async fn a_bad_field_shows_its_error_beside_it_and_keeps_what_was_typed() {
         ("phone", "03-1234-5678"),
         ("email", ""),
     ];
-    browser
-        .submit(&contact, &format!("{claim}/contact"), &fields)
-        .await;
+    browser.submit(&contact, &format!("{claim}/contact"), &fields).await;
     // Then a bad postal code and a bad phone.
     let contact = browser.get(&format!("{claim}/contact")).await;
     let again = browser
@@ -181,16 +155,8 @@ async fn a_bad_field_shows_its_error_beside_it_and_keeps_what_was_typed() {
     let errors = again.texts("#f-postal_code-error");
     assert!(errors[0].contains("郵便番号は7桁"), "{errors:?}");
     assert!(again.texts("#f-phone-error")[0].contains("電話番号"));
-    assert_eq!(
-        again.input_value("postal_code").as_deref(),
-        Some("12-34"),
-        "typed value kept"
-    );
-    assert_eq!(
-        again.input_value("city").as_deref(),
-        Some("港区"),
-        "typed value kept"
-    );
+    assert_eq!(again.input_value("postal_code").as_deref(), Some("12-34"), "typed value kept");
+    assert_eq!(again.input_value("city").as_deref(), Some("港区"), "typed value kept");
     let summary = again.texts(".error-summary li");
     assert_eq!(summary.len(), 2, "{summary:?}");
     // The saved draft is untouched.
@@ -205,9 +171,7 @@ async fn pages_switch_to_english_and_stay_english() {
     let browser = registered_browser(&app, "hanako@example.jp").await;
     let home = browser.get("/").await;
     assert!(home.html.contains("lang=\"ja\""));
-    let english = browser
-        .submit(&home, "/lang", &[("lang", "en"), ("next", "/")])
-        .await;
+    let english = browser.submit(&home, "/lang", &[("lang", "en"), ("next", "/")]).await;
     assert!(english.html.contains("<html lang=\"en\">"));
     assert!(english.html.contains("Join the class action"));
     let identity = join(&browser).await;
@@ -226,10 +190,7 @@ async fn pages_switch_to_english_and_stay_english() {
             ],
         )
         .await;
-    assert_eq!(
-        refused.texts("#f-family_name_kana-error")[0],
-        "Error: Enter the reading in hiragana or katakana."
-    );
+    assert_eq!(refused.texts("#f-family_name_kana-error")[0], "Error: Enter the reading in hiragana or katakana.");
 }
 
 #[tokio::test]
@@ -237,19 +198,10 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
     let browser = registered_browser(&app, "hanako@example.jp").await;
     let home = browser.get("/").await;
-    let forged = browser
-        .post_form(
-            "/claims",
-            &[
-                ("csrf".into(), "forged".into()),
-                ("case".into(), "benesse-2014".into()),
-            ],
-        )
-        .await;
+    let forged =
+        browser.post_form("/claims", &[("csrf".into(), "forged".into()), ("case".into(), "benesse-2014".into())]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    let missing = browser
-        .post_form("/claims", &[("case".into(), "benesse-2014".into())])
-        .await;
+    let missing = browser.post_form("/claims", &[("case".into(), "benesse-2014".into())]).await;
     assert!(missing.status.is_client_error(), "{}", missing.status);
     let home_again = browser.get("/").await;
     assert_eq!(home.html.contains("BN-"), home_again.html.contains("BN-"));
@@ -259,10 +211,7 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn signed_out_visitors_are_sent_to_the_login_page() {
     let app = spawn_app().await;
-    let page = app
-        .browser()
-        .get(&format!("/claims/{}", uuid::Uuid::new_v4()))
-        .await;
+    let page = app.browser().get(&format!("/claims/{}", uuid::Uuid::new_v4())).await;
     assert!(page.url.ends_with("/login"), "{}", page.url);
     assert!(page.html.contains("name=\"password\""));
 }

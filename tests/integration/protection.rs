@@ -16,13 +16,7 @@ const CANARIES: [&str; 8] = [
 
 async fn plant_canary(app: &TestApp) {
     let api = app.claimant("canary.pii@example.jp").await;
-    let id = api
-        .post("/claims", json!({"case": "benesse-2014"}))
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
     let draft = json!({
         "persons": [{"relation": "self", "family_name": "金糸雀", "given_name": "太郎",
                      "family_name_kana": "かなりあ", "given_name_kana": "たろう",
@@ -39,23 +33,14 @@ async fn plant_canary(app: &TestApp) {
     });
     let r = api.put(&format!("/claims/{id}"), draft).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    assert_eq!(
-        api.post(&format!("/claims/{id}/submit"), json!({}))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
     // The claim reads back in full for its owner, so the data is really there.
     let back = api.get(&format!("/claims/{id}")).await;
     assert_eq!(back.body["address"]["line1"], "金糸雀町7-7-7");
 }
 
 fn find_canaries(haystack: &[u8]) -> Vec<&'static str> {
-    CANARIES
-        .iter()
-        .copied()
-        .filter(|c| haystack.windows(c.len()).any(|w| w == c.as_bytes()))
-        .collect()
+    CANARIES.iter().copied().filter(|c| haystack.windows(c.len()).any(|w| w == c.as_bytes())).collect()
 }
 
 #[tokio::test]
@@ -77,11 +62,7 @@ async fn canary_personal_data_is_nowhere_in_plain_text_at_rest() {
                 .arg(&app.database_url)
                 .output()
                 .expect("pg_dump is installed with the PostgreSQL client");
-            assert!(
-                dump.status.success(),
-                "{}",
-                String::from_utf8_lossy(&dump.stderr)
-            );
+            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
             assert!(String::from_utf8_lossy(&dump.stdout).contains("COPY public.claims"));
             find_canaries(&dump.stdout)
         }
@@ -92,17 +73,9 @@ async fn canary_personal_data_is_nowhere_in_plain_text_at_rest() {
 #[tokio::test]
 async fn pages_carry_a_content_security_policy_and_are_not_cached() {
     let app = spawn_app().await;
-    let res = reqwest::get(format!("{}/login", app.address))
-        .await
-        .unwrap();
-    let csp = res.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
-        "{csp}"
-    );
+    let res = reqwest::get(format!("{}/login", app.address)).await.unwrap();
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     assert_eq!(res.headers()["cache-control"], "no-store");
 }
@@ -112,13 +85,7 @@ async fn user_input_is_escaped_in_pages() {
     let app = spawn_app().await;
     let browser = app.browser();
     let page = browser.get("/register").await;
-    let r = browser
-        .submit(
-            &page,
-            "/register",
-            &[("email", "<script>alert(1)</script>"), ("password", "x")],
-        )
-        .await;
+    let r = browser.submit(&page, "/register", &[("email", "<script>alert(1)</script>"), ("password", "x")]).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(!r.html.contains("<script>alert(1)</script>"));
     assert!(r.html.contains("&lt;script&gt;"));
@@ -153,11 +120,6 @@ async fn the_openapi_document_describes_every_api_route() {
 async fn the_health_check_reports_the_database() {
     let app = spawn_app().await;
     let r = app.api();
-    let res = r
-        .http
-        .get(format!("{}/health", app.address))
-        .send()
-        .await
-        .unwrap();
+    let res = r.http.get(format!("{}/health", app.address)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }

@@ -37,22 +37,22 @@ fn rand_byte() -> u8 {
     uuid::Uuid::new_v4().as_bytes()[7]
 }
 
-/// Create a fresh database and return its URL.
+/// Create a fresh database and return its URL: a UUID-named PostgreSQL
+/// database under `TEST_DATABASE_URL` when set, else a SQLite file.
 pub async fn fresh_database(data_dir: &std::path::Path) -> (String, Option<PathBuf>) {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
+    let postgres = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty());
+    fresh_database_at(postgres.as_deref(), data_dir).await
+}
+
+/// Like `fresh_database`, with the PostgreSQL server named by the caller.
+pub async fn fresh_database_at(postgres: Option<&str>, data_dir: &std::path::Path) -> (String, Option<PathBuf>) {
+    match postgres {
+        Some(base) => {
             let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = Database::connect(&base)
-                .await
-                .expect("connect to TEST_DATABASE_URL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create test database");
+            let admin = Database::connect(base).await.expect("connect to TEST_DATABASE_URL");
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
             admin.close().await.ok();
-            let (prefix, _) = base
-                .rsplit_once('/')
-                .expect("TEST_DATABASE_URL has a database name");
+            let (prefix, _) = base.rsplit_once('/').expect("TEST_DATABASE_URL has a database name");
             (format!("{prefix}/{name}"), None)
         }
         _ => {
@@ -83,8 +83,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(customise: impl FnOnce(Figment) -> Figment) -> TestApp {
+    let postgres = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty());
+    spawn_app_at(postgres.as_deref(), customise).await
+}
+
+/// Start the app on SQLite (`None`) or on a fresh database of the given PostgreSQL server.
+pub async fn spawn_app_at(postgres: Option<&str>, customise: impl FnOnce(Figment) -> Figment) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let (database_url, sqlite_path) = fresh_database(data_dir.path()).await;
+    let (database_url, sqlite_path) = fresh_database_at(postgres, data_dir.path()).await;
     let figment = customise(test_figment(&database_url, data_dir.path()));
     let (tx, rx) = tokio::sync::oneshot::channel::<u16>();
     let tx = std::sync::Mutex::new(Some(tx));
@@ -105,14 +111,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(Figment) -> Figment) -> TestA
         let _ = rocket.launch().await;
     });
     let port = rx.await.expect("the app lifts off");
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        database_url,
-        sqlite_path,
-        data_dir,
-        figment,
-        shutdown,
-    }
+    TestApp { address: format!("http://127.0.0.1:{port}"), database_url, sqlite_path, data_dir, figment, shutdown }
 }
 
 /// A JSON API caller that holds a bearer token.
@@ -131,10 +130,8 @@ pub struct Reply {
 
 impl ApiClient {
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .http
-            .request(method, format!("{}/api/v1{}", self.base, path))
-            .header("Accept-Language", self.lang);
+        let mut req =
+            self.http.request(method, format!("{}/api/v1{}", self.base, path)).header("Accept-Language", self.lang);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -160,33 +157,21 @@ impl ApiClient {
 
 impl TestApp {
     pub fn api(&self) -> ApiClient {
-        ApiClient {
-            base: self.address.clone(),
-            http: Client::new(),
-            token: None,
-            lang: "ja",
-        }
+        ApiClient { base: self.address.clone(), http: Client::new(), token: None, lang: "ja" }
     }
 
     /// Register a claimant through the API and return a signed-in client.
     pub async fn claimant(&self, email: &str) -> ApiClient {
         let api = self.api();
         let password = "correct horse battery staple";
-        let r = api
-            .post(
-                "/auth/register",
-                json!({"email": email, "password": password}),
-            )
-            .await;
+        let r = api.post("/auth/register", json!({"email": email, "password": password})).await;
         assert_eq!(r.status, StatusCode::CREATED, "register: {:?}", r.body);
         self.login(email, password).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> ApiClient {
         let mut api = self.api();
-        let r = api
-            .post("/auth/login", json!({"email": email, "password": password}))
-            .await;
+        let r = api.post("/auth/login", json!({"email": email, "password": password})).await;
         assert_eq!(r.status, StatusCode::OK, "login: {:?}", r.body);
         api.token = Some(r.body["token"].as_str().expect("token").to_string());
         api
@@ -216,13 +201,7 @@ impl TestApp {
 
     /// A browser: keeps cookies, follows redirects.
     pub fn browser(&self) -> Browser {
-        Browser {
-            base: self.address.clone(),
-            http: Client::builder()
-                .cookie_store(true)
-                .build()
-                .expect("client"),
-        }
+        Browser { base: self.address.clone(), http: Client::builder().cookie_store(true).build().expect("client") }
     }
 }
 
@@ -245,18 +224,12 @@ impl Page {
     /// Text of every element matching `selector`.
     pub fn texts(&self, selector: &str) -> Vec<String> {
         let sel = scraper::Selector::parse(selector).expect("selector");
-        self.doc()
-            .select(&sel)
-            .map(|e| e.text().collect::<String>().trim().to_string())
-            .collect()
+        self.doc().select(&sel).map(|e| e.text().collect::<String>().trim().to_string()).collect()
     }
     /// The value attribute of the input named `name`.
     pub fn input_value(&self, name: &str) -> Option<String> {
         let sel = scraper::Selector::parse(&format!("[name=\"{name}\"]")).expect("selector");
-        self.doc()
-            .select(&sel)
-            .next()
-            .and_then(|e| e.value().attr("value").map(str::to_string))
+        self.doc().select(&sel).next().and_then(|e| e.value().attr("value").map(str::to_string))
     }
     pub fn csrf(&self) -> String {
         self.input_value("csrf").expect("the page has a CSRF token")
@@ -265,17 +238,8 @@ impl Page {
 
 impl Browser {
     pub async fn get(&self, path: &str) -> Page {
-        let res = self
-            .http
-            .get(format!("{}{}", self.base, path))
-            .send()
-            .await
-            .expect("get");
-        Page {
-            status: res.status(),
-            url: res.url().to_string(),
-            html: res.text().await.unwrap_or_default(),
-        }
+        let res = self.http.get(format!("{}{}", self.base, path)).send().await.expect("get");
+        Page { status: res.status(), url: res.url().to_string(), html: res.text().await.unwrap_or_default() }
     }
 
     /// Submit a form with the CSRF token of the page it is on.
@@ -286,18 +250,8 @@ impl Browser {
     }
 
     pub async fn post_form(&self, action: &str, form: &[(String, String)]) -> Page {
-        let res = self
-            .http
-            .post(format!("{}{}", self.base, action))
-            .form(form)
-            .send()
-            .await
-            .expect("post");
-        Page {
-            status: res.status(),
-            url: res.url().to_string(),
-            html: res.text().await.unwrap_or_default(),
-        }
+        let res = self.http.post(format!("{}{}", self.base, action)).form(form).send().await.expect("post");
+        Page { status: res.status(), url: res.url().to_string(), html: res.text().await.unwrap_or_default() }
     }
 }
 

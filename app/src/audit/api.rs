@@ -10,11 +10,7 @@ use crate::AppState;
 #[rocket::get("/admin/audit/verify")]
 pub async fn verify(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<ChainReport>> {
     user.require(Role::Admin)?;
-    Ok(Json(
-        super::verify_chain(state.db.conn())
-            .await
-            .map_err(AppError::from)?,
-    ))
+    Ok(Json(super::verify_chain(state.db.conn()).await.map_err(AppError::from)?))
 }
 
 pub fn routes() -> Vec<rocket::Route> {

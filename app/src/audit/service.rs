@@ -1,8 +1,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use entities::audit_event;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -34,13 +34,7 @@ pub struct Event {
 
 impl Event {
     pub fn new(action: &'static str) -> Self {
-        Self {
-            action,
-            subject_type: None,
-            subject_id: None,
-            owner_id: None,
-            detail: serde_json::json!({}),
-        }
+        Self { action, subject_type: None, subject_id: None, owner_id: None, detail: serde_json::json!({}) }
     }
     pub fn subject(mut self, kind: &'static str, id: Uuid) -> Self {
         self.subject_type = Some(kind);
@@ -117,11 +111,7 @@ pub async fn append(db: &impl ConnectionTrait, actor: &Actor, event: Event) -> R
         .await?;
     }
     // On SQLite the caller holds the single-writer lock (see `db::Db::begin_write`).
-    let last = audit_event::Entity::find()
-        .order_by_desc(audit_event::Column::Seq)
-        .limit(1)
-        .one(db)
-        .await?;
+    let last = audit_event::Entity::find().order_by_desc(audit_event::Column::Seq).limit(1).one(db).await?;
     let (seq, prev_hash) = match last {
         Some(l) => (l.seq + 1, l.hash),
         None => (1, GENESIS.to_string()),
@@ -196,12 +186,7 @@ pub async fn verify_chain(db: &impl ConnectionTrait) -> Result<ChainReport, DbEr
                 None
             };
             if let Some(reason) = bad {
-                return Ok(ChainReport {
-                    ok: false,
-                    checked,
-                    first_bad_seq: Some(expected_seq),
-                    reason: Some(reason),
-                });
+                return Ok(ChainReport { ok: false, checked, first_bad_seq: Some(expected_seq), reason: Some(reason) });
             }
             prev = event.hash;
             expected_seq += 1;
@@ -211,19 +196,11 @@ pub async fn verify_chain(db: &impl ConnectionTrait) -> Result<ChainReport, DbEr
             break;
         }
     }
-    Ok(ChainReport {
-        ok: true,
-        checked,
-        first_bad_seq: None,
-        reason: None,
-    })
+    Ok(ChainReport { ok: true, checked, first_bad_seq: None, reason: None })
 }
 
 /// Events about `owner`'s data performed by someone else: "who accessed my data".
-pub async fn access_log_for(
-    db: &impl ConnectionTrait,
-    owner: Uuid,
-) -> Result<Vec<audit_event::Model>, DbErr> {
+pub async fn access_log_for(db: &impl ConnectionTrait, owner: Uuid) -> Result<Vec<audit_event::Model>, DbErr> {
     audit_event::Entity::find()
         .filter(audit_event::Column::OwnerId.eq(owner))
         .filter(

@@ -31,25 +31,15 @@ pub async fn register(
     body: Json<Credentials>,
 ) -> AppResult<(Status, Json<Account>)> {
     let (email, password) = service::parse_credentials(&body.email, &body.password)?;
-    let actor = Actor {
-        ip: ip.0.map(|i| i.to_string()),
-        ..Default::default()
-    };
+    let actor = Actor { ip: ip.0.map(|i| i.to_string()), ..Default::default() };
     let account = service::create_account(state, &actor, &email, &password, Role::Claimant).await?;
     Ok((Status::Created, Json(account)))
 }
 
 #[rocket::post("/auth/login", data = "<body>")]
-pub async fn login(
-    state: &State<AppState>,
-    ip: ClientIp,
-    body: Json<Credentials>,
-) -> AppResult<Json<TokenResponse>> {
+pub async fn login(state: &State<AppState>, ip: ClientIp, body: Json<Credentials>) -> AppResult<Json<TokenResponse>> {
     let session = service::login(state, ip.0, &body.email, &body.password).await?;
-    Ok(Json(TokenResponse {
-        token: session.token,
-        expires_at: session.expires_at,
-    }))
+    Ok(Json(TokenResponse { token: session.token, expires_at: session.expires_at }))
 }
 
 #[rocket::post("/auth/logout")]

@@ -77,18 +77,9 @@ mod tests {
 
     #[test]
     fn passwords_follow_length_and_breach_rules_only() {
-        assert_eq!(
-            Password::parse("short").err(),
-            Some(ErrorCode::PasswordTooShort)
-        );
-        assert_eq!(
-            Password::parse(&"x".repeat(129)).err(),
-            Some(ErrorCode::PasswordTooLong)
-        );
-        assert_eq!(
-            Password::parse("Password1").err(),
-            Some(ErrorCode::PasswordBreached)
-        );
+        assert_eq!(Password::parse("short").err(), Some(ErrorCode::PasswordTooShort));
+        assert_eq!(Password::parse(&"x".repeat(129)).err(), Some(ErrorCode::PasswordTooLong));
+        assert_eq!(Password::parse("Password1").err(), Some(ErrorCode::PasswordBreached));
         // No composition rules: lower-case words are fine, as is Japanese.
         assert!(Password::parse("correct horse battery").is_ok());
         assert!(Password::parse("ながいあいことばです").is_ok());

@@ -41,11 +41,7 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn actor(&self) -> Actor {
-        Actor {
-            user_id: Some(self.id),
-            role: Some(self.role),
-            ip: self.ip.map(|i| i.to_string()),
-        }
+        Actor { user_id: Some(self.id), role: Some(self.role), ip: self.ip.map(|i| i.to_string()) }
     }
     /// Deny unless the caller has `role` (admins pass every staff check).
     pub fn require(&self, role: Role) -> Result<(), AppError> {
@@ -60,13 +56,9 @@ impl CurrentUser {
 
 fn token_of(req: &Request<'_>) -> Option<(String, bool)> {
     if let Some(h) = req.headers().get_one("Authorization") {
-        return h
-            .strip_prefix("Bearer ")
-            .map(|t| (t.trim().to_string(), false));
+        return h.strip_prefix("Bearer ").map(|t| (t.trim().to_string(), false));
     }
-    req.cookies()
-        .get(SESSION_COOKIE)
-        .map(|c| (c.value().to_string(), true))
+    req.cookies().get(SESSION_COOKIE).map(|c| (c.value().to_string(), true))
 }
 
 /// A cookie-authenticated state change must come from our own origin.
@@ -75,30 +67,18 @@ fn same_origin(req: &Request<'_>) -> bool {
         return true;
     };
     let host = req.headers().get_one("Host").unwrap_or_default();
-    origin
-        .split_once("://")
-        .map(|(_, rest)| rest.trim_end_matches('/') == host)
-        .unwrap_or(false)
+    origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/') == host).unwrap_or(false)
 }
 
 async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
-    let state = req
-        .rocket()
-        .state::<AppState>()
-        .ok_or_else(|| AppError::Internal("no state".into()))?;
+    let state = req.rocket().state::<AppState>().ok_or_else(|| AppError::Internal("no state".into()))?;
     let (token, via_cookie) = token_of(req).ok_or(AppError::Unauthenticated)?;
     if via_cookie && !matches!(req.method(), Method::Get | Method::Head) && !same_origin(req) {
         return Err(AppError::Csrf);
     }
     let (user, session_id) = service::authenticate(state.db.conn(), &state.keys, &token).await?;
     let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
-    Ok(CurrentUser {
-        id: user.id,
-        role,
-        session_id,
-        ip: req.client_ip(),
-        via_cookie,
-    })
+    Ok(CurrentUser { id: user.id, role, session_id, ip: req.client_ip(), via_cookie })
 }
 
 #[rocket::async_trait]
@@ -170,8 +150,6 @@ impl<'r> FromRequest<'r> for Csrf {
                 seed
             }
         };
-        Outcome::Success(Csrf {
-            token: state.keys.csrf_token(&seed),
-        })
+        Outcome::Success(Csrf { token: state.keys.csrf_token(&seed) })
     }
 }

@@ -136,10 +136,7 @@ pub async fn register_submit(
         Ok(v) => v,
         Err(errors) => return Ok(again(translate_fields(&errors, lang))),
     };
-    let actor = Actor {
-        ip: ip.0.map(|i| i.to_string()),
-        ..Default::default()
-    };
+    let actor = Actor { ip: ip.0.map(|i| i.to_string()), ..Default::default() };
     match service::create_account(state, &actor, &email, &password, Role::Claimant).await {
         Ok(_) => {}
         Err(AppError::Invalid(errors)) => return Ok(again(translate_fields(&errors, lang))),
@@ -170,11 +167,5 @@ pub async fn logout(
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
-        login_page,
-        login_submit,
-        register_page,
-        register_submit,
-        logout
-    ]
+    rocket::routes![login_page, login_submit, register_page, register_submit, logout]
 }

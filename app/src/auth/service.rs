@@ -1,7 +1,5 @@
 //! Account use cases over the database.
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Duration, Utc};
 use entities::{session, user};
@@ -62,11 +60,7 @@ fn hash_password(password: &str) -> AppResult<String> {
 async fn verify_password(hash: String, password: String) -> bool {
     rocket::tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false)
     })
     .await
@@ -108,12 +102,7 @@ pub async fn create_account(
     let now = Utc::now();
     let txn = state.db.begin_write().await?;
     let index = email_index(&state.keys, email);
-    if user::Entity::find()
-        .filter(user::Column::EmailIndex.eq(index.clone()))
-        .one(&*txn)
-        .await?
-        .is_some()
-    {
+    if user::Entity::find().filter(user::Column::EmailIndex.eq(index.clone())).one(&*txn).await?.is_some() {
         return Err(AppError::Invalid({
             let mut e = FieldErrors::new();
             e.add("email", ErrorCode::Duplicate);
@@ -137,18 +126,11 @@ pub async fn create_account(
     audit::append(
         &*txn,
         actor,
-        Event::new("account.created")
-            .subject("user", id)
-            .owner(id)
-            .detail(serde_json::json!({"role": role.as_str()})),
+        Event::new("account.created").subject("user", id).owner(id).detail(serde_json::json!({"role": role.as_str()})),
     )
     .await?;
     txn.commit().await?;
-    Ok(Account {
-        id,
-        email: email.as_str().to_string(),
-        role,
-    })
+    Ok(Account { id, email: email.as_str().to_string(), role })
 }
 
 /// Log in. Unknown e-mail, wrong password, locked and disabled accounts all
@@ -160,11 +142,7 @@ pub async fn login(
     password: &str,
 ) -> AppResult<IssuedSession> {
     let ip_text = ip.map(|i| i.to_string());
-    let actor = Actor {
-        user_id: None,
-        role: None,
-        ip: ip_text.clone(),
-    };
+    let actor = Actor { user_id: None, role: None, ip: ip_text.clone() };
     if let Some(ip) = ip {
         if state.login_limiter.check_key(&ip).is_err() {
             let txn = state.db.begin_write().await?;
@@ -183,9 +161,7 @@ pub async fn login(
         Err(_) => None,
     };
     let now = Utc::now();
-    let usable = found
-        .as_ref()
-        .is_some_and(|u| !u.disabled && u.locked_until.is_none_or(|t| t <= now));
+    let usable = found.as_ref().is_some_and(|u| !u.disabled && u.locked_until.is_none_or(|t| t <= now));
     let hash = match (&found, usable) {
         (Some(u), true) => u.password_hash.clone(),
         _ => state.dummy_hash.clone(),
@@ -194,21 +170,13 @@ pub async fn login(
 
     let txn = state.db.begin_write().await?;
     let Some(user) = found else {
-        audit::append(
-            &*txn,
-            &actor,
-            Event::new("auth.login_failed").detail(serde_json::json!({"reason": "unknown"})),
-        )
-        .await?;
+        audit::append(&*txn, &actor, Event::new("auth.login_failed").detail(serde_json::json!({"reason": "unknown"})))
+            .await?;
         txn.commit().await?;
         return Err(AppError::LoginFailed);
     };
     let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
-    let actor = Actor {
-        user_id: Some(user.id),
-        role: Some(role),
-        ip: ip_text,
-    };
+    let actor = Actor { user_id: Some(user.id), role: Some(role), ip: ip_text };
     if !password_ok {
         let reason = if user.disabled {
             "disabled"
@@ -222,17 +190,8 @@ pub async fn login(
             let failures = user.failed_logins + 1;
             if failures >= state.settings.login_max_failures {
                 active.failed_logins = Set(0);
-                active.locked_until = Set(Some(
-                    now + Duration::minutes(state.settings.lockout_minutes),
-                ));
-                audit::append(
-                    &*txn,
-                    &actor,
-                    Event::new("auth.locked")
-                        .subject("user", user.id)
-                        .owner(user.id),
-                )
-                .await?;
+                active.locked_until = Set(Some(now + Duration::minutes(state.settings.lockout_minutes)));
+                audit::append(&*txn, &actor, Event::new("auth.locked").subject("user", user.id).owner(user.id)).await?;
             } else {
                 active.failed_logins = Set(failures);
             }
@@ -258,6 +217,21 @@ pub async fn login(
         active.updated_at = Set(now);
         active.update(&*txn).await?;
     }
+    let issued = open_session(state, &*txn, &actor, &user, role).await?;
+    txn.commit().await?;
+    Ok(issued)
+}
+
+/// Create a server-side session for `user` and sign its token. Callers
+/// authenticate first; the benchmark uses it to skip the password step.
+pub async fn open_session(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    user: &user::Model,
+    role: Role,
+) -> AppResult<IssuedSession> {
+    let now = Utc::now();
     let session_id = Uuid::new_v4();
     let expires_at = now + Duration::hours(state.settings.session_hours);
     session::ActiveModel {
@@ -267,39 +241,15 @@ pub async fn login(
         expires_at: Set(expires_at),
         revoked_at: Set(None),
     }
-    .insert(&*txn)
+    .insert(db)
     .await?;
-    audit::append(
-        &*txn,
-        &actor,
-        Event::new("auth.login")
-            .subject("session", session_id)
-            .owner(user.id),
-    )
-    .await?;
-    txn.commit().await?;
+    audit::append(db, actor, Event::new("auth.login").subject("session", session_id).owner(user.id)).await?;
     let token = issue_token(&state.keys, user.id, session_id, now, expires_at)?;
-    let email = state
-        .keys
-        .open_account_email(&user.id, &user.email_sealed)?;
-    Ok(IssuedSession {
-        token,
-        expires_at,
-        account: Account {
-            id: user.id,
-            email,
-            role,
-        },
-    })
+    let email = state.keys.open_account_email(&user.id, &user.email_sealed)?;
+    Ok(IssuedSession { token, expires_at, account: Account { id: user.id, email, role } })
 }
 
-fn issue_token(
-    keys: &Keyring,
-    user: Uuid,
-    sid: Uuid,
-    now: DateTime<Utc>,
-    exp: DateTime<Utc>,
-) -> AppResult<String> {
+fn issue_token(keys: &Keyring, user: Uuid, sid: Uuid, now: DateTime<Utc>, exp: DateTime<Utc>) -> AppResult<String> {
     let claims = TokenClaims {
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
@@ -309,12 +259,8 @@ fn issue_token(
         iat: now.timestamp(),
         exp: exp.timestamp(),
     };
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(keys.jwt_secret()),
-    )
-    .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))
+    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(keys.jwt_secret()))
+        .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))
 }
 
 /// Validate a token's signature and claims (one algorithm, exp with 5 s
@@ -325,12 +271,7 @@ pub fn decode_token(keys: &Keyring, token: &str) -> Option<(Uuid, Uuid)> {
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let data = decode::<TokenClaims>(
-        token,
-        &DecodingKey::from_secret(keys.jwt_secret()),
-        &validation,
-    )
-    .ok()?;
+    let data = decode::<TokenClaims>(token, &DecodingKey::from_secret(keys.jwt_secret()), &validation).ok()?;
     if data.claims.typ != TOKEN_TYPE {
         return None;
     }
@@ -338,26 +279,13 @@ pub fn decode_token(keys: &Keyring, token: &str) -> Option<(Uuid, Uuid)> {
 }
 
 /// The live session behind a token: not revoked, not expired, user enabled.
-pub async fn authenticate(
-    db: &impl ConnectionTrait,
-    keys: &Keyring,
-    token: &str,
-) -> AppResult<(user::Model, Uuid)> {
+pub async fn authenticate(db: &impl ConnectionTrait, keys: &Keyring, token: &str) -> AppResult<(user::Model, Uuid)> {
     let (user_id, sid) = decode_token(keys, token).ok_or(AppError::Unauthenticated)?;
-    let session = session::Entity::find_by_id(sid)
-        .one(db)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    if session.user_id != user_id
-        || session.revoked_at.is_some()
-        || session.expires_at <= Utc::now()
-    {
+    let session = session::Entity::find_by_id(sid).one(db).await?.ok_or(AppError::Unauthenticated)?;
+    if session.user_id != user_id || session.revoked_at.is_some() || session.expires_at <= Utc::now() {
         return Err(AppError::Unauthenticated);
     }
-    let user = user::Entity::find_by_id(user_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let user = user::Entity::find_by_id(user_id).one(db).await?.ok_or(AppError::Unauthenticated)?;
     if user.disabled {
         return Err(AppError::Unauthenticated);
     }
@@ -372,33 +300,21 @@ pub async fn logout(state: &AppState, actor: &Actor, session_id: Uuid) -> AppRes
         let mut active: session::ActiveModel = s.into();
         active.revoked_at = Set(Some(Utc::now()));
         active.update(&*txn).await?;
-        audit::append(
-            &*txn,
-            actor,
-            Event::new("auth.logout")
-                .subject("session", session_id)
-                .owner(owner),
-        )
-        .await?;
+        audit::append(&*txn, actor, Event::new("auth.logout").subject("session", session_id).owner(owner)).await?;
     }
     txn.commit().await?;
     Ok(())
 }
 
 pub async fn account_by_id(state: &AppState, id: Uuid) -> AppResult<Account> {
-    let row = user::Entity::find_by_id(id)
-        .one(state.db.conn())
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let row = user::Entity::find_by_id(id).one(state.db.conn()).await?.ok_or(AppError::Unauthenticated)?;
     account(state, &row)
 }
 
 pub fn account(state: &AppState, user: &user::Model) -> AppResult<Account> {
     Ok(Account {
         id: user.id,
-        email: state
-            .keys
-            .open_account_email(&user.id, &user.email_sealed)?,
+        email: state.keys.open_account_email(&user.id, &user.email_sealed)?,
         role: Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?,
     })
 }
@@ -406,20 +322,15 @@ pub fn account(state: &AppState, user: &user::Model) -> AppResult<Account> {
 /// On first start, create an administrator with a one-time random password
 /// and return the credential to print once. `None` if an admin exists.
 pub async fn bootstrap_admin(state: &AppState) -> AppResult<Option<(String, String)>> {
-    let exists = user::Entity::find()
-        .filter(user::Column::Role.eq(Role::Admin.as_str()))
-        .one(state.db.conn())
-        .await?
-        .is_some();
+    let exists =
+        user::Entity::find().filter(user::Column::Role.eq(Role::Admin.as_str())).one(state.db.conn()).await?.is_some();
     if exists {
         return Ok(None);
     }
-    let email = Email::parse(&state.settings.bootstrap_admin_email).map_err(|_| {
-        AppError::Internal("bootstrap_admin_email is not a valid e-mail address".into())
-    })?;
+    let email = Email::parse(&state.settings.bootstrap_admin_email)
+        .map_err(|_| AppError::Internal("bootstrap_admin_email is not a valid e-mail address".into()))?;
     let password = crate::crypto::random_token(18);
-    let parsed = Password::parse(&password)
-        .map_err(|_| AppError::Internal("generated password refused".into()))?;
+    let parsed = Password::parse(&password).map_err(|_| AppError::Internal("generated password refused".into()))?;
     let actor = Actor::default();
     create_account(state, &actor, &email, &parsed, Role::Admin).await?;
     Ok(Some((email.as_str().to_string(), password)))

@@ -47,9 +47,6 @@ impl Catalogue {
         self.services.iter().map(|o| o.code.clone()).collect()
     }
     pub fn apology_option_codes(&self) -> Vec<String> {
-        self.apology_options
-            .iter()
-            .map(|o| o.code.clone())
-            .collect()
+        self.apology_options.iter().map(|o| o.code.clone()).collect()
     }
 }

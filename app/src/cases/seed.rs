@@ -11,17 +11,11 @@ use crate::db::Db;
 pub const BENESSE_SLUG: &str = "benesse-2014";
 
 fn l(ja: &str, en: &str) -> Localized {
-    Localized {
-        ja: ja.into(),
-        en: en.into(),
-    }
+    Localized { ja: ja.into(), en: en.into() }
 }
 
 fn opt(code: &str, ja: &str, en: &str) -> CatalogueOption {
-    CatalogueOption {
-        code: code.into(),
-        label: l(ja, en),
-    }
+    CatalogueOption { code: code.into(), label: l(ja, en) }
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -71,10 +65,7 @@ pub fn benesse_catalogue() -> Catalogue {
 /// Insert the shipped case if it is missing.
 pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
     let txn = db.begin_write().await?;
-    let exists = case::Entity::find()
-        .filter(case::Column::Slug.eq(BENESSE_SLUG))
-        .one(&*txn)
-        .await?;
+    let exists = case::Entity::find().filter(case::Column::Slug.eq(BENESSE_SLUG)).one(&*txn).await?;
     if exists.is_none() {
         let now = Utc::now();
         case::ActiveModel {

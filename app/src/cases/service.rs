@@ -26,30 +26,18 @@ impl Case {
 }
 
 pub async fn open_cases(db: &impl ConnectionTrait, today: NaiveDate) -> AppResult<Vec<Case>> {
-    let models = case::Entity::find()
-        .order_by_asc(case::Column::Slug)
-        .all(db)
-        .await?;
+    let models = case::Entity::find().order_by_asc(case::Column::Slug).all(db).await?;
     let cases: AppResult<Vec<Case>> = models.into_iter().map(Case::from_model).collect();
     Ok(cases?.into_iter().filter(|c| c.is_open_on(today)).collect())
 }
 
 pub async fn by_slug(db: &impl ConnectionTrait, slug: &str) -> AppResult<Case> {
-    let model = case::Entity::find()
-        .filter(case::Column::Slug.eq(slug))
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let model = case::Entity::find().filter(case::Column::Slug.eq(slug)).one(db).await?.ok_or(AppError::NotFound)?;
     Case::from_model(model)
 }
 
 pub async fn by_id(db: &impl ConnectionTrait, id: uuid::Uuid) -> AppResult<Case> {
-    Case::from_model(
-        case::Entity::find_by_id(id)
-            .one(db)
-            .await?
-            .ok_or(AppError::NotFound)?,
-    )
+    Case::from_model(case::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?)
 }
 
 #[derive(Serialize)]
@@ -74,12 +62,7 @@ impl CaseView {
     pub fn new(case: &Case, lang: Lang) -> Self {
         let c = &case.catalogue;
         let opts = |v: &Vec<super::CatalogueOption>| {
-            v.iter()
-                .map(|o| OptionView {
-                    code: o.code.clone(),
-                    label: o.label.get(lang).to_string(),
-                })
-                .collect()
+            v.iter().map(|o| OptionView { code: o.code.clone(), label: o.label.get(lang).to_string() }).collect()
         };
         Self {
             slug: case.model.slug.clone(),

@@ -19,9 +19,7 @@ impl Email {
         let (local, domain) = v.rsplit_once('@').ok_or(ErrorCode::Email)?;
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && local
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..");
@@ -77,10 +75,7 @@ impl PostalCode {
 
 /// Hyphen-like characters people type between digits.
 fn is_dash(c: char) -> bool {
-    matches!(
-        c,
-        '-' | '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' | 'ー' | 'ｰ'
-    )
+    matches!(c, '-' | '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' | 'ー' | 'ｰ')
 }
 
 /// A Japanese phone number: 10 or 11 digits starting with 0 (a leading +81
@@ -95,16 +90,12 @@ impl Phone {
         if v.is_empty() {
             return Err(ErrorCode::Required);
         }
-        let mut digits: String = v
-            .chars()
-            .filter(|c| !is_dash(*c) && !matches!(c, ' ' | '(' | ')' | '.'))
-            .collect();
+        let mut digits: String = v.chars().filter(|c| !is_dash(*c) && !matches!(c, ' ' | '(' | ')' | '.')).collect();
         if let Some(rest) = digits.strip_prefix("+81") {
             digits = format!("0{}", rest.trim_start_matches('0'));
         }
-        let ok = digits.starts_with('0')
-            && (10..=11).contains(&digits.len())
-            && digits.chars().all(|c| c.is_ascii_digit());
+        let ok =
+            digits.starts_with('0') && (10..=11).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit());
         if !ok {
             return Err(ErrorCode::Phone);
         }
@@ -179,10 +170,7 @@ impl Prefecture {
         // Accept "東京" for "東京都", "大阪" for "大阪府" and so on.
         PREFECTURES
             .iter()
-            .find(|p| {
-                **p == v
-                    || (v != "京都" && p.strip_suffix(['都', '道', '府', '県']) == Some(v.as_str()))
-            })
+            .find(|p| **p == v || (v != "京都" && p.strip_suffix(['都', '道', '府', '県']) == Some(v.as_str())))
             .or_else(|| (v == "京都").then_some(&"京都府"))
             .map(|p| Self((*p).to_string()))
             .ok_or(ErrorCode::Choice)
@@ -206,11 +194,7 @@ impl Address {
     pub fn parse_line(raw: &str, required: bool) -> Result<Option<String>, ErrorCode> {
         let v = normalise(raw);
         if v.is_empty() {
-            return if required {
-                Err(ErrorCode::Required)
-            } else {
-                Ok(None)
-            };
+            return if required { Err(ErrorCode::Required) } else { Ok(None) };
         }
         if v.chars().count() > 100 {
             return Err(ErrorCode::TooLong);
@@ -230,11 +214,7 @@ pub struct RegistrationCode(String);
 
 impl RegistrationCode {
     pub fn parse(raw: &str) -> Result<Self, ErrorCode> {
-        let v: String = normalise(raw)
-            .chars()
-            .filter(|c| !is_dash(*c) && *c != ' ')
-            .collect::<String>()
-            .to_uppercase();
+        let v: String = normalise(raw).chars().filter(|c| !is_dash(*c) && *c != ' ').collect::<String>().to_uppercase();
         if v.is_empty() {
             return Err(ErrorCode::Required);
         }
@@ -255,14 +235,8 @@ mod tests {
 
     #[test]
     fn postal_codes_accept_the_usual_spellings() {
-        for raw in [
-            "1234567",
-            "123-4567",
-            "１２３－４５６７",
-            "〒123-4567",
-            "１２３ー４５６７",
-            " 123-4567 ",
-        ] {
+        for raw in ["1234567", "123-4567", "１２３－４５６７", "〒123-4567", "１２３ー４５６７", " 123-4567 "]
+        {
             assert_eq!(PostalCode::parse(raw).unwrap().digits(), "1234567", "{raw}");
         }
         assert_eq!(PostalCode::parse("1234567").unwrap().display(), "123-4567");
@@ -279,14 +253,8 @@ mod tests {
     #[test]
     fn phones_accept_separators_full_width_and_country_code() {
         assert_eq!(Phone::parse("03-1234-5678").unwrap().digits(), "0312345678");
-        assert_eq!(
-            Phone::parse("０９０（１２３４）５６７８").unwrap().digits(),
-            "09012345678"
-        );
-        assert_eq!(
-            Phone::parse("+81 90-1234-5678").unwrap().digits(),
-            "09012345678"
-        );
+        assert_eq!(Phone::parse("０９０（１２３４）５６７８").unwrap().digits(), "09012345678");
+        assert_eq!(Phone::parse("+81 90-1234-5678").unwrap().digits(), "09012345678");
         assert_eq!(Phone::parse("12345"), Err(ErrorCode::Phone));
         assert_eq!(Phone::parse("090-1234-56789"), Err(ErrorCode::Phone));
         assert_eq!(Phone::parse("tel"), Err(ErrorCode::Phone));
@@ -294,14 +262,8 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(
-            Email::parse(" Hanako@Example.JP ").unwrap().as_str(),
-            "hanako@example.jp"
-        );
-        assert_eq!(
-            Email::parse("ｈａｎａｋｏ＠example.jp").unwrap().as_str(),
-            "hanako@example.jp"
-        );
+        assert_eq!(Email::parse(" Hanako@Example.JP ").unwrap().as_str(), "hanako@example.jp");
+        assert_eq!(Email::parse("ｈａｎａｋｏ＠example.jp").unwrap().as_str(), "hanako@example.jp");
         for bad in ["hanako", "a@b", "a@@b.jp", "a b@c.jp", ".a@b.jp", "a@-b.jp"] {
             assert_eq!(Email::parse(bad), Err(ErrorCode::Email), "{bad}");
         }
@@ -317,20 +279,9 @@ mod tests {
 
     #[test]
     fn registration_codes_ignore_separators_and_case() {
-        assert_eq!(
-            RegistrationCode::parse("ab12-cd34").unwrap().as_str(),
-            "AB12CD34"
-        );
-        assert_eq!(
-            RegistrationCode::parse("ＡＢ１２ＣＤ３４")
-                .unwrap()
-                .as_str(),
-            "AB12CD34"
-        );
-        assert_eq!(
-            RegistrationCode::parse("ab!"),
-            Err(ErrorCode::RegistrationCode)
-        );
+        assert_eq!(RegistrationCode::parse("ab12-cd34").unwrap().as_str(), "AB12CD34");
+        assert_eq!(RegistrationCode::parse("ＡＢ１２ＣＤ３４").unwrap().as_str(), "AB12CD34");
+        assert_eq!(RegistrationCode::parse("ab!"), Err(ErrorCode::RegistrationCode));
     }
 
     proptest! {

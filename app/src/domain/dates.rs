@@ -10,34 +10,15 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate, ErrorCode> {
     if v.is_empty() {
         return Err(ErrorCode::Required);
     }
-    let unified: String = v
-        .trim_end_matches('日')
-        .chars()
-        .map(|c| {
-            if matches!(c, '/' | '.' | '年' | '月') {
-                '-'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let unified: String =
+        v.trim_end_matches('日').chars().map(|c| if matches!(c, '/' | '.' | '年' | '月') { '-' } else { c }).collect();
     let parts: Vec<&str> = unified.split('-').collect();
-    if parts.len() != 3
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
-    {
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
         return Err(ErrorCode::Date);
     }
-    let (y, m, d) = (
-        parts[0].parse::<i32>(),
-        parts[1].parse::<u32>(),
-        parts[2].parse::<u32>(),
-    );
+    let (y, m, d) = (parts[0].parse::<i32>(), parts[1].parse::<u32>(), parts[2].parse::<u32>());
     match (y, m, d) {
-        (Ok(y), Ok(m), Ok(d)) if parts[0].len() == 4 => {
-            NaiveDate::from_ymd_opt(y, m, d).ok_or(ErrorCode::Date)
-        }
+        (Ok(y), Ok(m), Ok(d)) if parts[0].len() == 4 => NaiveDate::from_ymd_opt(y, m, d).ok_or(ErrorCode::Date),
         _ => Err(ErrorCode::Date),
     }
 }
@@ -108,13 +89,7 @@ mod tests {
     #[test]
     fn dates_accept_japanese_spellings() {
         let want = NaiveDate::from_ymd_opt(2010, 4, 1).unwrap();
-        for raw in [
-            "2010-04-01",
-            "2010/4/1",
-            "２０１０－０４－０１",
-            "2010年4月1日",
-            "2010.04.01",
-        ] {
+        for raw in ["2010-04-01", "2010/4/1", "２０１０－０４－０１", "2010年4月1日", "2010.04.01"] {
             assert_eq!(parse_date(raw), Ok(want), "{raw}");
         }
         assert_eq!(parse_date("2010-02-30"), Err(ErrorCode::Date));
@@ -124,20 +99,12 @@ mod tests {
 
     #[test]
     fn birth_dates_must_be_plausible() {
-        assert_eq!(
-            BirthDate::parse("2030-01-01", today()),
-            Err(ErrorCode::DateInFuture)
-        );
-        assert_eq!(
-            BirthDate::parse("1850-01-01", today()),
-            Err(ErrorCode::DateImplausible)
-        );
+        assert_eq!(BirthDate::parse("2030-01-01", today()), Err(ErrorCode::DateInFuture));
+        assert_eq!(BirthDate::parse("1850-01-01", today()), Err(ErrorCode::DateImplausible));
         let b = BirthDate::parse("2010-11-22", today()).unwrap();
         assert_eq!(b.age_on(today()), 15);
         assert!(b.is_minor_on(today()));
-        assert!(!BirthDate::parse("2008-11-21", today())
-            .unwrap()
-            .is_minor_on(today()));
+        assert!(!BirthDate::parse("2008-11-21", today()).unwrap().is_minor_on(today()));
     }
 
     proptest! {

@@ -101,11 +101,7 @@ pub fn parse_choice(raw: &str, allowed: &[String]) -> Result<String, ErrorCode> 
     if v.is_empty() {
         return Err(ErrorCode::Required);
     }
-    allowed
-        .iter()
-        .find(|a| **a == v)
-        .cloned()
-        .ok_or(ErrorCode::Choice)
+    allowed.iter().find(|a| **a == v).cloned().ok_or(ErrorCode::Choice)
 }
 
 /// Free text (a harm's sender or note): normalised, bounded, no control characters.

@@ -18,9 +18,7 @@ impl PersonName {
         if v.chars().count() > MAX_NAME_CHARS {
             return Err(ErrorCode::TooLong);
         }
-        if v.chars()
-            .any(|c| c.is_ascii_digit() || "<>\"`{}[]\\;=@#$%^*_|~".contains(c))
-        {
+        if v.chars().any(|c| c.is_ascii_digit() || "<>\"`{}[]\\;=@#$%^*_|~".contains(c)) {
             return Err(ErrorCode::InvalidChars);
         }
         Ok(Self(v))
@@ -45,9 +43,7 @@ impl KanaName {
         if v.chars().count() > MAX_NAME_CHARS {
             return Err(ErrorCode::TooLong);
         }
-        let ok = v
-            .chars()
-            .all(|c| matches!(c, '\u{30A1}'..='\u{30F6}' | 'ー' | '・' | 'ヽ' | 'ヾ' | ' '));
+        let ok = v.chars().all(|c| matches!(c, '\u{30A1}'..='\u{30F6}' | 'ー' | '・' | 'ヽ' | 'ヾ' | ' '));
         if !ok {
             return Err(ErrorCode::Kana);
         }
@@ -72,10 +68,7 @@ mod tests {
         assert_eq!(KanaName::parse("やまだ").unwrap().as_str(), "ヤマダ");
         assert_eq!(KanaName::parse("ﾔﾏﾀﾞ").unwrap().as_str(), "ヤマダ");
         assert_eq!(KanaName::parse(" ヤマダ ").unwrap().as_str(), "ヤマダ");
-        assert_eq!(
-            KanaName::parse("すずき　いちろう").unwrap().index_form(),
-            "スズキイチロウ"
-        );
+        assert_eq!(KanaName::parse("すずき　いちろう").unwrap().index_form(), "スズキイチロウ");
     }
 
     #[test]
@@ -88,10 +81,7 @@ mod tests {
     #[test]
     fn names_refuse_digits_markup_and_excess_length() {
         assert_eq!(PersonName::parse("山田").unwrap().as_str(), "山田");
-        assert_eq!(
-            PersonName::parse("Ｙａｍａｄａ").unwrap().as_str(),
-            "Yamada"
-        );
+        assert_eq!(PersonName::parse("Ｙａｍａｄａ").unwrap().as_str(), "Yamada");
         assert_eq!(PersonName::parse("<b>"), Err(ErrorCode::InvalidChars));
         assert_eq!(PersonName::parse("山田1"), Err(ErrorCode::InvalidChars));
         assert_eq!(PersonName::parse(&"あ".repeat(41)), Err(ErrorCode::TooLong));

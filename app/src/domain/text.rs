@@ -27,9 +27,7 @@ pub fn normalise(raw: &str) -> String {
 pub fn hiragana_to_katakana(s: &str) -> String {
     s.chars()
         .map(|c| match c {
-            '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
-                char::from_u32(c as u32 + 0x60).unwrap_or(c)
-            }
+            '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
             _ => c,
         })
         .collect()

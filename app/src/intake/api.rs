@@ -29,30 +29,16 @@ pub async fn create(
     body: Json<NewClaim>,
 ) -> AppResult<(Status, Json<Created>)> {
     let claim = service::create_claim(state, &user, &body.case).await?;
-    Ok((
-        Status::Created,
-        Json(Created {
-            id: claim.id,
-            number: claim.number,
-            status: claim.status,
-        }),
-    ))
+    Ok((Status::Created, Json(Created { id: claim.id, number: claim.number, status: claim.status })))
 }
 
 #[rocket::get("/claims")]
-pub async fn list(
-    user: CurrentUser,
-    state: &State<AppState>,
-) -> AppResult<Json<Vec<ClaimSummary>>> {
+pub async fn list(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Vec<ClaimSummary>>> {
     Ok(Json(service::list_own(state, &user).await?))
 }
 
 #[rocket::get("/claims/<id>")]
-pub async fn get(
-    user: CurrentUser,
-    state: &State<AppState>,
-    id: &str,
-) -> AppResult<Json<ClaimDetail>> {
+pub async fn get(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimDetail>> {
     Ok(Json(service::get_own(state, &user, parse_id(id)?).await?.0))
 }
 
@@ -63,26 +49,16 @@ pub async fn replace(
     id: &str,
     body: Json<DraftInput>,
 ) -> AppResult<Json<ClaimDetail>> {
-    Ok(Json(
-        service::replace_draft(state, &user, parse_id(id)?, &body).await?,
-    ))
+    Ok(Json(service::replace_draft(state, &user, parse_id(id)?, &body).await?))
 }
 
 #[rocket::post("/claims/<id>/submit")]
-pub async fn submit(
-    user: CurrentUser,
-    state: &State<AppState>,
-    id: &str,
-) -> AppResult<Json<ClaimDetail>> {
+pub async fn submit(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimDetail>> {
     Ok(Json(service::submit(state, &user, parse_id(id)?).await?))
 }
 
 #[rocket::post("/claims/<id>/withdraw")]
-pub async fn withdraw(
-    user: CurrentUser,
-    state: &State<AppState>,
-    id: &str,
-) -> AppResult<Json<ClaimSummary>> {
+pub async fn withdraw(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimSummary>> {
     Ok(Json(service::withdraw(state, &user, parse_id(id)?).await?))
 }
 

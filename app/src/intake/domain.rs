@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cases::Catalogue;
 use crate::domain::{
-    parse_choice, parse_date, parse_free_text, Address, BirthDate, Email, ErrorCode, FieldErrors,
-    KanaName, PastDate, PersonName, Phone, PostalCode, Prefecture, RegistrationCode,
+    parse_choice, parse_date, parse_free_text, Address, BirthDate, Email, ErrorCode, FieldErrors, KanaName, PastDate,
+    PersonName, Phone, PostalCode, Prefecture, RegistrationCode,
 };
 
 pub const MAX_PERSONS: usize = 12;
@@ -35,16 +35,9 @@ impl ClaimStatus {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Draft,
-            Self::Submitted,
-            Self::NeedsInfo,
-            Self::Verified,
-            Self::Rejected,
-            Self::Withdrawn,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        [Self::Draft, Self::Submitted, Self::NeedsInfo, Self::Verified, Self::Rejected, Self::Withdrawn]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
     /// The claimant may change the draft only before submission or when asked for more.
     pub fn is_editable(self) -> bool {
@@ -70,13 +63,8 @@ pub enum Relation {
 }
 
 impl Relation {
-    pub const ALL: [Relation; 5] = [
-        Relation::Myself,
-        Relation::Child,
-        Relation::Spouse,
-        Relation::Parent,
-        Relation::Other,
-    ];
+    pub const ALL: [Relation; 5] =
+        [Relation::Myself, Relation::Child, Relation::Spouse, Relation::Parent, Relation::Other];
     pub fn as_str(self) -> &'static str {
         match self {
             Relation::Myself => "self",
@@ -91,10 +79,7 @@ impl Relation {
         if v.is_empty() {
             return Err(ErrorCode::Required);
         }
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == v)
-            .ok_or(ErrorCode::Choice)
+        Self::ALL.into_iter().find(|r| r.as_str() == v).ok_or(ErrorCode::Choice)
     }
 }
 
@@ -108,12 +93,7 @@ pub enum Gender {
 }
 
 impl Gender {
-    pub const ALL: [Gender; 4] = [
-        Gender::Female,
-        Gender::Male,
-        Gender::Other,
-        Gender::Unanswered,
-    ];
+    pub const ALL: [Gender; 4] = [Gender::Female, Gender::Male, Gender::Other, Gender::Unanswered];
     pub fn as_str(self) -> &'static str {
         match self {
             Gender::Female => "female",
@@ -127,10 +107,7 @@ impl Gender {
         if v.is_empty() {
             return Err(ErrorCode::Required);
         }
-        Self::ALL
-            .into_iter()
-            .find(|g| g.as_str() == v)
-            .ok_or(ErrorCode::Choice)
+        Self::ALL.into_iter().find(|g| g.as_str() == v).ok_or(ErrorCode::Choice)
     }
 }
 
@@ -145,13 +122,8 @@ pub enum HarmKind {
 }
 
 impl HarmKind {
-    pub const ALL: [HarmKind; 5] = [
-        HarmKind::DirectMail,
-        HarmKind::Call,
-        HarmKind::Email,
-        HarmKind::Fraud,
-        HarmKind::Other,
-    ];
+    pub const ALL: [HarmKind; 5] =
+        [HarmKind::DirectMail, HarmKind::Call, HarmKind::Email, HarmKind::Fraud, HarmKind::Other];
     pub fn as_str(self) -> &'static str {
         match self {
             HarmKind::DirectMail => "direct_mail",
@@ -166,10 +138,7 @@ impl HarmKind {
         if v.is_empty() {
             return Err(ErrorCode::Required);
         }
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == v)
-            .ok_or(ErrorCode::Choice)
+        Self::ALL.into_iter().find(|k| k.as_str() == v).ok_or(ErrorCode::Choice)
     }
 }
 
@@ -293,12 +262,7 @@ pub struct PersonInput {
 }
 
 impl PersonInput {
-    pub fn parse(
-        &self,
-        prefix: &str,
-        today: NaiveDate,
-        errors: &mut FieldErrors,
-    ) -> Option<Person> {
+    pub fn parse(&self, prefix: &str, today: NaiveDate, errors: &mut FieldErrors) -> Option<Person> {
         let f = |name: &str| {
             if prefix.is_empty() {
                 name.to_string()
@@ -309,14 +273,8 @@ impl PersonInput {
         let relation = errors.check(&f("relation"), Relation::parse(&self.relation));
         let family_name = errors.check(&f("family_name"), PersonName::parse(&self.family_name));
         let given_name = errors.check(&f("given_name"), PersonName::parse(&self.given_name));
-        let family_name_kana = errors.check(
-            &f("family_name_kana"),
-            KanaName::parse(&self.family_name_kana),
-        );
-        let given_name_kana = errors.check(
-            &f("given_name_kana"),
-            KanaName::parse(&self.given_name_kana),
-        );
+        let family_name_kana = errors.check(&f("family_name_kana"), KanaName::parse(&self.family_name_kana));
+        let given_name_kana = errors.check(&f("given_name_kana"), KanaName::parse(&self.given_name_kana));
         let birth_date = errors.check(&f("birth_date"), BirthDate::parse(&self.birth_date, today));
         let gender = errors.check(&f("gender"), Gender::parse(&self.gender));
         Some(Person {
@@ -357,20 +315,10 @@ impl AddressInput {
     pub fn parse(&self, errors: &mut FieldErrors) -> Option<Address> {
         let postal_code = errors.check("address.postal_code", PostalCode::parse(&self.postal_code));
         let prefecture = errors.check("address.prefecture", Prefecture::parse(&self.prefecture));
-        let city = errors
-            .check("address.city", Address::parse_line(&self.city, true))
-            .flatten();
-        let line1 = errors
-            .check("address.line1", Address::parse_line(&self.line1, true))
-            .flatten();
+        let city = errors.check("address.city", Address::parse_line(&self.city, true)).flatten();
+        let line1 = errors.check("address.line1", Address::parse_line(&self.line1, true)).flatten();
         let line2 = errors.check("address.line2", Address::parse_line(&self.line2, false));
-        Some(Address {
-            postal_code: postal_code?,
-            prefecture: prefecture?,
-            city: city?,
-            line1: line1?,
-            line2: line2?,
-        })
+        Some(Address { postal_code: postal_code?, prefecture: prefecture?, city: city?, line1: line1?, line2: line2? })
     }
 
     pub fn from_address(a: &Address) -> Self {
@@ -394,13 +342,7 @@ pub struct HarmInput {
 }
 
 impl HarmInput {
-    pub fn parse(
-        &self,
-        prefix: &str,
-        earliest: NaiveDate,
-        today: NaiveDate,
-        errors: &mut FieldErrors,
-    ) -> Option<Harm> {
+    pub fn parse(&self, prefix: &str, earliest: NaiveDate, today: NaiveDate, errors: &mut FieldErrors) -> Option<Harm> {
         let f = |name: &str| {
             if prefix.is_empty() {
                 name.to_string()
@@ -409,21 +351,14 @@ impl HarmInput {
             }
         };
         let kind = errors.check(&f("kind"), HarmKind::parse(&self.kind));
-        let date = errors.optional(&f("date"), Some(&self.date), |v| {
-            PastDate::parse(v, earliest, today)
-        });
+        let date = errors.optional(&f("date"), Some(&self.date), |v| PastDate::parse(v, earliest, today));
         let date_ok = self.date.trim().is_empty() || date.is_some();
         let sender = errors.check(&f("sender"), parse_free_text(&self.sender, 100));
         let note = errors.check(&f("note"), parse_free_text(&self.note, 1000));
         if !date_ok {
             return None;
         }
-        Some(Harm {
-            kind: kind?,
-            date,
-            sender: sender?,
-            note: note?,
-        })
+        Some(Harm { kind: kind?, date, sender: sender?, note: note? })
     }
 }
 
@@ -450,12 +385,7 @@ pub struct LeakAnswers {
 }
 
 impl LeakInput {
-    pub fn parse(
-        &self,
-        catalogue: &Catalogue,
-        today: NaiveDate,
-        errors: &mut FieldErrors,
-    ) -> Option<LeakAnswers> {
+    pub fn parse(&self, catalogue: &Catalogue, today: NaiveDate, errors: &mut FieldErrors) -> Option<LeakAnswers> {
         let before = errors.0.len();
         let items = catalogue.leaked_item_codes();
         let mut leaked_items = Vec::new();
@@ -475,21 +405,14 @@ impl LeakInput {
                 }
             }
         }
-        let registration_code = errors.optional(
-            "registration_code",
-            self.registration_code.as_deref(),
-            RegistrationCode::parse,
-        );
+        let registration_code =
+            errors.optional("registration_code", self.registration_code.as_deref(), RegistrationCode::parse);
         let options = catalogue.apology_option_codes();
         let apology_option =
-            errors.optional("apology_option", self.apology_option.as_deref(), |v| {
-                parse_choice(v, &options)
-            });
-        let learned_of_leak_on = errors.optional(
-            "learned_of_leak_on",
-            self.learned_of_leak_on.as_deref(),
-            |v| PastDate::parse(v, catalogue.leak_disclosed_on, today).map(|d| d.date()),
-        );
+            errors.optional("apology_option", self.apology_option.as_deref(), |v| parse_choice(v, &options));
+        let learned_of_leak_on = errors.optional("learned_of_leak_on", self.learned_of_leak_on.as_deref(), |v| {
+            PastDate::parse(v, catalogue.leak_disclosed_on, today).map(|d| d.date())
+        });
         if errors.0.len() > before {
             return None;
         }
@@ -529,18 +452,13 @@ impl DraftInput {
             .enumerate()
             .map(|(i, p)| p.parse(&format!("persons[{i}]"), today, &mut errors))
             .collect();
-        let selves = persons
-            .iter()
-            .flatten()
-            .filter(|p| p.relation == Relation::Myself)
-            .count();
+        let selves = persons.iter().flatten().filter(|p| p.relation == Relation::Myself).count();
         if selves > 1 {
             errors.add("persons", ErrorCode::Duplicate);
         }
         let address = self.address.as_ref().and_then(|a| {
-            let blank = [&a.postal_code, &a.prefecture, &a.city, &a.line1, &a.line2]
-                .iter()
-                .all(|s| s.trim().is_empty());
+            let blank =
+                [&a.postal_code, &a.prefecture, &a.city, &a.line1, &a.line2].iter().all(|s| s.trim().is_empty());
             if blank {
                 None
             } else {
@@ -557,14 +475,7 @@ impl DraftInput {
             .harms
             .iter()
             .enumerate()
-            .map(|(i, h)| {
-                h.parse(
-                    &format!("harms[{i}]"),
-                    catalogue.leak_disclosed_on,
-                    today,
-                    &mut errors,
-                )
-            })
+            .map(|(i, h)| h.parse(&format!("harms[{i}]"), catalogue.leak_disclosed_on, today, &mut errors))
             .collect();
         if !errors.is_empty() {
             return Err(errors);
@@ -615,13 +526,7 @@ mod tests {
     #[test]
     fn a_complete_input_parses_and_needs_nothing_more() {
         let input = DraftInput {
-            persons: vec![
-                person("self"),
-                PersonInput {
-                    birth_date: "2010-04-01".into(),
-                    ..person("child")
-                },
-            ],
+            persons: vec![person("self"), PersonInput { birth_date: "2010-04-01".into(), ..person("child") }],
             address: Some(AddressInput {
                 postal_code: "１００－０００１".into(),
                 prefecture: "東京".into(),
@@ -649,10 +554,7 @@ mod tests {
         let draft = input.parse(&benesse_catalogue(), today()).unwrap();
         assert_eq!(draft.leaked_items, vec!["name", "address"]);
         assert_eq!(draft.persons[0].family_name_kana.as_str(), "ヤマダ");
-        assert_eq!(
-            draft.address.as_ref().unwrap().prefecture.as_str(),
-            "東京都"
-        );
+        assert_eq!(draft.address.as_ref().unwrap().prefecture.as_str(), "東京都");
         assert!(draft.missing_for_submit().is_empty());
     }
 
@@ -671,11 +573,7 @@ mod tests {
                 learned_of_leak_on: Some("2010-01-01".into()),
                 ..Default::default()
             },
-            harms: vec![HarmInput {
-                kind: "spam".into(),
-                date: "tomorrow".into(),
-                ..Default::default()
-            }],
+            harms: vec![HarmInput { kind: "spam".into(), date: "tomorrow".into(), ..Default::default() }],
             ..Default::default()
         };
         let errors = input.parse(&benesse_catalogue(), today()).unwrap_err();
@@ -696,10 +594,7 @@ mod tests {
 
     #[test]
     fn two_claimant_persons_are_refused() {
-        let input = DraftInput {
-            persons: vec![person("self"), person("self")],
-            ..Default::default()
-        };
+        let input = DraftInput { persons: vec![person("self"), person("self")], ..Default::default() };
         let errors = input.parse(&benesse_catalogue(), today()).unwrap_err();
         assert_eq!(errors.get("persons"), Some(ErrorCode::Duplicate));
     }
@@ -709,14 +604,7 @@ mod tests {
         let missing = Draft::default().missing_for_submit();
         assert_eq!(
             missing,
-            vec![
-                "persons",
-                "address",
-                "phone",
-                "leaked_items",
-                "apology_letter_received",
-                "apology_option"
-            ]
+            vec!["persons", "address", "phone", "leaked_items", "apology_letter_received", "apology_option"]
         );
     }
 

@@ -13,8 +13,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::domain::{
-    AddressInput, Draft, Gender, HarmInput, HarmKind, LeakInput, PersonInput, Relation, MAX_HARMS,
-    MAX_PERSONS,
+    AddressInput, Draft, Gender, HarmInput, HarmKind, LeakInput, PersonInput, Relation, MAX_HARMS, MAX_PERSONS,
 };
 use super::service::{self, ClaimDetail};
 use crate::auth::{Csrf, CurrentUser, MaybeUser};
@@ -26,14 +25,7 @@ use crate::web::{Chrome, PageResponse};
 use crate::{parse_id, AppState};
 
 /// The form's steps, in order.
-pub const STEPS: [&str; 6] = [
-    "identity",
-    "contact",
-    "household",
-    "leak",
-    "harms",
-    "review",
-];
+pub const STEPS: [&str; 6] = ["identity", "contact", "household", "leak", "harms", "review"];
 
 type PageResult = AppResult<PageResponse>;
 
@@ -82,16 +74,8 @@ fn saved_values(step: &str, draft: &Draft) -> Value {
                 .as_ref()
                 .map(|a| serde_json::to_value(AddressInput::from_address(a)).unwrap_or_default())
                 .unwrap_or_else(|| json!({}));
-            v["phone"] = json!(draft
-                .phone
-                .as_ref()
-                .map(|p| p.digits().to_string())
-                .unwrap_or_default());
-            v["email"] = json!(draft
-                .email
-                .as_ref()
-                .map(|e| e.as_str().to_string())
-                .unwrap_or_default());
+            v["phone"] = json!(draft.phone.as_ref().map(|p| p.digits().to_string()).unwrap_or_default());
+            v["email"] = json!(draft.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default());
             v
         }
         "leak" => json!({
@@ -128,11 +112,7 @@ fn render_step(
             steps: STEPS
                 .iter()
                 .enumerate()
-                .map(|(i, key)| StepLink {
-                    key,
-                    number: i + 1,
-                    current: i == index,
-                })
+                .map(|(i, key)| StepLink { key, number: i + 1, current: i == index })
                 .collect(),
             next_step: STEPS.get(index + 1).copied(),
             claim,
@@ -161,16 +141,7 @@ async fn refused(
             let (claim, case) = service::get_own(state, user, id).await?;
             Ok(PageResponse::from((
                 Status::UnprocessableEntity,
-                render_step(
-                    lang,
-                    csrf,
-                    user,
-                    claim,
-                    &case,
-                    step,
-                    Some(typed),
-                    translate_fields(&errors, lang),
-                ),
+                render_step(lang, csrf, user, claim, &case, step, Some(typed), translate_fields(&errors, lang)),
             )))
         }
         AppError::WrongState(_) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
@@ -193,12 +164,7 @@ struct HomePage {
 }
 
 #[rocket::get("/")]
-pub async fn home(
-    lang: Lang,
-    csrf: Csrf,
-    user: MaybeUser,
-    state: &State<AppState>,
-) -> AppResult<Template> {
+pub async fn home(lang: Lang, csrf: Csrf, user: MaybeUser, state: &State<AppState>) -> AppResult<Template> {
     let cases = crate::cases::service::open_cases(state.db.conn(), crate::today()).await?;
     let claims = match &user.0 {
         Some(u) if u.role == crate::auth::Role::Claimant => service::list_own(state, u).await?,
@@ -234,10 +200,7 @@ pub async fn start(
         Err(AppError::Conflict("claim_exists")) => {
             let case = crate::cases::service::by_slug(state.db.conn(), &form.case).await?;
             let claims = service::list_own(state, &user).await?;
-            let existing = claims
-                .into_iter()
-                .find(|c| c.case == case.model.slug)
-                .ok_or(AppError::NotFound)?;
+            let existing = claims.into_iter().find(|c| c.case == case.model.slug).ok_or(AppError::NotFound)?;
             Ok(Redirect::to(format!("/claims/{}", existing.id)))
         }
         Err(e) => Err(e),
@@ -285,28 +248,12 @@ pub async fn show_step(
     user: CurrentUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    let step = STEPS
-        .iter()
-        .copied()
-        .find(|s| *s == step)
-        .ok_or(AppError::NotFound)?;
+    let step = STEPS.iter().copied().find(|s| *s == step).ok_or(AppError::NotFound)?;
     let (claim, case) = service::get_own(state, &user, parse_id(id)?).await?;
     if !claim.summary.status.is_editable() {
-        return Ok(PageResponse::redirect(format!(
-            "/claims/{}",
-            claim.summary.id
-        )));
+        return Ok(PageResponse::redirect(format!("/claims/{}", claim.summary.id)));
     }
-    Ok(PageResponse::page(render_step(
-        lang,
-        &csrf,
-        &user,
-        claim,
-        &case,
-        step,
-        None,
-        BTreeMap::new(),
-    )))
+    Ok(PageResponse::page(render_step(lang, &csrf, &user, claim, &case, step, None, BTreeMap::new())))
 }
 
 #[derive(rocket::FromForm, Serialize)]
@@ -345,11 +292,7 @@ pub async fn save_identity(
         let mut errors = FieldErrors::new();
         let person = input.parse("", crate::today(), &mut errors);
         let person = person.ok_or(errors)?;
-        match draft
-            .persons
-            .iter()
-            .position(|p| p.relation == Relation::Myself)
-        {
+        match draft.persons.iter().position(|p| p.relation == Relation::Myself) {
             Some(i) => draft.persons[i] = person,
             None => draft.persons.insert(0, person),
         }
@@ -486,11 +429,7 @@ pub async fn remove_person(
     let id = parse_id(id)?;
     service::update_draft(state, &user, id, "household", |draft, _| {
         // The claimant (本人) is edited on the identity step, never removed here.
-        if draft
-            .persons
-            .get(index)
-            .is_some_and(|p| p.relation != Relation::Myself)
-        {
+        if draft.persons.get(index).is_some_and(|p| p.relation != Relation::Myself) {
             draft.persons.remove(index);
         }
         Ok(())
@@ -591,12 +530,7 @@ pub async fn add_harm(
         if draft.harms.len() >= MAX_HARMS {
             errors.add("kind", ErrorCode::TooMany);
         }
-        let harm = input.parse(
-            "",
-            case.catalogue.leak_disclosed_on,
-            crate::today(),
-            &mut errors,
-        );
+        let harm = input.parse("", case.catalogue.leak_disclosed_on, crate::today(), &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -646,10 +580,7 @@ pub async fn submit(
         Ok(_) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
         Err(AppError::Incomplete(missing)) => {
             let (claim, case) = service::get_own(state, &user, id).await?;
-            let errors = missing
-                .iter()
-                .map(|f| (f.clone(), lang.t(&ErrorCode::Required.message_key())))
-                .collect();
+            let errors = missing.iter().map(|f| (f.clone(), lang.t(&ErrorCode::Required.message_key()))).collect();
             Ok(PageResponse::from((
                 Status::UnprocessableEntity,
                 render_step(lang, &csrf, &user, claim, &case, "review", None, errors),

@@ -5,15 +5,12 @@ use chrono::{DateTime, Utc};
 use entities::{case, claim, harm, person};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::domain::{
-    ClaimStatus, ContactSealed, Draft, DraftInput, Harm, HarmSealed, Person, PersonSealed, Relation,
-};
+use super::domain::{ClaimStatus, ContactSealed, Draft, DraftInput, Harm, HarmSealed, Person, PersonSealed, Relation};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
 use crate::cases::service::{self as cases, Case};
@@ -47,8 +44,7 @@ pub struct ClaimDetail {
 }
 
 fn status_of(model: &claim::Model) -> AppResult<ClaimStatus> {
-    ClaimStatus::parse(&model.status)
-        .ok_or_else(|| AppError::Internal(format!("unknown status {}", model.status)))
+    ClaimStatus::parse(&model.status).ok_or_else(|| AppError::Internal(format!("unknown status {}", model.status)))
 }
 
 fn summary(model: &claim::Model, case_slug: &str) -> AppResult<ClaimSummary> {
@@ -73,16 +69,8 @@ fn require_claimant(user: &CurrentUser) -> AppResult<()> {
 }
 
 /// The caller's own claim, or `NotFound`.
-async fn own_claim(
-    db: &impl ConnectionTrait,
-    user: &CurrentUser,
-    id: Uuid,
-) -> AppResult<claim::Model> {
-    claim::Entity::find_by_id(id)
-        .filter(claim::Column::ClaimantId.eq(user.id))
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound)
+async fn own_claim(db: &impl ConnectionTrait, user: &CurrentUser, id: Uuid) -> AppResult<claim::Model> {
+    claim::Entity::find_by_id(id).filter(claim::Column::ClaimantId.eq(user.id)).one(db).await?.ok_or(AppError::NotFound)
 }
 
 fn data_key(keys: &Keyring, model: &claim::Model) -> AppResult<DataKey> {
@@ -91,11 +79,7 @@ fn data_key(keys: &Keyring, model: &claim::Model) -> AppResult<DataKey> {
 }
 
 /// Decrypt a claim's draft.
-async fn load_draft(
-    db: &impl ConnectionTrait,
-    keys: &Keyring,
-    model: &claim::Model,
-) -> AppResult<Draft> {
+async fn load_draft(db: &impl ConnectionTrait, keys: &Keyring, model: &claim::Model) -> AppResult<Draft> {
     let key = data_key(keys, model)?;
     let contact: ContactSealed = match &model.sealed {
         Some(bytes) => crypto::open_json(key.bytes(), bytes, model.id.as_bytes())?,
@@ -125,8 +109,7 @@ async fn load_draft(
     };
     for row in persons {
         let sealed: PersonSealed = crypto::open_json(key.bytes(), &row.sealed, row.id.as_bytes())?;
-        let relation = Relation::parse(&row.relation)
-            .map_err(|_| AppError::Internal("bad relation".into()))?;
+        let relation = Relation::parse(&row.relation).map_err(|_| AppError::Internal("bad relation".into()))?;
         draft.persons.push(Person {
             relation,
             family_name: sealed.family_name,
@@ -139,8 +122,7 @@ async fn load_draft(
     }
     for row in harms {
         let sealed: HarmSealed = crypto::open_json(key.bytes(), &row.sealed, row.id.as_bytes())?;
-        let kind = super::domain::HarmKind::parse(&row.kind)
-            .map_err(|_| AppError::Internal("bad harm kind".into()))?;
+        let kind = super::domain::HarmKind::parse(&row.kind).map_err(|_| AppError::Internal("bad harm kind".into()))?;
         draft.harms.push(Harm {
             kind,
             date: row.occurred_on.map(crate::domain::PastDate::from_stored),
@@ -168,32 +150,20 @@ async fn store_draft(
         registration_code: draft.registration_code.clone(),
     };
     let mut active: claim::ActiveModel = model.clone().into();
-    active.sealed = Set(Some(crypto::seal_json(
-        key.bytes(),
-        &contact,
-        model.id.as_bytes(),
-    )));
+    active.sealed = Set(Some(crypto::seal_json(key.bytes(), &contact, model.id.as_bytes())));
     active.leaked_items = Set(serde_json::json!(draft.leaked_items));
     active.services = Set(serde_json::json!(draft.services));
     active.apology_letter_received = Set(draft.apology_letter_received);
-    active.registration_code_index = Set(draft
-        .registration_code
-        .as_ref()
-        .map(|c| keys.blind_index("registration-code", c.as_str())));
+    active.registration_code_index =
+        Set(draft.registration_code.as_ref().map(|c| keys.blind_index("registration-code", c.as_str())));
     active.apology_option = Set(draft.apology_option.clone());
     active.learned_of_leak_on = Set(draft.learned_of_leak_on);
     active.version = Set(model.version + 1);
     active.updated_at = Set(Utc::now());
     let updated = active.update(db).await?;
 
-    person::Entity::delete_many()
-        .filter(person::Column::ClaimId.eq(model.id))
-        .exec(db)
-        .await?;
-    harm::Entity::delete_many()
-        .filter(harm::Column::ClaimId.eq(model.id))
-        .exec(db)
-        .await?;
+    person::Entity::delete_many().filter(person::Column::ClaimId.eq(model.id)).exec(db).await?;
+    harm::Entity::delete_many().filter(harm::Column::ClaimId.eq(model.id)).exec(db).await?;
     let persons: Vec<person::ActiveModel> = draft
         .persons
         .iter()
@@ -228,10 +198,7 @@ async fn store_draft(
         .enumerate()
         .map(|(i, h)| {
             let id = Uuid::new_v4();
-            let sealed = HarmSealed {
-                sender: h.sender.clone(),
-                note: h.note.clone(),
-            };
+            let sealed = HarmSealed { sender: h.sender.clone(), note: h.note.clone() };
             harm::ActiveModel {
                 id: Set(id),
                 claim_id: Set(model.id),
@@ -251,20 +218,12 @@ async fn store_draft(
 async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppResult<ClaimDetail> {
     let draft = load_draft(state.db.conn(), &state.keys, model).await?;
     let missing = draft.missing_for_submit();
-    Ok(ClaimDetail {
-        summary: summary(model, case_slug)?,
-        draft,
-        missing,
-    })
+    Ok(ClaimDetail { summary: summary(model, case_slug)?, draft, missing })
 }
 
 /// Start a claim in a case. One claim per claimant per case: a second
 /// attempt answers `Conflict("claim_exists")`.
-pub async fn create_claim(
-    state: &AppState,
-    user: &CurrentUser,
-    case_slug: &str,
-) -> AppResult<ClaimSummary> {
+pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str) -> AppResult<ClaimSummary> {
     require_claimant(user)?;
     let case = cases::by_slug(state.db.conn(), case_slug).await?;
     if !case.is_open_on(crate::today()) {
@@ -282,10 +241,7 @@ pub async fn create_claim(
     // Take the next number; the row lock (PostgreSQL) or the writer lock
     // (SQLite) makes this atomic.
     case::Entity::update_many()
-        .col_expr(
-            case::Column::NextClaimSeq,
-            Expr::col(case::Column::NextClaimSeq).add(1),
-        )
+        .col_expr(case::Column::NextClaimSeq, Expr::col(case::Column::NextClaimSeq).add(1))
         .filter(case::Column::Id.eq(case.model.id))
         .exec(&*txn)
         .await?;
@@ -348,11 +304,7 @@ pub async fn list_own(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Cla
 }
 
 /// The caller's claim with its draft, and its case.
-pub async fn get_own(
-    state: &AppState,
-    user: &CurrentUser,
-    id: Uuid,
-) -> AppResult<(ClaimDetail, Case)> {
+pub async fn get_own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<(ClaimDetail, Case)> {
     let model = own_claim(state.db.conn(), user, id).await?;
     let case = cases::by_id(state.db.conn(), model.case_id).await?;
     Ok((detail(state, &model, &case.model.slug).await?, case))
@@ -390,11 +342,7 @@ where
     .await?;
     txn.commit().await?;
     let missing = draft.missing_for_submit();
-    Ok(ClaimDetail {
-        summary: summary(&updated, &case.model.slug)?,
-        draft,
-        missing,
-    })
+    Ok(ClaimDetail { summary: summary(&updated, &case.model.slug)?, draft, missing })
 }
 
 /// Replace the whole draft (the API's PUT).
@@ -434,6 +382,22 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         return Err(AppError::Incomplete(missing));
     }
     let duplicates = find_duplicate_claims(&*txn, &model).await?;
+    // Lock this claim and its possible duplicates in id order, so two
+    // claimants submitting duplicates of each other cannot deadlock.
+    let mut to_lock = duplicates.clone();
+    to_lock.push(model.id);
+    to_lock.sort();
+    let locked = claim::Entity::find()
+        .filter(claim::Column::Id.is_in(to_lock))
+        .order_by_asc(claim::Column::Id)
+        .lock_exclusive()
+        .all(&*txn)
+        .await?;
+    let model = locked.into_iter().find(|c| c.id == id).ok_or(AppError::NotFound)?;
+    let status = status_of(&model)?;
+    if !status.can_submit() {
+        return Err(AppError::WrongState("claim_not_submittable"));
+    }
     let now = Utc::now();
     let mut active: claim::ActiveModel = model.clone().into();
     active.status = Set(ClaimStatus::Submitted.as_str().into());
@@ -460,18 +424,11 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     .await?;
     txn.commit().await?;
     let missing = draft.missing_for_submit();
-    Ok(ClaimDetail {
-        summary: summary(&updated, &case.model.slug)?,
-        draft,
-        missing,
-    })
+    Ok(ClaimDetail { summary: summary(&updated, &case.model.slug)?, draft, missing })
 }
 
 /// Other live claims in the same case that name one of this claim's persons.
-pub async fn find_duplicate_claims(
-    db: &impl ConnectionTrait,
-    model: &claim::Model,
-) -> AppResult<Vec<Uuid>> {
+pub async fn find_duplicate_claims(db: &impl ConnectionTrait, model: &claim::Model) -> AppResult<Vec<Uuid>> {
     let indexes: Vec<String> = person::Entity::find()
         .filter(person::Column::ClaimId.eq(model.id))
         .all(db)
