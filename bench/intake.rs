@@ -7,7 +7,8 @@
 //! starts. Prints intakes/s and latency percentiles per intake, and the same
 //! build's `GET /health` requests/s as the ceiling of the HTTP stack.
 //!
-//! Environment: BENCH_INTAKES (default 3000), BENCH_CLIENTS (64),
+//! Environment: BENCH_INTAKES (default 3000), BENCH_CLIENTS (64), BENCH_SQLITE_CONNECTIONS and
+//! BENCH_PG_CONNECTIONS (the server's pool size, default 16),
 //! BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test; "off" skips).
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -189,12 +190,12 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[idx].as_secs_f64() * 1000.0
 }
 
-fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize) -> Figures {
+fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connections: usize) -> Figures {
     // The server gets its own runtime (2 workers, like the machine's 2 cores);
     // the clients run on another, so neither starves the other's scheduler.
     let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
-    let app = server_rt.block_on(portal::spawn_app_at(postgres, |f| f.merge(("db_max_connections", 16))));
+    let app = server_rt.block_on(portal::spawn_app_at(postgres, |f| f.merge(("db_max_connections", connections))));
     let base = app.address.clone();
     let warmup = 200.min(intakes / 5);
     let tokens = client_rt.block_on(async {
@@ -240,7 +241,9 @@ fn main() {
         backends.push(("postgres", Some(postgres.as_str())));
     }
     for (name, url) in backends {
-        let f = run_backend(url, intakes, clients);
+        let connections =
+            env_usize(if url.is_some() { "BENCH_PG_CONNECTIONS" } else { "BENCH_SQLITE_CONNECTIONS" }, 16);
+        let f = run_backend(url, intakes, clients, connections);
         println!(
             "{:<10} {:>8} {:>7} {:>8.2} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>13.0}",
             name,

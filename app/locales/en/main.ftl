@@ -22,6 +22,7 @@ error-claim-not-editable = A submitted claim cannot be changed.
 error-claim-not-submittable = This claim cannot be submitted now.
 error-claim-already-withdrawn = This claim has already been withdrawn.
 error-claim-exists = You already have a claim in this case.
+error-claim-changed = This claim was changed in another window. Reload the page and try again.
 error-intake-closed = This case no longer accepts claims.
 error-conflict = The same record already exists.
 error-invalid = Please check what you entered.

@@ -22,6 +22,7 @@ error-claim-not-editable = 提出済みの申込みは変更できません。
 error-claim-not-submittable = この申込みは現在提出できません。
 error-claim-already-withdrawn = この申込みはすでに取り下げられています。
 error-claim-exists = この事件にはすでに申込みがあります。
+error-claim-changed = この申込みは別の画面で更新されました。画面を再読み込みしてから、もう一度お試しください。
 error-intake-closed = この事件の受付は終了しています。
 error-conflict = 同じデータがすでに登録されています。
 error-invalid = 入力内容を確認してください。

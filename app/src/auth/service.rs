@@ -281,12 +281,14 @@ pub fn decode_token(keys: &Keyring, token: &str) -> Option<(Uuid, Uuid)> {
 /// The live session behind a token: not revoked, not expired, user enabled.
 pub async fn authenticate(db: &impl ConnectionTrait, keys: &Keyring, token: &str) -> AppResult<(user::Model, Uuid)> {
     let (user_id, sid) = decode_token(keys, token).ok_or(AppError::Unauthenticated)?;
-    let session = session::Entity::find_by_id(sid).one(db).await?.ok_or(AppError::Unauthenticated)?;
-    if session.user_id != user_id || session.revoked_at.is_some() || session.expires_at <= Utc::now() {
-        return Err(AppError::Unauthenticated);
-    }
-    let user = user::Entity::find_by_id(user_id).one(db).await?.ok_or(AppError::Unauthenticated)?;
-    if user.disabled {
+    // One round trip: the session and its user.
+    let (session, user) = session::Entity::find_by_id(sid)
+        .find_also_related(user::Entity)
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let user = user.ok_or(AppError::Unauthenticated)?;
+    if session.user_id != user_id || session.revoked_at.is_some() || session.expires_at <= Utc::now() || user.disabled {
         return Err(AppError::Unauthenticated);
     }
     Ok((user, sid))

@@ -3,9 +3,10 @@
 //! and appends an audit event in that same transaction.
 use chrono::{DateTime, Utc};
 use entities::{case, claim, harm, person};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -133,14 +134,17 @@ async fn load_draft(db: &impl ConnectionTrait, keys: &Keyring, model: &claim::Mo
     Ok(draft)
 }
 
-/// Write the draft: the claim row's columns and sealed contact, and the
-/// person and harm rows (replaced as a whole).
+/// Write the draft over the one loaded at `model.version`: the claim row
+/// (only if nobody changed it since — optimistic concurrency), and the
+/// person and harm rows, replaced as a whole. `Ok(None)` means the claim
+/// changed meanwhile.
 async fn store_draft(
     db: &impl ConnectionTrait,
     keys: &Keyring,
     model: &claim::Model,
+    before: &Draft,
     draft: &Draft,
-) -> AppResult<claim::Model> {
+) -> AppResult<Option<claim::Model>> {
     let key = data_key(keys, model)?;
     let today = crate::today();
     let contact = ContactSealed {
@@ -149,21 +153,43 @@ async fn store_draft(
         email: draft.email.clone(),
         registration_code: draft.registration_code.clone(),
     };
-    let mut active: claim::ActiveModel = model.clone().into();
-    active.sealed = Set(Some(crypto::seal_json(key.bytes(), &contact, model.id.as_bytes())));
-    active.leaked_items = Set(serde_json::json!(draft.leaked_items));
-    active.services = Set(serde_json::json!(draft.services));
-    active.apology_letter_received = Set(draft.apology_letter_received);
-    active.registration_code_index =
-        Set(draft.registration_code.as_ref().map(|c| keys.blind_index("registration-code", c.as_str())));
-    active.apology_option = Set(draft.apology_option.clone());
-    active.learned_of_leak_on = Set(draft.learned_of_leak_on);
-    active.version = Set(model.version + 1);
-    active.updated_at = Set(Utc::now());
-    let updated = active.update(db).await?;
-
-    person::Entity::delete_many().filter(person::Column::ClaimId.eq(model.id)).exec(db).await?;
-    harm::Entity::delete_many().filter(harm::Column::ClaimId.eq(model.id)).exec(db).await?;
+    let now = Utc::now();
+    let mut updated = model.clone();
+    updated.sealed = Some(crypto::seal_json(key.bytes(), &contact, model.id.as_bytes()));
+    updated.leaked_items = serde_json::json!(draft.leaked_items);
+    updated.services = serde_json::json!(draft.services);
+    updated.apology_letter_received = draft.apology_letter_received;
+    updated.registration_code_index =
+        draft.registration_code.as_ref().map(|c| keys.blind_index("registration-code", c.as_str()));
+    updated.apology_option = draft.apology_option.clone();
+    updated.learned_of_leak_on = draft.learned_of_leak_on;
+    updated.version = model.version + 1;
+    updated.updated_at = now;
+    let changed = claim::Entity::update_many()
+        .col_expr(claim::Column::Sealed, Expr::value(updated.sealed.clone()))
+        .col_expr(claim::Column::LeakedItems, Expr::value(updated.leaked_items.clone()))
+        .col_expr(claim::Column::Services, Expr::value(updated.services.clone()))
+        .col_expr(claim::Column::ApologyLetterReceived, Expr::value(updated.apology_letter_received))
+        .col_expr(claim::Column::RegistrationCodeIndex, Expr::value(updated.registration_code_index.clone()))
+        .col_expr(claim::Column::ApologyOption, Expr::value(updated.apology_option.clone()))
+        .col_expr(claim::Column::LearnedOfLeakOn, Expr::value(updated.learned_of_leak_on))
+        .col_expr(claim::Column::Version, Expr::value(updated.version))
+        .col_expr(claim::Column::UpdatedAt, Expr::value(updated.updated_at))
+        .filter(claim::Column::Id.eq(model.id))
+        .filter(claim::Column::Version.eq(model.version))
+        .filter(claim::Column::Status.is_in([ClaimStatus::Draft.as_str(), ClaimStatus::NeedsInfo.as_str()]))
+        .exec(db)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Ok(None);
+    }
+    // The version check above guarantees the rows still match `before`.
+    if !before.persons.is_empty() {
+        person::Entity::delete_many().filter(person::Column::ClaimId.eq(model.id)).exec(db).await?;
+    }
+    if !before.harms.is_empty() {
+        harm::Entity::delete_many().filter(harm::Column::ClaimId.eq(model.id)).exec(db).await?;
+    }
     let persons: Vec<person::ActiveModel> = draft
         .persons
         .iter()
@@ -185,12 +211,12 @@ async fn store_draft(
                 relation: Set(p.relation.as_str().into()),
                 is_minor: Set(p.birth_date.is_minor_on(today)),
                 sealed: Set(crypto::seal_json(key.bytes(), &sealed, id.as_bytes())),
-                identity_index: Set(keys.blind_index("person-identity", &p.identity_key())),
+                identity_index: Set(identity_index(keys, p)),
             }
         })
         .collect();
     if !persons.is_empty() {
-        person::Entity::insert_many(persons).exec(db).await?;
+        person::Entity::insert_many(persons).exec_without_returning(db).await?;
     }
     let harms: Vec<harm::ActiveModel> = draft
         .harms
@@ -210,9 +236,13 @@ async fn store_draft(
         })
         .collect();
     if !harms.is_empty() {
-        harm::Entity::insert_many(harms).exec(db).await?;
+        harm::Entity::insert_many(harms).exec_without_returning(db).await?;
     }
-    Ok(updated)
+    Ok(Some(updated))
+}
+
+fn identity_index(keys: &Keyring, person: &Person) -> String {
+    keys.blind_index("person-identity", &person.identity_key())
 }
 
 async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppResult<ClaimDetail> {
@@ -230,52 +260,48 @@ pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str)
         return Err(AppError::WrongState("intake_closed"));
     }
     let txn = state.db.begin_write().await?;
-    let existing = claim::Entity::find()
-        .filter(claim::Column::CaseId.eq(case.model.id))
-        .filter(claim::Column::ClaimantId.eq(user.id))
-        .one(&*txn)
-        .await?;
-    if existing.is_some() {
-        return Err(AppError::Conflict("claim_exists"));
-    }
-    // Take the next number; the row lock (PostgreSQL) or the writer lock
-    // (SQLite) makes this atomic.
-    case::Entity::update_many()
-        .col_expr(case::Column::NextClaimSeq, Expr::col(case::Column::NextClaimSeq).add(1))
-        .filter(case::Column::Id.eq(case.model.id))
-        .exec(&*txn)
-        .await?;
-    let seq = case::Entity::find_by_id(case.model.id)
-        .one(&*txn)
-        .await?
-        .map(|c| c.next_claim_seq - 1)
-        .ok_or(AppError::NotFound)?;
+    // Take the next number atomically (row lock on PostgreSQL, writer lock on SQLite).
+    let next = Query::update()
+        .table(case::Entity)
+        .value(case::Column::NextClaimSeq, Expr::col(case::Column::NextClaimSeq).add(1))
+        .and_where(Expr::col(case::Column::Id).eq(case.model.id))
+        .returning_col(case::Column::NextClaimSeq)
+        .to_owned();
+    let seq: i64 =
+        txn.query_one(&next).await?.ok_or(AppError::NotFound)?.try_get("", "next_claim_seq").map_err(AppError::from)?;
     let id = Uuid::new_v4();
     let now = Utc::now();
     let key = DataKey::generate();
-    let model = claim::ActiveModel {
-        id: Set(id),
-        case_id: Set(case.model.id),
-        claimant_id: Set(user.id),
-        number: Set(format!("{}-{:06}", case.model.claim_prefix, seq)),
-        status: Set(ClaimStatus::Draft.as_str().into()),
-        wrapped_key: Set(Some(state.keys.wrap_data_key(&key, &id))),
-        sealed: Set(None),
-        leaked_items: Set(serde_json::json!([])),
-        services: Set(serde_json::json!([])),
-        apology_letter_received: Set(None),
-        registration_code_index: Set(None),
-        apology_option: Set(None),
-        learned_of_leak_on: Set(None),
-        possible_duplicate: Set(false),
-        version: Set(0),
-        submitted_at: Set(None),
-        withdrawn_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+    let model = claim::Model {
+        id,
+        case_id: case.model.id,
+        claimant_id: user.id,
+        number: format!("{}-{:06}", case.model.claim_prefix, seq - 1),
+        status: ClaimStatus::Draft.as_str().into(),
+        wrapped_key: Some(state.keys.wrap_data_key(&key, &id)),
+        sealed: None,
+        leaked_items: serde_json::json!([]),
+        services: serde_json::json!([]),
+        apology_letter_received: None,
+        registration_code_index: None,
+        apology_option: None,
+        learned_of_leak_on: None,
+        possible_duplicate: false,
+        version: 0,
+        submitted_at: None,
+        withdrawn_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    // The unique index on (case, claimant) refuses a second claim.
+    let inserted = claim::Entity::insert(claim::ActiveModel::from(model.clone())).exec_without_returning(&*txn).await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(AppError::Conflict("claim_exists"));
+        }
+        Err(e) => return Err(e.into()),
     }
-    .insert(&*txn)
-    .await?;
     audit::append(
         &*txn,
         &user.actor(),
@@ -310,8 +336,14 @@ pub async fn get_own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResul
     Ok((detail(state, &model, &case.model.slug).await?, case))
 }
 
+/// How often a save is retried when the claim changed underneath it
+/// (the same claimant saving from two tabs).
+const SAVE_ATTEMPTS: usize = 3;
+
 /// Change the draft through `edit`, which may refuse with field errors.
 /// Only a `draft` or `needs_info` claim can change (else `WrongState`).
+/// Reading, decrypting and validating happen before the write transaction,
+/// which then only writes, guarded by the claim's version.
 pub async fn update_draft<F>(
     state: &AppState,
     user: &CurrentUser,
@@ -320,29 +352,35 @@ pub async fn update_draft<F>(
     edit: F,
 ) -> AppResult<ClaimDetail>
 where
-    F: FnOnce(&mut Draft, &Case) -> Result<(), FieldErrors>,
+    F: Fn(&mut Draft, &Case) -> Result<(), FieldErrors>,
 {
-    let txn = state.db.begin_write().await?;
-    let model = own_claim(&*txn, user, id).await?;
-    if !status_of(&model)?.is_editable() {
-        return Err(AppError::WrongState("claim_not_editable"));
+    for _ in 0..SAVE_ATTEMPTS {
+        let model = own_claim(state.db.conn(), user, id).await?;
+        if !status_of(&model)?.is_editable() {
+            return Err(AppError::WrongState("claim_not_editable"));
+        }
+        let case = cases::by_id(state.db.conn(), model.case_id).await?;
+        let before = load_draft(state.db.conn(), &state.keys, &model).await?;
+        let mut draft = before.clone();
+        edit(&mut draft, &case)?;
+        let txn = state.db.begin_write().await?;
+        let Some(updated) = store_draft(&*txn, &state.keys, &model, &before, &draft).await? else {
+            continue;
+        };
+        audit::append(
+            &*txn,
+            &user.actor(),
+            Event::new("claim.draft_saved")
+                .subject("claim", id)
+                .owner(user.id)
+                .detail(serde_json::json!({"section": section, "version": updated.version})),
+        )
+        .await?;
+        txn.commit().await?;
+        let missing = draft.missing_for_submit();
+        return Ok(ClaimDetail { summary: summary(&updated, &case.model.slug)?, draft, missing });
     }
-    let case = cases::by_id(&*txn, model.case_id).await?;
-    let mut draft = load_draft(&*txn, &state.keys, &model).await?;
-    edit(&mut draft, &case)?;
-    let updated = store_draft(&*txn, &state.keys, &model, &draft).await?;
-    audit::append(
-        &*txn,
-        &user.actor(),
-        Event::new("claim.draft_saved")
-            .subject("claim", id)
-            .owner(user.id)
-            .detail(serde_json::json!({"section": section, "version": updated.version})),
-    )
-    .await?;
-    txn.commit().await?;
-    let missing = draft.missing_for_submit();
-    Ok(ClaimDetail { summary: summary(&updated, &case.model.slug)?, draft, missing })
+    Err(AppError::Conflict("claim_changed"))
 }
 
 /// Replace the whole draft (the API's PUT).
@@ -363,49 +401,58 @@ pub async fn replace_draft(
 /// live claim in the same case naming a person with the same kana name and
 /// birth date) for the lawyers; the claimant is not told.
 pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ClaimDetail> {
-    let txn = state.db.begin_write().await?;
-    let model = own_claim(&*txn, user, id).await?;
+    let model = own_claim(state.db.conn(), user, id).await?;
+    let case = cases::by_id(state.db.conn(), model.case_id).await?;
     let status = status_of(&model)?;
     if status == ClaimStatus::Submitted {
         // A retried submission is not an error: the claim is already in.
-        txn.commit().await?;
-        let case = cases::by_id(state.db.conn(), model.case_id).await?;
         return detail(state, &model, &case.model.slug).await;
     }
     if !status.can_submit() {
         return Err(AppError::WrongState("claim_not_submittable"));
     }
-    let case = cases::by_id(&*txn, model.case_id).await?;
-    let draft = load_draft(&*txn, &state.keys, &model).await?;
+    let draft = load_draft(state.db.conn(), &state.keys, &model).await?;
     let missing = draft.missing_for_submit();
     if !missing.is_empty() {
         return Err(AppError::Incomplete(missing));
     }
-    let duplicates = find_duplicate_claims(&*txn, &model).await?;
-    // Lock this claim and its possible duplicates in id order, so two
-    // claimants submitting duplicates of each other cannot deadlock.
-    let mut to_lock = duplicates.clone();
-    to_lock.push(model.id);
-    to_lock.sort();
-    let locked = claim::Entity::find()
-        .filter(claim::Column::Id.is_in(to_lock))
-        .order_by_asc(claim::Column::Id)
-        .lock_exclusive()
-        .all(&*txn)
-        .await?;
-    let model = locked.into_iter().find(|c| c.id == id).ok_or(AppError::NotFound)?;
-    let status = status_of(&model)?;
-    if !status.can_submit() {
-        return Err(AppError::WrongState("claim_not_submittable"));
+    let indexes: Vec<String> = draft.persons.iter().map(|p| identity_index(&state.keys, p)).collect();
+    let duplicates = find_duplicate_claims(state.db.conn(), &model, indexes).await?;
+
+    let txn = state.db.begin_write().await?;
+    if state.db.backend() == DatabaseBackend::Postgres && !duplicates.is_empty() {
+        // Lock this claim and its possible duplicates in id order, so two
+        // claimants submitting duplicates of each other cannot deadlock.
+        let mut to_lock = duplicates.clone();
+        to_lock.push(model.id);
+        to_lock.sort();
+        claim::Entity::find()
+            .filter(claim::Column::Id.is_in(to_lock))
+            .order_by_asc(claim::Column::Id)
+            .lock_exclusive()
+            .all(&*txn)
+            .await?;
     }
     let now = Utc::now();
-    let mut active: claim::ActiveModel = model.clone().into();
-    active.status = Set(ClaimStatus::Submitted.as_str().into());
-    active.submitted_at = Set(Some(model.submitted_at.unwrap_or(now)));
-    active.possible_duplicate = Set(!duplicates.is_empty());
-    active.version = Set(model.version + 1);
-    active.updated_at = Set(now);
-    let updated = active.update(&*txn).await?;
+    let changed = claim::Entity::update_many()
+        .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Submitted.as_str()))
+        .col_expr(claim::Column::SubmittedAt, Expr::value(model.submitted_at.unwrap_or(now)))
+        .col_expr(claim::Column::PossibleDuplicate, Expr::value(!duplicates.is_empty()))
+        .col_expr(claim::Column::Version, Expr::value(model.version + 1))
+        .col_expr(claim::Column::UpdatedAt, Expr::value(now))
+        .filter(claim::Column::Id.eq(id))
+        .filter(claim::Column::Version.eq(model.version))
+        .exec(&*txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        // Changed meanwhile (a double click, another tab): answer with its state now.
+        drop(txn);
+        let current = own_claim(state.db.conn(), user, id).await?;
+        return match status_of(&current)? {
+            ClaimStatus::Submitted => detail(state, &current, &case.model.slug).await,
+            _ => Err(AppError::Conflict("claim_changed")),
+        };
+    }
     if !duplicates.is_empty() {
         claim::Entity::update_many()
             .col_expr(claim::Column::PossibleDuplicate, Expr::value(true))
@@ -423,44 +470,38 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     )
     .await?;
     txn.commit().await?;
-    let missing = draft.missing_for_submit();
+    let mut updated = model;
+    updated.status = ClaimStatus::Submitted.as_str().into();
+    updated.submitted_at = Some(updated.submitted_at.unwrap_or(now));
+    updated.possible_duplicate = !duplicates.is_empty();
+    updated.version += 1;
+    updated.updated_at = now;
     Ok(ClaimDetail { summary: summary(&updated, &case.model.slug)?, draft, missing })
 }
 
-/// Other live claims in the same case that name one of this claim's persons.
-pub async fn find_duplicate_claims(db: &impl ConnectionTrait, model: &claim::Model) -> AppResult<Vec<Uuid>> {
-    let indexes: Vec<String> = person::Entity::find()
-        .filter(person::Column::ClaimId.eq(model.id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| p.identity_index)
-        .collect();
-    if indexes.is_empty() {
+/// Other live claims in the same case naming a person with one of these
+/// identity indexes (one query).
+pub async fn find_duplicate_claims(
+    db: &impl ConnectionTrait,
+    model: &claim::Model,
+    identity_indexes: Vec<String>,
+) -> AppResult<Vec<Uuid>> {
+    if identity_indexes.is_empty() {
         return Ok(vec![]);
     }
-    let candidates: Vec<Uuid> = person::Entity::find()
-        .filter(person::Column::IdentityIndex.is_in(indexes))
+    let mut claims: Vec<Uuid> = person::Entity::find()
+        .select_only()
+        .column(person::Column::ClaimId)
+        .distinct()
+        .inner_join(claim::Entity)
+        .filter(person::Column::IdentityIndex.is_in(identity_indexes))
         .filter(person::Column::ClaimId.ne(model.id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| p.claim_id)
-        .collect();
-    if candidates.is_empty() {
-        return Ok(vec![]);
-    }
-    let mut claims: Vec<Uuid> = claim::Entity::find()
-        .filter(claim::Column::Id.is_in(candidates))
         .filter(claim::Column::CaseId.eq(model.case_id))
         .filter(claim::Column::Status.ne(ClaimStatus::Withdrawn.as_str()))
+        .into_tuple()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+        .await?;
     claims.sort();
-    claims.dedup();
     Ok(claims)
 }
 
