@@ -50,7 +50,7 @@ async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
             .await
             .expect("user");
             let session =
-                app::auth::service::open_session(state, &*txn, &Default::default(), &user, app::auth::Role::Claimant)
+                app::auth::service::open_session(state, &txn, &Default::default(), &user, app::auth::Role::Claimant)
                     .await
                     .expect("session");
             tokens.push(session.token);

@@ -41,6 +41,7 @@ pub struct AppState {
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Verified against when a login names no usable account (S2).
     pub dummy_hash: String,
+    pub cases: cases::service::CaseCache,
 }
 
 impl AppState {
@@ -57,6 +58,7 @@ impl AppState {
             keys: Keyring::new(&settings.keys),
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             dummy_hash: auth::service::dummy_hash(),
+            cases: Default::default(),
             settings,
         })
     }

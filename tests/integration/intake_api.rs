@@ -176,7 +176,8 @@ async fn a_submitted_claim_cannot_be_changed_and_answers_409() {
     // A retried submit is idempotent.
     let again = api.post(&format!("/claims/{id}/submit"), json!({})).await;
     assert_eq!(again.status, StatusCode::OK);
-    assert_eq!(again.body["persons"][0]["family_name_kana"], "ヤマダ");
+    assert_eq!(again.body["status"], "submitted");
+    assert_eq!(api.get(&format!("/claims/{id}")).await.body["persons"][0]["family_name_kana"], "ヤマダ");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! One integration-test binary: every test starts the real application with
 //! its own database and talks to it over HTTP.
+mod access_matrix;
 mod accounts;
 mod audit_log;
 mod intake_api;

@@ -1,14 +1,15 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use entities::audit_event;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, Statement,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::Role;
+use crate::db::WriteTx;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Advisory-lock key that serialises chain appends on PostgreSQL.
@@ -99,9 +100,10 @@ fn model_hash(m: &audit_event::Model) -> String {
     )
 }
 
-/// Append an event inside the caller's transaction, so the event and the
-/// change it records commit together or not at all.
-pub async fn append(db: &impl ConnectionTrait, actor: &Actor, event: Event) -> Result<(), DbErr> {
+/// Append an event inside the caller's write transaction, so the event and
+/// the change it records commit together or not at all.
+pub async fn append(tx: &WriteTx, actor: &Actor, event: Event) -> Result<(), DbErr> {
+    let db: &DatabaseTransaction = tx;
     if db.get_database_backend() == DatabaseBackend::Postgres {
         db.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
@@ -110,13 +112,47 @@ pub async fn append(db: &impl ConnectionTrait, actor: &Actor, event: Event) -> R
         ))
         .await?;
     }
-    // On SQLite the caller holds the single-writer lock (see `db::Db::begin_write`).
-    let last = audit_event::Entity::find().order_by_desc(audit_event::Column::Seq).limit(1).one(db).await?;
-    let (seq, prev_hash) = match last {
-        Some(l) => (l.seq + 1, l.hash),
-        None => (1, GENESIS.to_string()),
+    // On SQLite the caller holds the single-writer lock, which also carries
+    // the last committed head; otherwise read it.
+    let head = match tx.cached_chain_head() {
+        Some(head) => head,
+        None => read_head(db).await?,
     };
     let at = Utc::now().trunc_subsecs(6);
+    let (row, new_head) = chained_row(&head, at, actor, &event);
+    let inserted = audit_event::Entity::insert(row).exec_without_returning(db).await;
+    let new_head = match inserted {
+        Ok(_) => new_head,
+        // Another process (the CLI) appended since we cached the head: SQLite
+        // keeps the transaction usable after a constraint error, so retry on
+        // the head read from the database.
+        Err(e) if tx.caches_chain_head() && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let head = read_head(db).await?;
+            let (row, new_head) = chained_row(&head, at, actor, &event);
+            audit_event::Entity::insert(row).exec_without_returning(db).await?;
+            new_head
+        }
+        Err(e) => return Err(e),
+    };
+    tx.set_chain_head(new_head);
+    Ok(())
+}
+
+async fn read_head(db: &impl ConnectionTrait) -> Result<(i64, String), DbErr> {
+    let last = audit_event::Entity::find().order_by_desc(audit_event::Column::Seq).limit(1).one(db).await?;
+    Ok(match last {
+        Some(l) => (l.seq, l.hash),
+        None => (0, GENESIS.to_string()),
+    })
+}
+
+fn chained_row(
+    head: &(i64, String),
+    at: DateTime<Utc>,
+    actor: &Actor,
+    event: &Event,
+) -> (audit_event::ActiveModel, (i64, String)) {
+    let (seq, prev_hash) = (head.0 + 1, head.1.clone());
     let actor_role = actor.role.map(|r| r.as_str().to_string());
     let detail = event.detail.to_string();
     let subject_type = event.subject_type.map(str::to_string);
@@ -133,7 +169,7 @@ pub async fn append(db: &impl ConnectionTrait, actor: &Actor, event: Event) -> R
         &detail,
         &prev_hash,
     );
-    audit_event::ActiveModel {
+    let row = audit_event::ActiveModel {
         seq: Set(seq),
         at: Set(at),
         actor_id: Set(actor.user_id),
@@ -145,11 +181,9 @@ pub async fn append(db: &impl ConnectionTrait, actor: &Actor, event: Event) -> R
         ip: Set(actor.ip.clone()),
         detail: Set(detail),
         prev_hash: Set(prev_hash),
-        hash: Set(hash),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
+        hash: Set(hash.clone()),
+    };
+    (row, (seq, hash))
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]

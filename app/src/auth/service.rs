@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{Password, Role};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::Keyring;
+use crate::db::WriteTx;
 use crate::domain::{Email, ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
@@ -124,7 +125,7 @@ pub async fn create_account(
     .insert(&*txn)
     .await?;
     audit::append(
-        &*txn,
+        &txn,
         actor,
         Event::new("account.created").subject("user", id).owner(id).detail(serde_json::json!({"role": role.as_str()})),
     )
@@ -146,7 +147,7 @@ pub async fn login(
     if let Some(ip) = ip {
         if state.login_limiter.check_key(&ip).is_err() {
             let txn = state.db.begin_write().await?;
-            audit::append(&*txn, &actor, Event::new("auth.login_throttled")).await?;
+            audit::append(&txn, &actor, Event::new("auth.login_throttled")).await?;
             txn.commit().await?;
             return Err(AppError::TooManyRequests);
         }
@@ -170,7 +171,7 @@ pub async fn login(
 
     let txn = state.db.begin_write().await?;
     let Some(user) = found else {
-        audit::append(&*txn, &actor, Event::new("auth.login_failed").detail(serde_json::json!({"reason": "unknown"})))
+        audit::append(&txn, &actor, Event::new("auth.login_failed").detail(serde_json::json!({"reason": "unknown"})))
             .await?;
         txn.commit().await?;
         return Err(AppError::LoginFailed);
@@ -191,7 +192,7 @@ pub async fn login(
             if failures >= state.settings.login_max_failures {
                 active.failed_logins = Set(0);
                 active.locked_until = Set(Some(now + Duration::minutes(state.settings.lockout_minutes)));
-                audit::append(&*txn, &actor, Event::new("auth.locked").subject("user", user.id).owner(user.id)).await?;
+                audit::append(&txn, &actor, Event::new("auth.locked").subject("user", user.id).owner(user.id)).await?;
             } else {
                 active.failed_logins = Set(failures);
             }
@@ -199,7 +200,7 @@ pub async fn login(
             active.update(&*txn).await?;
         }
         audit::append(
-            &*txn,
+            &txn,
             &actor,
             Event::new("auth.login_failed")
                 .subject("user", user.id)
@@ -217,7 +218,7 @@ pub async fn login(
         active.updated_at = Set(now);
         active.update(&*txn).await?;
     }
-    let issued = open_session(state, &*txn, &actor, &user, role).await?;
+    let issued = open_session(state, &txn, &actor, &user, role).await?;
     txn.commit().await?;
     Ok(issued)
 }
@@ -226,7 +227,7 @@ pub async fn login(
 /// authenticate first; the benchmark uses it to skip the password step.
 pub async fn open_session(
     state: &AppState,
-    db: &impl ConnectionTrait,
+    db: &WriteTx,
     actor: &Actor,
     user: &user::Model,
     role: Role,
@@ -241,7 +242,7 @@ pub async fn open_session(
         expires_at: Set(expires_at),
         revoked_at: Set(None),
     }
-    .insert(db)
+    .insert(&**db)
     .await?;
     audit::append(db, actor, Event::new("auth.login").subject("session", session_id).owner(user.id)).await?;
     let token = issue_token(&state.keys, user.id, session_id, now, expires_at)?;
@@ -302,7 +303,7 @@ pub async fn logout(state: &AppState, actor: &Actor, session_id: Uuid) -> AppRes
         let mut active: session::ActiveModel = s.into();
         active.revoked_at = Set(Some(Utc::now()));
         active.update(&*txn).await?;
-        audit::append(&*txn, actor, Event::new("auth.logout").subject("session", session_id).owner(owner)).await?;
+        audit::append(&txn, actor, Event::new("auth.logout").subject("session", session_id).owner(owner)).await?;
     }
     txn.commit().await?;
     Ok(())

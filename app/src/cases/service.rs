@@ -40,6 +40,48 @@ pub async fn by_id(db: &impl ConnectionTrait, id: uuid::Uuid) -> AppResult<Case>
     Case::from_model(case::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?)
 }
 
+/// Cases change rarely (seed, administrators); lookups on every request
+/// are served from memory for a short time. Several instances each keep
+/// their own copy, so an edit is visible everywhere within `CASE_CACHE_TTL`.
+pub const CASE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(Default)]
+pub struct CaseCache {
+    entries: std::sync::RwLock<Vec<(std::time::Instant, Case)>>,
+}
+
+impl CaseCache {
+    fn fresh(&self, pick: impl Fn(&Case) -> bool) -> Option<Case> {
+        let entries = self.entries.read().ok()?;
+        entries.iter().find(|(at, c)| at.elapsed() < CASE_CACHE_TTL && pick(c)).map(|(_, c)| c.clone())
+    }
+
+    fn remember(&self, case: &Case) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|(at, c)| c.model.id != case.model.id && at.elapsed() < CASE_CACHE_TTL);
+            entries.push((std::time::Instant::now(), case.clone()));
+        }
+    }
+
+    pub async fn by_id(&self, db: &impl ConnectionTrait, id: uuid::Uuid) -> AppResult<Case> {
+        if let Some(c) = self.fresh(|c| c.model.id == id) {
+            return Ok(c);
+        }
+        let case = by_id(db, id).await?;
+        self.remember(&case);
+        Ok(case)
+    }
+
+    pub async fn by_slug(&self, db: &impl ConnectionTrait, slug: &str) -> AppResult<Case> {
+        if let Some(c) = self.fresh(|c| c.model.slug == slug) {
+            return Ok(c);
+        }
+        let case = by_slug(db, slug).await?;
+        self.remember(&case);
+        Ok(case)
+    }
+}
+
 #[derive(Serialize)]
 pub struct OptionView {
     pub code: String,

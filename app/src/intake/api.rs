@@ -53,7 +53,7 @@ pub async fn replace(
 }
 
 #[rocket::post("/claims/<id>/submit")]
-pub async fn submit(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimDetail>> {
+pub async fn submit(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimSummary>> {
     Ok(Json(service::submit(state, &user, parse_id(id)?).await?))
 }
 

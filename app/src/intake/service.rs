@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::domain::{ClaimStatus, ContactSealed, Draft, DraftInput, Harm, HarmSealed, Person, PersonSealed, Relation};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
-use crate::cases::service::{self as cases, Case};
+use crate::cases::service::Case;
 use crate::crypto::{self, DataKey, Keyring};
 use crate::domain::FieldErrors;
 use crate::error::{AppError, AppResult};
@@ -79,8 +79,16 @@ fn data_key(keys: &Keyring, model: &claim::Model) -> AppResult<DataKey> {
     Ok(keys.unwrap_data_key(wrapped, &model.id)?)
 }
 
+/// What of the draft to read.
+#[derive(Clone, Copy, PartialEq)]
+enum Parts {
+    All,
+    /// Everything but the harm diary (enough to check a submission).
+    WithoutHarms,
+}
+
 /// Decrypt a claim's draft.
-async fn load_draft(db: &impl ConnectionTrait, keys: &Keyring, model: &claim::Model) -> AppResult<Draft> {
+async fn load_draft(db: &impl ConnectionTrait, keys: &Keyring, model: &claim::Model, parts: Parts) -> AppResult<Draft> {
     let key = data_key(keys, model)?;
     let contact: ContactSealed = match &model.sealed {
         Some(bytes) => crypto::open_json(key.bytes(), bytes, model.id.as_bytes())?,
@@ -91,11 +99,16 @@ async fn load_draft(db: &impl ConnectionTrait, keys: &Keyring, model: &claim::Mo
         .order_by_asc(person::Column::Position)
         .all(db)
         .await?;
-    let harms = harm::Entity::find()
-        .filter(harm::Column::ClaimId.eq(model.id))
-        .order_by_asc(harm::Column::Position)
-        .all(db)
-        .await?;
+    let harms = match parts {
+        Parts::All => {
+            harm::Entity::find()
+                .filter(harm::Column::ClaimId.eq(model.id))
+                .order_by_asc(harm::Column::Position)
+                .all(db)
+                .await?
+        }
+        Parts::WithoutHarms => vec![],
+    };
     let mut draft = Draft {
         address: contact.address,
         phone: contact.phone,
@@ -246,7 +259,7 @@ fn identity_index(keys: &Keyring, person: &Person) -> String {
 }
 
 async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppResult<ClaimDetail> {
-    let draft = load_draft(state.db.conn(), &state.keys, model).await?;
+    let draft = load_draft(state.db.conn(), &state.keys, model, Parts::All).await?;
     let missing = draft.missing_for_submit();
     Ok(ClaimDetail { summary: summary(model, case_slug)?, draft, missing })
 }
@@ -255,7 +268,7 @@ async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppR
 /// attempt answers `Conflict("claim_exists")`.
 pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str) -> AppResult<ClaimSummary> {
     require_claimant(user)?;
-    let case = cases::by_slug(state.db.conn(), case_slug).await?;
+    let case = state.cases.by_slug(state.db.conn(), case_slug).await?;
     if !case.is_open_on(crate::today()) {
         return Err(AppError::WrongState("intake_closed"));
     }
@@ -303,7 +316,7 @@ pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str)
         Err(e) => return Err(e.into()),
     }
     audit::append(
-        &*txn,
+        &txn,
         &user.actor(),
         Event::new("claim.created")
             .subject("claim", id)
@@ -323,7 +336,7 @@ pub async fn list_own(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Cla
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let case = cases::by_id(state.db.conn(), row.case_id).await?;
+        let case = state.cases.by_id(state.db.conn(), row.case_id).await?;
         out.push(summary(&row, &case.model.slug)?);
     }
     Ok(out)
@@ -332,7 +345,7 @@ pub async fn list_own(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Cla
 /// The caller's claim with its draft, and its case.
 pub async fn get_own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<(ClaimDetail, Case)> {
     let model = own_claim(state.db.conn(), user, id).await?;
-    let case = cases::by_id(state.db.conn(), model.case_id).await?;
+    let case = state.cases.by_id(state.db.conn(), model.case_id).await?;
     Ok((detail(state, &model, &case.model.slug).await?, case))
 }
 
@@ -359,8 +372,14 @@ where
         if !status_of(&model)?.is_editable() {
             return Err(AppError::WrongState("claim_not_editable"));
         }
-        let case = cases::by_id(state.db.conn(), model.case_id).await?;
-        let before = load_draft(state.db.conn(), &state.keys, &model).await?;
+        let case = state.cases.by_id(state.db.conn(), model.case_id).await?;
+        // Only `store_draft` writes draft rows, and it bumps the version:
+        // a claim at version 0 has none to read.
+        let before = if model.version == 0 {
+            Draft::default()
+        } else {
+            load_draft(state.db.conn(), &state.keys, &model, Parts::All).await?
+        };
         let mut draft = before.clone();
         edit(&mut draft, &case)?;
         let txn = state.db.begin_write().await?;
@@ -368,7 +387,7 @@ where
             continue;
         };
         audit::append(
-            &*txn,
+            &txn,
             &user.actor(),
             Event::new("claim.draft_saved")
                 .subject("claim", id)
@@ -400,18 +419,18 @@ pub async fn replace_draft(
 /// Submit: the draft must be complete. Flags possible duplicates (another
 /// live claim in the same case naming a person with the same kana name and
 /// birth date) for the lawyers; the claimant is not told.
-pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ClaimDetail> {
+pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ClaimSummary> {
     let model = own_claim(state.db.conn(), user, id).await?;
-    let case = cases::by_id(state.db.conn(), model.case_id).await?;
+    let case = state.cases.by_id(state.db.conn(), model.case_id).await?;
     let status = status_of(&model)?;
     if status == ClaimStatus::Submitted {
         // A retried submission is not an error: the claim is already in.
-        return detail(state, &model, &case.model.slug).await;
+        return summary(&model, &case.model.slug);
     }
     if !status.can_submit() {
         return Err(AppError::WrongState("claim_not_submittable"));
     }
-    let draft = load_draft(state.db.conn(), &state.keys, &model).await?;
+    let draft = load_draft(state.db.conn(), &state.keys, &model, Parts::WithoutHarms).await?;
     let missing = draft.missing_for_submit();
     if !missing.is_empty() {
         return Err(AppError::Incomplete(missing));
@@ -449,7 +468,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         drop(txn);
         let current = own_claim(state.db.conn(), user, id).await?;
         return match status_of(&current)? {
-            ClaimStatus::Submitted => detail(state, &current, &case.model.slug).await,
+            ClaimStatus::Submitted => summary(&current, &case.model.slug),
             _ => Err(AppError::Conflict("claim_changed")),
         };
     }
@@ -461,7 +480,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
             .await?;
     }
     audit::append(
-        &*txn,
+        &txn,
         &user.actor(),
         Event::new("claim.submitted")
             .subject("claim", id)
@@ -476,7 +495,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     updated.possible_duplicate = !duplicates.is_empty();
     updated.version += 1;
     updated.updated_at = now;
-    Ok(ClaimDetail { summary: summary(&updated, &case.model.slug)?, draft, missing })
+    summary(&updated, &case.model.slug)
 }
 
 /// Other live claims in the same case naming a person with one of these
@@ -513,7 +532,7 @@ pub async fn withdraw(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
     if !status.can_withdraw() {
         return Err(AppError::WrongState("claim_already_withdrawn"));
     }
-    let case = cases::by_id(&*txn, model.case_id).await?;
+    let case = state.cases.by_id(&*txn, model.case_id).await?;
     let now = Utc::now();
     let mut active: claim::ActiveModel = model.clone().into();
     active.status = Set(ClaimStatus::Withdrawn.as_str().into());
@@ -522,7 +541,7 @@ pub async fn withdraw(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
     active.updated_at = Set(now);
     let updated = active.update(&*txn).await?;
     audit::append(
-        &*txn,
+        &txn,
         &user.actor(),
         Event::new("claim.withdrawn")
             .subject("claim", id)
