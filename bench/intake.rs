@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use portal::app;
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::ActiveModelTrait;
 use uuid::Uuid;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -33,22 +32,10 @@ async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
         for i in chunk {
             let id = Uuid::new_v4();
             let email = app::domain::Email::parse(&format!("bench{i}-{}@example.jp", id.simple())).expect("email");
-            let now = Utc::now();
-            let user = entities::user::ActiveModel {
-                id: Set(id),
-                email_index: Set(app::auth::service::email_index(&state.keys, &email)),
-                email_sealed: Set(state.keys.seal_account_email(&id, email.as_str())),
-                password_hash: Set(hash.clone()),
-                role: Set("claimant".into()),
-                failed_logins: Set(0),
-                locked_until: Set(None),
-                disabled: Set(false),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&*txn)
-            .await
-            .expect("user");
+            let user = app::auth::service::new_user_row(&state.keys, id, &email, hash.clone(), app::auth::Role::Claimant)
+                .insert(&*txn)
+                .await
+                .expect("user");
             let session =
                 app::auth::service::open_session(state, &txn, &Default::default(), &user, app::auth::Role::Claimant)
                     .await

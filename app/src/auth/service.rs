@@ -100,30 +100,16 @@ pub async fn create_account(
             .map_err(|e| AppError::Internal(e.to_string()))??
     };
     let id = Uuid::new_v4();
-    let now = Utc::now();
     let txn = state.db.begin_write().await?;
     let index = email_index(&state.keys, email);
-    if user::Entity::find().filter(user::Column::EmailIndex.eq(index.clone())).one(&*txn).await?.is_some() {
+    if user::Entity::find().filter(user::Column::EmailIndex.eq(index)).one(&*txn).await?.is_some() {
         return Err(AppError::Invalid({
             let mut e = FieldErrors::new();
             e.add("email", ErrorCode::Duplicate);
             e
         }));
     }
-    user::ActiveModel {
-        id: Set(id),
-        email_index: Set(index),
-        email_sealed: Set(state.keys.seal_account_email(&id, email.as_str())),
-        password_hash: Set(hash),
-        role: Set(role.as_str().to_string()),
-        failed_logins: Set(0),
-        locked_until: Set(None),
-        disabled: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&*txn)
-    .await?;
+    new_user_row(&state.keys, id, email, hash, role).insert(&*txn).await?;
     audit::append(
         &txn,
         actor,
@@ -132,6 +118,23 @@ pub async fn create_account(
     .await?;
     txn.commit().await?;
     Ok(Account { id, email: email.as_str().to_string(), role })
+}
+
+/// A new account's row: the e-mail sealed and blind-indexed, never stored plain.
+pub fn new_user_row(keys: &Keyring, id: Uuid, email: &Email, password_hash: String, role: Role) -> user::ActiveModel {
+    let now = Utc::now();
+    user::ActiveModel {
+        id: Set(id),
+        email_index: Set(email_index(keys, email)),
+        email_sealed: Set(keys.seal_account_email(&id, email.as_str())),
+        password_hash: Set(password_hash),
+        role: Set(role.as_str().to_string()),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        disabled: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
 }
 
 /// Log in. Unknown e-mail, wrong password, locked and disabled accounts all
