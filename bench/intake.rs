@@ -32,10 +32,11 @@ async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
         for i in chunk {
             let id = Uuid::new_v4();
             let email = app::domain::Email::parse(&format!("bench{i}-{}@example.jp", id.simple())).expect("email");
-            let user = app::auth::service::new_user_row(&state.keys, id, &email, hash.clone(), app::auth::Role::Claimant)
-                .insert(&*txn)
-                .await
-                .expect("user");
+            let user =
+                app::auth::service::new_user_row(&state.keys, id, &email, hash.clone(), app::auth::Role::Claimant)
+                    .insert(&*txn)
+                    .await
+                    .expect("user");
             let session =
                 app::auth::service::open_session(state, &txn, &Default::default(), &user, app::auth::Role::Claimant)
                     .await

@@ -5,4 +5,5 @@ mod accounts;
 mod audit_log;
 mod intake_api;
 mod intake_pages;
+mod logs;
 mod protection;

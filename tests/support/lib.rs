@@ -2,6 +2,7 @@
 //! port with its own database (a fresh SQLite file, or a UUID-named
 //! PostgreSQL database when `TEST_DATABASE_URL` is set) and drive it over HTTP.
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine;
 use reqwest::{Client, StatusCode};
@@ -82,7 +83,47 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|f| f).await
 }
 
+/// Everything the test process logs, at the production level (info).
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Install (once) a log subscriber that keeps every line in memory, so tests
+/// can search the logs. It must come before any Rocket starts: Rocket
+/// installs its own logger otherwise.
+pub fn captured_logs() -> CapturedLogs {
+    static CAPTURED: OnceLock<CapturedLogs> = OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let sink = CapturedLogs::default();
+            let writer = sink.clone();
+            let _ = tracing_subscriber::fmt()
+                .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .try_init();
+            sink
+        })
+        .clone()
+}
+
 pub async fn spawn_app_with(customise: impl FnOnce(Figment) -> Figment) -> TestApp {
+    captured_logs();
     let postgres = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty());
     spawn_app_at(postgres.as_deref(), customise).await
 }

@@ -1,0 +1,81 @@
+//! S12: personal data never reaches the logs or URLs. Captures every log
+//! line the app emits at the production level (info) while a claimant works
+//! with canary values, including refused input, then searches for them.
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn personal_data_never_reaches_the_logs_or_urls() {
+    let logs = portal::captured_logs();
+    let app = portal::spawn_app().await;
+    let canaries = [
+        "ログカナリア",
+        "ろぐかなりあ",
+        "logcanary@example.jp",
+        "08011112222",
+        "1112222",
+        "カナリア町1-1",
+        "LOGCANARY99",
+    ];
+
+    let api = app.claimant("logcanary@example.jp").await;
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    let mut draft = portal::complete_draft("ろぐかなりあ", "1980-05-05");
+    draft["persons"][0]["family_name"] = json!("ログカナリア");
+    draft["address"]["line1"] = json!("カナリア町1-1");
+    draft["address"]["postal_code"] = json!("111-2222");
+    draft["phone"] = json!("080-1111-2222");
+    draft["registration_code"] = json!("LOGCANARY99");
+    assert_eq!(api.put(&format!("/claims/{id}"), draft.clone()).await.status, StatusCode::OK);
+    // Refused input is not echoed into the logs either.
+    let mut bad = draft.clone();
+    bad["phone"] = json!("08011112222x");
+    bad["persons"][0]["given_name_kana"] = json!("ログカナリア漢字");
+    assert_eq!(api.put(&format!("/claims/{id}"), bad).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
+    // A failed login with the canary address.
+    app.api().post("/auth/login", json!({"email": "logcanary@example.jp", "password": "wrong password"})).await;
+
+    // The same through the pages, recording every URL the browser visits.
+    let browser = app.browser();
+    let page = browser.get("/register").await;
+    let mut urls = vec![page.url.clone()];
+    let home = browser
+        .submit(
+            &page,
+            "/register",
+            &[("email", "page.logcanary@example.jp"), ("password", "correct horse battery staple")],
+        )
+        .await;
+    urls.push(home.url.clone());
+    let identity = browser.submit(&home, "/claims", &[("case", "benesse-2014")]).await;
+    urls.push(identity.url.clone());
+    let claim = identity.url.trim_end_matches("/identity").to_string();
+    let path =
+        claim.split_once("127.0.0.1").map(|(_, p)| p.split_once('/').map(|(_, p)| format!("/{p}")).unwrap()).unwrap();
+    let next = browser
+        .submit(
+            &identity,
+            &format!("{path}/identity"),
+            &[
+                ("family_name", "ログカナリア"),
+                ("given_name", "花子"),
+                ("family_name_kana", "ろぐかなりあ"),
+                ("given_name_kana", "はなこ"),
+                ("birth_date", "1980-05-05"),
+                ("gender", "female"),
+            ],
+        )
+        .await;
+    urls.push(next.url.clone());
+
+    let text = logs.text();
+    assert!(text.contains("/api/v1/claims"), "request lines were captured, so the search means something");
+    for canary in canaries {
+        assert!(!text.contains(canary), "{canary} appeared in the logs");
+        for url in &urls {
+            assert!(!url.contains(canary), "{canary} appeared in a URL: {url}");
+        }
+    }
+    assert!(!text.contains("page.logcanary"), "an e-mail address appeared in the logs");
+}
