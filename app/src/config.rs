@@ -55,7 +55,22 @@ struct RawSettings {
     db_max_connections: u32,
     #[serde(default)]
     profile_is_release: bool,
+    evidence_dir: Option<PathBuf>,
+    #[serde(default = "default_max_evidence_bytes")]
+    max_evidence_bytes: u64,
+    #[serde(default = "default_max_evidence_files")]
+    max_evidence_files: u64,
 }
+
+fn default_max_evidence_bytes() -> u64 {
+    DEFAULT_MAX_EVIDENCE_BYTES
+}
+fn default_max_evidence_files() -> u64 {
+    30
+}
+
+/// 20 MiB a file unless configured (`APP_MAX_EVIDENCE_BYTES`).
+pub const DEFAULT_MAX_EVIDENCE_BYTES: u64 = 20 * 1024 * 1024;
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
@@ -102,6 +117,10 @@ pub struct Settings {
     pub lockout_minutes: i64,
     pub login_attempts_per_ip_per_minute: u32,
     pub db_max_connections: u32,
+    /// The local evidence store's directory.
+    pub evidence_dir: PathBuf,
+    pub max_evidence_bytes: u64,
+    pub max_evidence_files: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,13 +144,25 @@ pub enum ConfigError {
 /// then APP_* and DATABASE_URL, over safe defaults.
 pub fn figment() -> Figment {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
-    rocket::Config::figment()
+    let figment = rocket::Config::figment()
         .join(Serialized::default("template_dir", templates))
         // Never trust X-Real-IP unless an operator says a proxy sets it.
         .join(Serialized::default("ip_header", false))
         .merge(Toml::file("Rocket.toml").nested())
         .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
-        .merge(Env::prefixed("APP_").global())
+        .merge(Env::prefixed("APP_").global());
+    with_upload_limits(figment)
+}
+
+/// Rocket's body limits follow the evidence size limit: a file part may be
+/// that large, the whole multipart form a little larger for its other fields.
+pub fn with_upload_limits(figment: Figment) -> Figment {
+    let max: u64 = figment.extract_inner("max_evidence_bytes").unwrap_or(DEFAULT_MAX_EVIDENCE_BYTES);
+    figment
+        .merge(("limits.file", max))
+        .merge(("limits.data-form", max + 64 * 1024))
+        .merge(("limits.form", 64 * 1024))
+        .merge(("limits.json", 1024 * 1024))
 }
 
 impl Settings {
@@ -173,7 +204,13 @@ impl Settings {
         if raw.db_max_connections < 1 {
             return Err(ConfigError::Invalid("db_max_connections must be at least 1".into()));
         }
+        if raw.max_evidence_bytes == 0 || raw.max_evidence_files == 0 {
+            return Err(ConfigError::Invalid("max_evidence_bytes and max_evidence_files must be positive".into()));
+        }
         Ok(Settings {
+            evidence_dir: raw.evidence_dir.clone().unwrap_or_else(|| raw.data_dir.join("evidence")),
+            max_evidence_bytes: raw.max_evidence_bytes,
+            max_evidence_files: raw.max_evidence_files,
             database_url,
             embedded,
             data_dir: raw.data_dir,

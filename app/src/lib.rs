@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod evidence;
 pub mod i18n;
 pub mod intake;
 mod openapi;
@@ -42,6 +43,7 @@ pub struct AppState {
     /// Verified against when a login names no usable account (S2).
     pub dummy_hash: String,
     pub cases: cases::service::CaseCache,
+    pub store: std::sync::Arc<dyn evidence::store::EvidenceStore>,
 }
 
 impl AppState {
@@ -52,6 +54,9 @@ impl AppState {
             .map_err(|e| format!("cannot connect to the database: {e}"))?;
         db.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
         cases::seed::seed_cases(&db).await.map_err(|e| format!("seeding cases failed: {e}"))?;
+        let store = evidence::store::LocalStore::open(&settings.evidence_dir)
+            .await
+            .map_err(|e| format!("cannot open the evidence directory {}: {e}", settings.evidence_dir.display()))?;
         let per_minute = NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             db,
@@ -59,6 +64,7 @@ impl AppState {
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             dummy_hash: auth::service::dummy_hash(),
             cases: Default::default(),
+            store: std::sync::Arc::new(store),
             settings,
         })
     }
@@ -81,7 +87,7 @@ pub fn parse_id(raw: &str) -> AppResult<uuid::Uuid> {
 /// connected and migrated, and the shipped case seeded at ignition; any
 /// failure stops the launch with a clear message.
 pub fn build(figment: Figment) -> Rocket<Build> {
-    rocket::custom(figment)
+    rocket::custom(config::with_upload_limits(figment))
         .attach(AdHoc::try_on_ignite("Portal state", |rocket| async move {
             let settings = match Settings::from_figment(rocket.figment()) {
                 Ok(s) => s,
@@ -131,6 +137,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .mount("/api/v1", cases::api::routes())
         .mount("/api/v1", intake::api::routes())
         .mount("/api/v1", audit::api::routes())
+        .mount("/api/v1", evidence::api::routes())
         .mount("/api/v1", openapi::routes())
         .register("/", web::catchers())
 }

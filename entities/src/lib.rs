@@ -4,6 +4,7 @@
 pub mod audit_event;
 pub mod case;
 pub mod claim;
+pub mod evidence;
 pub mod harm;
 pub mod person;
 pub mod session;

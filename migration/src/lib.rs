@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_accounts;
 mod m20261121_000002_create_cases_and_claims;
 mod m20261121_000003_create_audit_log;
+mod m20261121_000004_create_evidence;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_accounts::Migration),
             Box::new(m20261121_000002_create_cases_and_claims::Migration),
             Box::new(m20261121_000003_create_audit_log::Migration),
+            Box::new(m20261121_000004_create_evidence::Migration),
         ]
     }
 }

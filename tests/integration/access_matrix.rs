@@ -46,6 +46,10 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/claims/<id>/submit", Access::Claimant),
     ("POST", "/api/v1/claims/<id>/withdraw", Access::Claimant),
     ("GET", "/api/v1/admin/audit/verify", Access::Admin),
+    ("POST", "/api/v1/claims/<id>/evidence", Access::Claimant),
+    ("GET", "/api/v1/claims/<id>/evidence", Access::Claimant),
+    ("GET", "/api/v1/evidence/<id>/content", Access::Claimant),
+    ("DELETE", "/api/v1/evidence/<id>", Access::Claimant),
     ("GET", "/api/v1/openapi.json", Access::Public),
 ];
 

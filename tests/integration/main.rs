@@ -3,6 +3,7 @@
 mod access_matrix;
 mod accounts;
 mod audit_log;
+mod evidence;
 mod intake_api;
 mod intake_pages;
 mod logs;

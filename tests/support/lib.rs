@@ -191,6 +191,39 @@ impl ApiClient {
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
+    /// Upload a file as `multipart/form-data` (`kind` + `file`).
+    pub async fn upload(
+        &self,
+        path: &str,
+        kind: &str,
+        bytes: Vec<u8>,
+        file_name: &str,
+        idempotency_key: Option<&str>,
+    ) -> Reply {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+        let form = reqwest::multipart::Form::new().text("kind", kind.to_string()).part("file", part);
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1{}", self.base, path))
+            .header("Accept-Language", self.lang)
+            .multipart(form);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body }
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
     pub async fn put(&self, path: &str, body: Value) -> Reply {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
@@ -234,6 +267,12 @@ impl TestApp {
             .await
             .expect("staff account");
         self.login(email, "staff password long enough").await
+    }
+
+    /// Files in the local evidence store (object files only).
+    pub fn stored_objects(&self) -> Vec<PathBuf> {
+        let dir = self.data_dir.path().join("evidence").join("objects");
+        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default()
     }
 
     pub async fn db(&self) -> DatabaseConnection {

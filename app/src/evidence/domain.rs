@@ -1,0 +1,229 @@
+use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
+use chacha20poly1305::aead::KeyInit;
+use chacha20poly1305::XChaCha20Poly1305;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ErrorCode;
+
+/// Plaintext bytes per encrypted chunk.
+pub const CHUNK: usize = 64 * 1024;
+/// Poly1305 tag added to every chunk.
+pub const TAG: usize = 16;
+/// STREAM nonce prefix for XChaCha20 with a 32-bit big-endian counter.
+pub const NONCE_PREFIX: usize = 19;
+const MAGIC: &[u8; 4] = b"PEV1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    ApologyLetter,
+    DirectMail,
+    CallLog,
+    Other,
+}
+
+impl EvidenceKind {
+    pub const ALL: [EvidenceKind; 4] =
+        [EvidenceKind::ApologyLetter, EvidenceKind::DirectMail, EvidenceKind::CallLog, EvidenceKind::Other];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::ApologyLetter => "apology_letter",
+            EvidenceKind::DirectMail => "direct_mail",
+            EvidenceKind::CallLog => "call_log",
+            EvidenceKind::Other => "other",
+        }
+    }
+    pub fn parse(raw: &str) -> Result<Self, ErrorCode> {
+        let v = crate::domain::normalise(raw);
+        if v.is_empty() {
+            return Err(ErrorCode::Required);
+        }
+        Self::ALL.into_iter().find(|k| k.as_str() == v).ok_or(ErrorCode::Choice)
+    }
+}
+
+/// An allowed content type, decided from the first bytes of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SniffedType {
+    Jpeg,
+    Png,
+    Heic,
+    Webp,
+    Pdf,
+}
+
+impl SniffedType {
+    pub fn mime(self) -> &'static str {
+        match self {
+            SniffedType::Jpeg => "image/jpeg",
+            SniffedType::Png => "image/png",
+            SniffedType::Heic => "image/heic",
+            SniffedType::Webp => "image/webp",
+            SniffedType::Pdf => "application/pdf",
+        }
+    }
+    pub fn extension(mime: &str) -> &'static str {
+        match mime {
+            "image/jpeg" => "jpg",
+            "image/png" => "png",
+            "image/heic" => "heic",
+            "image/webp" => "webp",
+            "application/pdf" => "pdf",
+            _ => "bin",
+        }
+    }
+}
+
+/// Magic-byte sniffing against the allow-list (JPEG, PNG, HEIC/HEIF, WebP,
+/// PDF). Anything else — HTML or a script renamed `.jpg` included — is `None`.
+pub fn sniff(head: &[u8]) -> Option<SniffedType> {
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Some(SniffedType::Jpeg);
+    }
+    if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        return Some(SniffedType::Png);
+    }
+    if head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        return Some(SniffedType::Webp);
+    }
+    if head.starts_with(b"%PDF-") {
+        return Some(SniffedType::Pdf);
+    }
+    // ISO-BMFF: size (4) "ftyp" brand (4).
+    if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        let brand = &head[8..12];
+        if [b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"].iter().any(|b| brand == *b) {
+            return Some(SniffedType::Heic);
+        }
+    }
+    None
+}
+
+/// Encrypts a byte stream chunk by chunk. The output starts with a header
+/// (magic + nonce prefix); each chunk carries its own tag and position, so
+/// truncation, reordering and tampering are detected on decryption.
+pub struct ChunkSealer {
+    encryptor: Option<EncryptorBE32<XChaCha20Poly1305>>,
+    header: Vec<u8>,
+}
+
+impl ChunkSealer {
+    pub fn new(key: &[u8; 32]) -> Self {
+        let mut prefix = [0u8; NONCE_PREFIX];
+        rand::rngs::OsRng.fill_bytes(&mut prefix);
+        let aead = XChaCha20Poly1305::new(key.into());
+        let mut header = MAGIC.to_vec();
+        header.extend_from_slice(&prefix);
+        Self { encryptor: Some(EncryptorBE32::from_aead(aead, (&prefix).into())), header }
+    }
+    pub fn header(&self) -> &[u8] {
+        &self.header
+    }
+    /// Seal one full chunk (exactly `CHUNK` bytes) that is not the last.
+    pub fn seal_next(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
+        self.encryptor
+            .as_mut()
+            .ok_or(crate::crypto::CryptoError::Decode)?
+            .encrypt_next(chunk)
+            .map_err(|_| crate::crypto::CryptoError::Decode)
+    }
+    /// Seal the last chunk (0 to `CHUNK` bytes).
+    pub fn seal_last(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
+        self.encryptor
+            .take()
+            .ok_or(crate::crypto::CryptoError::Decode)?
+            .encrypt_last(chunk)
+            .map_err(|_| crate::crypto::CryptoError::Decode)
+    }
+}
+
+/// The reverse of `ChunkSealer`.
+pub struct ChunkOpener {
+    decryptor: Option<DecryptorBE32<XChaCha20Poly1305>>,
+}
+
+impl ChunkOpener {
+    pub const HEADER: usize = 4 + NONCE_PREFIX;
+
+    pub fn new(key: &[u8; 32], header: &[u8]) -> Result<Self, crate::crypto::CryptoError> {
+        if header.len() != Self::HEADER || &header[..4] != MAGIC {
+            return Err(crate::crypto::CryptoError::Decode);
+        }
+        let aead = XChaCha20Poly1305::new(key.into());
+        let prefix: [u8; NONCE_PREFIX] = header[4..].try_into().map_err(|_| crate::crypto::CryptoError::Decode)?;
+        Ok(Self { decryptor: Some(DecryptorBE32::from_aead(aead, (&prefix).into())) })
+    }
+    pub fn open_next(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
+        self.decryptor
+            .as_mut()
+            .ok_or(crate::crypto::CryptoError::Open)?
+            .decrypt_next(chunk)
+            .map_err(|_| crate::crypto::CryptoError::Open)
+    }
+    pub fn open_last(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
+        self.decryptor
+            .take()
+            .ok_or(crate::crypto::CryptoError::Open)?
+            .decrypt_last(chunk)
+            .map_err(|_| crate::crypto::CryptoError::Open)
+    }
+}
+
+/// Number of encrypted chunks for a plaintext of `size` bytes (an empty
+/// file is one empty last chunk).
+pub fn chunk_count(size: u64) -> u64 {
+    size.div_ceil(CHUNK as u64).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_types_are_recognised_by_their_bytes() {
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some(SniffedType::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some(SniffedType::Png));
+        assert_eq!(sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 "), Some(SniffedType::Webp));
+        assert_eq!(sniff(b"%PDF-1.7\n"), Some(SniffedType::Pdf));
+        assert_eq!(sniff(b"\x00\x00\x00\x18ftypheic\x00\x00"), Some(SniffedType::Heic));
+    }
+
+    #[test]
+    fn html_scripts_and_unknown_bytes_are_refused() {
+        assert_eq!(sniff(b"<!DOCTYPE html><script>alert(1)</script>"), None);
+        assert_eq!(sniff(b"#!/bin/sh\nrm -rf /"), None);
+        assert_eq!(sniff(b"GIF89a"), None);
+        assert_eq!(sniff(b"\x00\x00\x00\x18ftypmp42"), None, "an MP4 is not an image");
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn sealed_chunks_round_trip_and_detect_tampering() {
+        let key = [9u8; 32];
+        let mut sealer = ChunkSealer::new(&key);
+        let header = sealer.header().to_vec();
+        let a = sealer.seal_next(&[1u8; CHUNK]).unwrap();
+        let b = sealer.seal_last(b"tail").unwrap();
+        assert_eq!(a.len(), CHUNK + TAG);
+        let mut opener = ChunkOpener::new(&key, &header).unwrap();
+        assert_eq!(opener.open_next(&a).unwrap(), vec![1u8; CHUNK]);
+        assert_eq!(opener.open_last(&b).unwrap(), b"tail");
+        // Out of order, or the last chunk presented as a middle one: refused.
+        let mut opener = ChunkOpener::new(&key, &header).unwrap();
+        assert!(opener.open_next(&b).is_err());
+        let mut flipped = a.clone();
+        flipped[10] ^= 1;
+        let mut opener = ChunkOpener::new(&key, &header).unwrap();
+        assert!(opener.open_next(&flipped).is_err());
+        assert!(ChunkOpener::new(&[8u8; 32], &header).unwrap().open_next(&a).is_err());
+    }
+
+    #[test]
+    fn chunk_counts() {
+        assert_eq!(chunk_count(0), 1);
+        assert_eq!(chunk_count(1), 1);
+        assert_eq!(chunk_count(CHUNK as u64), 1);
+        assert_eq!(chunk_count(CHUNK as u64 + 1), 2);
+    }
+}

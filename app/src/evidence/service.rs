@@ -1,0 +1,295 @@
+//! Evidence use cases: upload (claimant, draft or needs_info only), list,
+//! download, delete (draft only). Ownership is checked through the claim.
+use chrono::Utc;
+use entities::{claim, evidence};
+use rocket::tokio::io::{AsyncRead, AsyncReadExt};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::domain::{chunk_count, sniff, ChunkOpener, ChunkSealer, EvidenceKind, SniffedType, CHUNK, TAG};
+use super::store::StoreError;
+use crate::audit::{self, Event};
+use crate::auth::{CurrentUser, Role};
+use crate::error::{AppError, AppResult};
+use crate::intake::domain::ClaimStatus;
+use crate::AppState;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EvidenceView {
+    pub id: Uuid,
+    pub kind: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+impl From<&evidence::Model> for EvidenceView {
+    fn from(m: &evidence::Model) -> Self {
+        Self {
+            id: m.id,
+            kind: m.kind.clone(),
+            content_type: m.content_type.clone(),
+            size: m.size,
+            sha256: m.sha256.clone(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::BadKey => AppError::Internal("bad storage key".into()),
+            StoreError::Unavailable(why) => AppError::Unavailable(why),
+        }
+    }
+}
+
+async fn own_claim(state: &AppState, user: &CurrentUser, claim_id: Uuid) -> AppResult<claim::Model> {
+    if user.role != Role::Claimant {
+        return Err(AppError::NotFound);
+    }
+    claim::Entity::find_by_id(claim_id)
+        .filter(claim::Column::ClaimantId.eq(user.id))
+        .one(state.db.conn())
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// The evidence row and its claim, if the caller owns them.
+async fn own_evidence(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<(evidence::Model, claim::Model)> {
+    let row = evidence::Entity::find_by_id(id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
+    let claim = own_claim(state, user, row.claim_id).await?;
+    Ok((row, claim))
+}
+
+fn status_of(claim: &claim::Model) -> AppResult<ClaimStatus> {
+    ClaimStatus::parse(&claim.status).ok_or_else(|| AppError::Internal("unknown status".into()))
+}
+
+/// Read exactly `buf.len()` bytes unless the input ends first; returns the count.
+async fn fill(input: &mut (dyn AsyncRead + Send + Unpin), buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = input.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}
+
+/// Upload one file of `size` bytes read from `input`. The object is stored
+/// and verified before the row commits; a retried upload with the same
+/// idempotency key answers the first upload's record.
+pub async fn upload(
+    state: &AppState,
+    user: &CurrentUser,
+    claim_id: Uuid,
+    kind: EvidenceKind,
+    size: u64,
+    input: &mut (dyn AsyncRead + Send + Unpin),
+    idempotency_key: Option<String>,
+) -> AppResult<(EvidenceView, bool)> {
+    let claim = own_claim(state, user, claim_id).await?;
+    if !status_of(&claim)?.is_editable() {
+        return Err(AppError::WrongState("claim_not_editable"));
+    }
+    if let Some(key) = &idempotency_key {
+        let earlier = evidence::Entity::find()
+            .filter(evidence::Column::ClaimId.eq(claim_id))
+            .filter(evidence::Column::IdempotencyKey.eq(key.clone()))
+            .one(state.db.conn())
+            .await?;
+        if let Some(row) = earlier {
+            return Ok(((&row).into(), false));
+        }
+    }
+    if size > state.settings.max_evidence_bytes {
+        return Err(AppError::TooLarge);
+    }
+    let count = evidence::Entity::find().filter(evidence::Column::ClaimId.eq(claim_id)).count(state.db.conn()).await?;
+    if count >= state.settings.max_evidence_files {
+        return Err(AppError::Conflict("too_many_files"));
+    }
+    let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
+    let data_key = state.keys.unwrap_data_key(wrapped, &claim.id)?;
+
+    // Stream: read a chunk, hash the plaintext, seal it, hand it to the store.
+    let mut buf = vec![0u8; CHUNK];
+    let first = fill(input, &mut buf).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let content_type = sniff(&buf[..first.min(64)]).ok_or(AppError::UnsupportedType)?;
+    let storage_key = Uuid::new_v4().simple().to_string();
+    let mut writer = state.store.writer(&storage_key).await?;
+    let mut sealer = ChunkSealer::new(data_key.bytes());
+    let mut hasher = Sha256::new();
+    let chunks = chunk_count(size);
+    let mut seen: u64 = 0;
+    let mut current = first;
+    let streamed: AppResult<()> = async {
+        writer.write(sealer.header()).await?;
+        for index in 0..chunks {
+            if index > 0 {
+                current = fill(input, &mut buf).await.map_err(|e| AppError::Internal(e.to_string()))?;
+            }
+            let plain = &buf[..current];
+            seen += current as u64;
+            hasher.update(plain);
+            let sealed = if index + 1 == chunks { sealer.seal_last(plain)? } else { sealer.seal_next(plain)? };
+            writer.write(&sealed).await?;
+        }
+        if seen != size {
+            return Err(AppError::Malformed);
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = streamed {
+        writer.abort().await;
+        return Err(e);
+    }
+    let stored = writer.finish().await?;
+    let expected = (super::domain::ChunkOpener::HEADER as u64) + size + chunks * TAG as u64;
+    if stored != expected {
+        let _ = state.store.delete(&storage_key).await;
+        return Err(AppError::Unavailable(format!("stored {stored} bytes, expected {expected}")));
+    }
+    let sha256 = hex::encode(hasher.finalize());
+
+    let id = Uuid::new_v4();
+    let row = evidence::Model {
+        id,
+        claim_id,
+        kind: kind.as_str().into(),
+        content_type: content_type.mime().into(),
+        size: size as i64,
+        sha256,
+        storage_key: storage_key.clone(),
+        idempotency_key,
+        created_at: Utc::now(),
+    };
+    let committed: AppResult<()> = async {
+        let txn = state.db.begin_write().await?;
+        evidence::ActiveModel::from(row.clone()).insert(&*txn).await?;
+        audit::append(
+            &txn,
+            &user.actor(),
+            Event::new("evidence.uploaded")
+                .subject("evidence", id)
+                .owner(user.id)
+                .detail(serde_json::json!({"claim": claim_id, "kind": kind.as_str(), "content_type": row.content_type, "size": size})),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = committed {
+        // The row did not commit: the object must not linger.
+        let _ = state.store.delete(&storage_key).await;
+        if let AppError::Conflict(_) = e {
+            // A concurrent retry with the same idempotency key won.
+            let again = evidence::Entity::find()
+                .filter(evidence::Column::ClaimId.eq(claim_id))
+                .filter(evidence::Column::IdempotencyKey.eq(row.idempotency_key.clone()))
+                .one(state.db.conn())
+                .await?;
+            if let Some(first) = again {
+                return Ok(((&first).into(), false));
+            }
+        }
+        return Err(e);
+    }
+    Ok(((&row).into(), true))
+}
+
+pub async fn list(state: &AppState, user: &CurrentUser, claim_id: Uuid) -> AppResult<Vec<EvidenceView>> {
+    own_claim(state, user, claim_id).await?;
+    let rows = evidence::Entity::find()
+        .filter(evidence::Column::ClaimId.eq(claim_id))
+        .order_by_asc(evidence::Column::CreatedAt)
+        .all(state.db.conn())
+        .await?;
+    Ok(rows.iter().map(EvidenceView::from).collect())
+}
+
+/// A decrypting reader over a stored object.
+pub struct Download {
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    reader: Box<dyn AsyncRead + Send + Unpin>,
+    opener: ChunkOpener,
+    chunks_left: u64,
+    remaining: u64,
+}
+
+impl Download {
+    /// The next plaintext chunk, `None` at the end.
+    pub async fn next_chunk(&mut self) -> AppResult<Option<Vec<u8>>> {
+        if self.chunks_left == 0 {
+            return Ok(None);
+        }
+        let plain_len = self.remaining.min(CHUNK as u64) as usize;
+        let mut buf = vec![0u8; plain_len + TAG];
+        let n = fill(self.reader.as_mut(), &mut buf).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
+        if n != buf.len() {
+            return Err(AppError::Internal("stored object is truncated".into()));
+        }
+        self.chunks_left -= 1;
+        self.remaining -= plain_len as u64;
+        let plain = if self.chunks_left == 0 { self.opener.open_last(&buf)? } else { self.opener.open_next(&buf)? };
+        Ok(Some(plain))
+    }
+}
+
+pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Download> {
+    let (row, claim) = own_evidence(state, user, id).await?;
+    let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
+    let data_key = state.keys.unwrap_data_key(wrapped, &claim.id)?;
+    let mut reader = state.store.reader(&row.storage_key).await?;
+    let mut header = [0u8; ChunkOpener::HEADER];
+    let n = fill(reader.as_mut(), &mut header).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
+    if n != header.len() {
+        return Err(AppError::Internal("stored object is truncated".into()));
+    }
+    let opener = ChunkOpener::new(data_key.bytes(), &header)?;
+    let size = row.size as u64;
+    let short_id: String = row.id.simple().to_string().chars().take(8).collect();
+    Ok(Download {
+        file_name: format!("{}-{}-{}.{}", claim.number, row.kind, short_id, SniffedType::extension(&row.content_type)),
+        content_type: row.content_type,
+        size,
+        reader,
+        opener,
+        chunks_left: chunk_count(size),
+        remaining: size,
+    })
+}
+
+/// Delete a file while the claim is a draft; afterwards evidence is immutable.
+pub async fn delete(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<()> {
+    let (row, claim) = own_evidence(state, user, id).await?;
+    if status_of(&claim)? != ClaimStatus::Draft {
+        return Err(AppError::WrongState("evidence_immutable"));
+    }
+    let txn = state.db.begin_write().await?;
+    evidence::Entity::delete_by_id(id).exec(&*txn).await?;
+    audit::append(
+        &txn,
+        &user.actor(),
+        Event::new("evidence.deleted")
+            .subject("evidence", id)
+            .owner(user.id)
+            .detail(serde_json::json!({"claim": claim.id})),
+    )
+    .await?;
+    txn.commit().await?;
+    state.store.delete(&row.storage_key).await?;
+    Ok(())
+}

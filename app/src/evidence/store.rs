@@ -1,0 +1,174 @@
+//! Where evidence objects live. One trait, chosen by configuration: a local
+//! directory (the embedded default) now; S3 is the next implementation.
+//! Objects are opaque ciphertext under server-minted keys.
+use std::path::{Path, PathBuf};
+
+use rocket::tokio::fs;
+use rocket::tokio::io::{AsyncRead, AsyncWriteExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the evidence store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("object not found")]
+    NotFound,
+    #[error("invalid object key")]
+    BadKey,
+}
+
+/// Receives an object's bytes; nothing is visible under the key until `finish`.
+#[rocket::async_trait]
+pub trait ObjectWriter: Send {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Make the object durable and visible; returns its size in bytes.
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
+    async fn abort(self: Box<Self>);
+}
+
+#[rocket::async_trait]
+pub trait EvidenceStore: Send + Sync {
+    async fn writer(&self, key: &str) -> Result<Box<dyn ObjectWriter>, StoreError>;
+    async fn reader(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    async fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
+}
+
+/// Keys are minted by the server: lowercase hex only, so a key can never
+/// name a path outside the store.
+fn checked(key: &str) -> Result<&str, StoreError> {
+    if !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        Ok(key)
+    } else {
+        Err(StoreError::BadKey)
+    }
+}
+
+fn unavailable(e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A directory: objects under `objects/`, uploads in progress under `incoming/`,
+/// moved into place with fsync + rename so a crash never leaves a partial object.
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub async fn open(root: &Path) -> Result<Self, StoreError> {
+        for sub in ["objects", "incoming"] {
+            fs::create_dir_all(root.join(sub)).await.map_err(unavailable)?;
+        }
+        Ok(Self { root: root.to_path_buf() })
+    }
+    fn object(&self, key: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.root.join("objects").join(checked(key)?))
+    }
+}
+
+struct LocalWriter {
+    file: fs::File,
+    temp: PathBuf,
+    target: PathBuf,
+    written: u64,
+}
+
+#[rocket::async_trait]
+impl ObjectWriter for LocalWriter {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.file.write_all(bytes).await.map_err(unavailable)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        self.file.flush().await.map_err(unavailable)?;
+        self.file.sync_all().await.map_err(unavailable)?;
+        fs::rename(&self.temp, &self.target).await.map_err(unavailable)?;
+        if let Some(dir) = self.target.parent() {
+            // Persist the rename itself.
+            if let Ok(d) = fs::File::open(dir).await {
+                let _ = d.sync_all().await;
+            }
+        }
+        let on_disk = fs::metadata(&self.target).await.map_err(unavailable)?.len();
+        if on_disk != self.written {
+            return Err(StoreError::Unavailable(format!("wrote {} bytes, found {on_disk}", self.written)));
+        }
+        Ok(on_disk)
+    }
+
+    async fn abort(self: Box<Self>) {
+        drop(self.file);
+        let _ = fs::remove_file(&self.temp).await;
+    }
+}
+
+#[rocket::async_trait]
+impl EvidenceStore for LocalStore {
+    async fn writer(&self, key: &str) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        let target = self.object(key)?;
+        let temp = self.root.join("incoming").join(format!("{}.part", checked(key)?));
+        let file = fs::OpenOptions::new().write(true).create_new(true).open(&temp).await.map_err(unavailable)?;
+        Ok(Box::new(LocalWriter { file, temp, target, written: 0 }))
+    }
+
+    async fn reader(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError> {
+        match fs::File::open(self.object(key)?).await {
+            Ok(f) => Ok(Box::new(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match fs::remove_file(self.object(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        match fs::metadata(self.object(key)?).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::tokio::io::AsyncReadExt;
+
+    #[rocket::async_test]
+    async fn objects_appear_only_when_finished_and_round_trip() {
+        let dir = std::env::temp_dir().join(format!("portal-store-{}", uuid::Uuid::new_v4().simple()));
+        let store = LocalStore::open(&dir).await.unwrap();
+        let mut w = store.writer("abc123").await.unwrap();
+        w.write(b"hello ").await.unwrap();
+        w.write(b"world").await.unwrap();
+        assert_eq!(store.size("abc123").await.unwrap(), None, "not visible before finish");
+        assert_eq!(w.finish().await.unwrap(), 11);
+        let mut back = String::new();
+        store.reader("abc123").await.unwrap().read_to_string(&mut back).await.unwrap();
+        assert_eq!(back, "hello world");
+        let w = store.writer("def456").await.unwrap();
+        w.abort().await;
+        assert_eq!(store.size("def456").await.unwrap(), None);
+        store.delete("abc123").await.unwrap();
+        assert!(matches!(store.reader("abc123").await, Err(StoreError::NotFound)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[rocket::async_test]
+    async fn keys_cannot_escape_the_store() {
+        let dir = std::env::temp_dir().join(format!("portal-store-{}", uuid::Uuid::new_v4().simple()));
+        let store = LocalStore::open(&dir).await.unwrap();
+        for key in ["../x", "a/b", "", "ABC", "..", "x.y"] {
+            assert!(matches!(store.writer(key).await, Err(StoreError::BadKey)), "{key}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,133 @@
+use portal::{complete_draft, spawn_app, spawn_app_with, ApiClient, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// A JPEG-looking file: the JPEG magic bytes, then `len` bytes of a pattern
+/// that spans several 64 KiB encryption chunks.
+fn jpeg(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend((0..len).map(|i| (i * 31 % 251) as u8));
+    bytes
+}
+
+async fn claimant_with_draft(app: &TestApp, email: &str) -> (ApiClient, String) {
+    let api = app.claimant(email).await;
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    (api, id)
+}
+
+#[tokio::test]
+async fn an_upload_round_trips_with_a_matching_sha256_and_is_encrypted_at_rest() {
+    let app = spawn_app().await;
+    let (api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    let bytes = jpeg(200_000);
+    let r = api.upload(&format!("/claims/{claim}/evidence"), "apology_letter", bytes.clone(), "letter.jpg", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["content_type"], "image/jpeg");
+    assert_eq!(r.body["size"], bytes.len());
+    assert_eq!(r.body["sha256"], hex::encode(Sha256::digest(&bytes)));
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    let listed = api.get(&format!("/claims/{claim}/evidence")).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+
+    let res = api
+        .http
+        .get(format!("{}/api/v1/evidence/{id}/content", app.address))
+        .bearer_auth(api.token.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let disposition = res.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.starts_with("attachment; filename=\"BN-000001-apology_letter-"), "{disposition}");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    let back = res.bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&back)), hex::encode(Sha256::digest(&bytes)));
+
+    // The stored object is ciphertext: no run of the plaintext appears in it.
+    let objects = app.stored_objects();
+    assert_eq!(objects.len(), 1);
+    let stored = std::fs::read(&objects[0]).unwrap();
+    assert!(stored.len() > bytes.len());
+    assert!(!stored.windows(32).any(|w| w == &bytes[1000..1032]), "plaintext found in the stored object");
+}
+
+#[tokio::test]
+async fn html_renamed_to_jpg_is_refused_with_415_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let (mut api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    api.lang = "en";
+    let html = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>".to_vec();
+    let r = api.upload(&format!("/claims/{claim}/evidence"), "direct_mail", html, "dm.jpg", None).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{:?}", r.body);
+    assert_eq!(r.body["error"]["message"], "This kind of data is not accepted.");
+    assert_eq!(api.get(&format!("/claims/{claim}/evidence")).await.body, json!([]));
+    assert!(app.stored_objects().is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_file_is_refused_with_413_and_nothing_is_stored() {
+    let app = spawn_app_with(|f| f.merge(("max_evidence_bytes", 100 * 1024))).await;
+    let (api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    let r = api.upload(&format!("/claims/{claim}/evidence"), "direct_mail", jpeg(150 * 1024), "big.jpg", None).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", r.body);
+    assert_eq!(api.get(&format!("/claims/{claim}/evidence")).await.body, json!([]));
+    assert!(app.stored_objects().is_empty());
+    // Just under the limit is fine.
+    let r = api.upload(&format!("/claims/{claim}/evidence"), "direct_mail", jpeg(90 * 1024), "ok.jpg", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn a_retried_upload_with_the_same_idempotency_key_is_one_file() {
+    let app = spawn_app().await;
+    let (api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    let path = format!("/claims/{claim}/evidence");
+    let first = api.upload(&path, "call_log", jpeg(10_000), "a.jpg", Some("retry-123")).await;
+    let again = api.upload(&path, "call_log", jpeg(10_000), "a.jpg", Some("retry-123")).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(first.body["id"], again.body["id"]);
+    assert_eq!(api.get(&path).await.body.as_array().unwrap().len(), 1);
+    assert_eq!(app.stored_objects().len(), 1);
+}
+
+#[tokio::test]
+async fn another_claimant_gets_404_on_evidence() {
+    let app = spawn_app().await;
+    let (owner, claim) = claimant_with_draft(&app, "owner@example.jp").await;
+    let id = owner.upload(&format!("/claims/{claim}/evidence"), "other", jpeg(1000), "x.jpg", None).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (other, _) = claimant_with_draft(&app, "other@example.jp").await;
+    assert_eq!(other.get(&format!("/claims/{claim}/evidence")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.get(&format!("/evidence/{id}/content")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.delete(&format!("/evidence/{id}")).await.status, StatusCode::NOT_FOUND);
+    let r = other.upload(&format!("/claims/{claim}/evidence"), "other", jpeg(1000), "x.jpg", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.stored_objects().len(), 1);
+}
+
+#[tokio::test]
+async fn evidence_can_be_deleted_in_a_draft_and_is_immutable_after_submission() {
+    let app = spawn_app().await;
+    let (api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    let path = format!("/claims/{claim}/evidence");
+    let a = api.upload(&path, "other", jpeg(1000), "a.jpg", None).await.body["id"].as_str().unwrap().to_string();
+    assert_eq!(api.delete(&format!("/evidence/{a}")).await.status, StatusCode::NO_CONTENT);
+    assert!(app.stored_objects().is_empty(), "the object is gone with the row");
+    let b =
+        api.upload(&path, "apology_letter", jpeg(1000), "b.jpg", None).await.body["id"].as_str().unwrap().to_string();
+    api.put(&format!("/claims/{claim}"), complete_draft("やまだ", "1980-05-05")).await;
+    assert_eq!(api.post(&format!("/claims/{claim}/submit"), json!({})).await.status, StatusCode::OK);
+    let r = api.delete(&format!("/evidence/{b}")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["error"]["code"], "evidence_immutable");
+    let r = api.upload(&path, "other", jpeg(1000), "c.jpg", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(app.stored_objects().len(), 1);
+}
