@@ -133,6 +133,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .mount("/", web::routes())
         .mount("/", auth::pages::routes())
         .mount("/", intake::pages::routes())
+        .mount("/", evidence::pages::routes())
         .mount("/api/v1", auth::api::routes())
         .mount("/api/v1", cases::api::routes())
         .mount("/api/v1", intake::api::routes())

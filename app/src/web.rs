@@ -148,8 +148,14 @@ fn stylesheet() -> (ContentType, &'static str) {
     (ContentType::CSS, include_str!("../../templates/static/app.css"))
 }
 
+/// Progressive enhancement for the upload form: a progress bar.
+#[rocket::get("/static/upload.js")]
+fn upload_script() -> (ContentType, &'static str) {
+    (ContentType::JavaScript, include_str!("../../templates/static/upload.js"))
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![switch_language, health, stylesheet]
+    rocket::routes![switch_language, health, stylesheet, upload_script]
 }
 
 fn error_for(status: Status) -> AppError {

@@ -16,6 +16,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/", Access::Public),
     ("GET", "/health", Access::Public),
     ("GET", "/static/app.css", Access::Public),
+    ("GET", "/static/upload.js", Access::Public),
     ("POST", "/lang", Access::Public),
     ("GET", "/login", Access::Public),
     ("POST", "/login", Access::Public),
@@ -34,6 +35,9 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/claims/<id>/harms/<index>/remove", Access::Claimant),
     ("POST", "/claims/<id>/submit", Access::Claimant),
     ("POST", "/claims/<id>/withdraw", Access::Claimant),
+    ("POST", "/claims/<id>/evidence", Access::Claimant),
+    ("GET", "/claims/<_id>/evidence/<evidence>", Access::Claimant),
+    ("POST", "/claims/<id>/evidence/<evidence>/delete", Access::Claimant),
     ("POST", "/api/v1/auth/register", Access::Public),
     ("POST", "/api/v1/auth/login", Access::Public),
     ("POST", "/api/v1/auth/logout", Access::SignedIn),
@@ -54,7 +58,11 @@ const MATRIX: &[(&str, &str, Access)] = &[
 ];
 
 fn concrete(path: &str) -> String {
-    path.replace("<id>", &uuid::Uuid::new_v4().to_string()).replace("<step>", "identity").replace("<index>", "1")
+    path.replace("<id>", &uuid::Uuid::new_v4().to_string())
+        .replace("<_id>", &uuid::Uuid::new_v4().to_string())
+        .replace("<evidence>", &uuid::Uuid::new_v4().to_string())
+        .replace("<step>", "identity")
+        .replace("<index>", "1")
 }
 
 #[tokio::test]

@@ -215,3 +215,41 @@ async fn signed_out_visitors_are_sent_to_the_login_page() {
     assert!(page.url.ends_with("/login"), "{}", page.url);
     assert!(page.html.contains("name=\"password\""));
 }
+
+#[tokio::test]
+async fn a_claimant_uploads_evidence_from_the_page_and_downloads_it() {
+    let app = spawn_app().await;
+    let browser = registered_browser(&app, "hanako@example.jp").await;
+    let identity = join(&browser).await;
+    let claim = claim_path(&identity);
+    let page = browser.get(&format!("{claim}/evidence")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("type=\"file\""), "the page offers a file input");
+    let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    photo.extend(std::iter::repeat_n(7u8, 5000));
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", page.csrf())
+        .text("upload.kind", "apology_letter")
+        .part("upload.file", reqwest::multipart::Part::bytes(photo.clone()).file_name("IMG_0001.JPG"));
+    let res = browser.http.post(format!("{}{claim}/evidence", browser.base)).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.url().path().ends_with("/evidence"));
+    let listed = res.text().await.unwrap();
+    assert!(listed.contains("おわびの手紙"), "the file is listed");
+    let link = listed.split("href=\"").find(|s| s.starts_with(&format!("{claim}/evidence/"))).unwrap();
+    let link = &link[..link.find('"').unwrap()];
+    let file = browser.http.get(format!("{}{link}", browser.base)).send().await.unwrap();
+    assert!(file.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(file.bytes().await.unwrap().to_vec(), photo);
+
+    // A PDF-looking HTML file is refused on the page, with the reason beside the field.
+    let page = browser.get(&format!("{claim}/evidence")).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", page.csrf())
+        .text("upload.kind", "direct_mail")
+        .part("upload.file", reqwest::multipart::Part::bytes(b"<html>not a pdf</html>".to_vec()).file_name("dm.pdf"));
+    let res = browser.http.post(format!("{}{claim}/evidence", browser.base)).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"f-file-error\""), "{html}");
+}

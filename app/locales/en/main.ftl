@@ -184,3 +184,17 @@ withdraw-title = Withdraw from the suit
 withdraw-explain = If you no longer want to take part, withdraw here. This cannot be undone.
 withdraw-confirm = I understand and want to withdraw
 withdraw-claim = Withdraw
+
+step-evidence = Evidence
+hint-evidence = Add photos of the apology letter (with the registration code visible) and of direct mail from companies you never dealt with. Phone camera photos are fine.
+evidence-empty = No files yet.
+evidence-add-title = Add a file
+evidence-file = File (photo or PDF)
+hint-evidence-file = JPEG, PNG, HEIC, WebP or PDF, up to { $mib } MB each.
+evidence-upload = Upload
+evidence-download = Download
+evidence-network-error = The connection dropped. Please try again.
+evidence-kind-apology-letter = Apology letter
+evidence-kind-direct-mail = Direct mail
+evidence-kind-call-log = Call log
+evidence-kind-other = Other

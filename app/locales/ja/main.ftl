@@ -184,3 +184,17 @@ withdraw-title = 参加の取り下げ
 withdraw-explain = 訴訟への参加をやめる場合は取り下げてください。取り下げは取り消せません。
 withdraw-confirm = 取り下げることを確認しました
 withdraw-claim = 取り下げる
+
+step-evidence = 証拠資料
+hint-evidence = おわびの手紙（ご登録用コードが写るように）や、心当たりのない会社から届いたダイレクトメールを撮影して追加してください。スマートフォンのカメラで撮った写真で結構です。
+evidence-empty = まだ資料がありません。
+evidence-add-title = 資料を追加
+evidence-file = ファイル（写真またはPDF）
+hint-evidence-file = JPEG・PNG・HEIC・WebP・PDF、1ファイル { $mib } MBまで。
+evidence-upload = アップロード
+evidence-download = ダウンロード
+evidence-network-error = 通信が途切れました。もう一度お試しください。
+evidence-kind-apology-letter = おわびの手紙
+evidence-kind-direct-mail = ダイレクトメール
+evidence-kind-call-log = 着信記録
+evidence-kind-other = その他

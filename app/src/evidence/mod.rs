@@ -6,5 +6,6 @@
 //! authorised route. Never trusts a client's file name or content type.
 pub mod api;
 pub mod domain;
+pub mod pages;
 pub mod service;
 pub mod store;

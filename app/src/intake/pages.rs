@@ -25,7 +25,7 @@ use crate::web::{Chrome, PageResponse};
 use crate::{parse_id, AppState};
 
 /// The form's steps, in order.
-pub const STEPS: [&str; 6] = ["identity", "contact", "household", "leak", "harms", "review"];
+pub const STEPS: [&str; 7] = ["identity", "contact", "household", "leak", "harms", "evidence", "review"];
 
 type PageResult = AppResult<PageResponse>;
 
@@ -48,6 +48,9 @@ struct ClaimPage {
     values: Value,
     errors: BTreeMap<String, String>,
     choices: Value,
+    /// Uploaded files, on the evidence step.
+    evidence: Vec<crate::evidence::service::EvidenceView>,
+    max_evidence_mib: u64,
 }
 
 fn choices() -> Value {
@@ -90,17 +93,46 @@ fn saved_values(step: &str, draft: &Draft) -> Value {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render_step(
+/// Render a step of one of the caller's claims from what is saved.
+pub async fn render_claim_step(
+    state: &AppState,
     lang: Lang,
     csrf: &Csrf,
     user: &CurrentUser,
+    id: uuid::Uuid,
+    step: &'static str,
+    errors: BTreeMap<String, String>,
+) -> AppResult<Template> {
+    let (claim, case) = service::get_own(state, user, id).await?;
+    let evidence = step_evidence(state, user, step, id).await?;
+    Ok(render_step(lang, csrf, user, StepData { claim, case: &case, step, values: None, errors, evidence }, state))
+}
+
+async fn step_evidence(
+    state: &AppState,
+    user: &CurrentUser,
+    step: &str,
+    id: uuid::Uuid,
+) -> AppResult<Vec<crate::evidence::service::EvidenceView>> {
+    if step == "evidence" || step == "review" {
+        crate::evidence::service::list(state, user, id).await
+    } else {
+        Ok(vec![])
+    }
+}
+
+/// What one step page shows.
+struct StepData<'a> {
     claim: ClaimDetail,
-    case: &Case,
+    case: &'a Case,
     step: &'static str,
     values: Option<Value>,
     errors: BTreeMap<String, String>,
-) -> Template {
+    evidence: Vec<crate::evidence::service::EvidenceView>,
+}
+
+fn render_step(lang: Lang, csrf: &Csrf, user: &CurrentUser, data: StepData<'_>, state: &AppState) -> Template {
+    let StepData { claim, case, step, values, errors, evidence } = data;
     let index = STEPS.iter().position(|s| *s == step).unwrap_or(0);
     let values = values.unwrap_or_else(|| saved_values(step, &claim.draft));
     let here = format!("/claims/{}/{}", claim.summary.id, step);
@@ -120,6 +152,8 @@ fn render_step(
             values,
             errors,
             choices: choices(),
+            evidence,
+            max_evidence_mib: state.settings.max_evidence_bytes / (1024 * 1024),
         },
     )
 }
@@ -139,10 +173,15 @@ async fn refused(
     match err {
         AppError::Invalid(errors) => {
             let (claim, case) = service::get_own(state, user, id).await?;
-            Ok(PageResponse::from((
-                Status::UnprocessableEntity,
-                render_step(lang, csrf, user, claim, &case, step, Some(typed), translate_fields(&errors, lang)),
-            )))
+            let data = StepData {
+                claim,
+                case: &case,
+                step,
+                values: Some(typed),
+                errors: translate_fields(&errors, lang),
+                evidence: vec![],
+            };
+            Ok(PageResponse::from((Status::UnprocessableEntity, render_step(lang, csrf, user, data, state))))
         }
         AppError::WrongState(_) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
         other => Err(other),
@@ -249,11 +288,12 @@ pub async fn show_step(
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     let step = STEPS.iter().copied().find(|s| *s == step).ok_or(AppError::NotFound)?;
-    let (claim, case) = service::get_own(state, &user, parse_id(id)?).await?;
+    let id = parse_id(id)?;
+    let (claim, _) = service::get_own(state, &user, id).await?;
     if !claim.summary.status.is_editable() {
         return Ok(PageResponse::redirect(format!("/claims/{}", claim.summary.id)));
     }
-    Ok(PageResponse::page(render_step(lang, &csrf, &user, claim, &case, step, None, BTreeMap::new())))
+    Ok(PageResponse::page(render_claim_step(state, lang, &csrf, &user, id, step, BTreeMap::new()).await?))
 }
 
 #[derive(rocket::FromForm, Serialize)]
@@ -579,12 +619,9 @@ pub async fn submit(
     match service::submit(state, &user, id).await {
         Ok(_) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
         Err(AppError::Incomplete(missing)) => {
-            let (claim, case) = service::get_own(state, &user, id).await?;
             let errors = missing.iter().map(|f| (f.clone(), lang.t(&ErrorCode::Required.message_key()))).collect();
-            Ok(PageResponse::from((
-                Status::UnprocessableEntity,
-                render_step(lang, &csrf, &user, claim, &case, "review", None, errors),
-            )))
+            let page = render_claim_step(state, lang, &csrf, &user, id, "review", errors).await?;
+            Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(AppError::WrongState(_)) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
         Err(e) => Err(e),
