@@ -3,12 +3,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-/// A JPEG-looking file: the JPEG magic bytes, then `len` bytes of a pattern
-/// that spans several 64 KiB encryption chunks.
+/// A well-formed JPEG with `len` bytes of image data (spanning several
+/// 64 KiB encryption chunks for large `len`).
 fn jpeg(len: usize) -> Vec<u8> {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.extend((0..len).map(|i| (i * 31 % 251) as u8));
-    bytes
+    app::evidence::jpeg::fixtures::plain_jpeg(len)
 }
 
 async fn claimant_with_draft(app: &TestApp, email: &str) -> (ApiClient, String) {
@@ -130,4 +128,31 @@ async fn evidence_can_be_deleted_in_a_draft_and_is_immutable_after_submission() 
     let r = api.upload(&path, "other", jpeg(1000), "c.jpg", None).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(app.stored_objects().len(), 1);
+}
+
+#[tokio::test]
+async fn gps_and_other_camera_metadata_are_removed_from_jpegs() {
+    let app = spawn_app().await;
+    let (api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    let (photo, scan) = app::evidence::jpeg::fixtures::jpeg_with_gps("GPS-CANARY-35.6812N-139.7671E", 6);
+    let r = api.upload(&format!("/claims/{claim}/evidence"), "direct_mail", photo.clone(), "IMG_0002.JPG", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    let back = api
+        .http
+        .get(format!("{}/api/v1/evidence/{id}/content", app.address))
+        .bearer_auth(api.token.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(!back.windows(10).any(|w| w == b"GPS-CANARY"), "location data survived");
+    assert!(back.ends_with(&scan), "the image data is untouched (no re-encoding)");
+    assert!(back.len() < photo.len());
+    assert_eq!(r.body["size"], back.len(), "size and hash describe the file as stored");
+    assert_eq!(r.body["sha256"], hex::encode(Sha256::digest(&back)));
+    let exif = back.windows(6).position(|w| w == b"Exif\0\0").expect("orientation kept in a minimal Exif");
+    assert_eq!(app::evidence::jpeg::orientation(&back[exif + 6..]), Some(6));
 }

@@ -225,8 +225,7 @@ async fn a_claimant_uploads_evidence_from_the_page_and_downloads_it() {
     let page = browser.get(&format!("{claim}/evidence")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains("type=\"file\""), "the page offers a file input");
-    let mut photo = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    photo.extend(std::iter::repeat_n(7u8, 5000));
+    let photo = app::evidence::jpeg::fixtures::plain_jpeg(5000);
     let form = reqwest::multipart::Form::new()
         .text("csrf", page.csrf())
         .text("upload.kind", "apology_letter")

@@ -6,6 +6,8 @@
 //! authorised route. Never trusts a client's file name or content type.
 pub mod api;
 pub mod domain;
+pub mod jpeg;
 pub mod pages;
 pub mod service;
+pub mod source;
 pub mod store;

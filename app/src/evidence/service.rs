@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::domain::{chunk_count, sniff, ChunkOpener, ChunkSealer, EvidenceKind, SniffedType, CHUNK, TAG};
+use super::jpeg::strip_metadata;
+use super::source::Source;
 use super::store::StoreError;
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
@@ -84,7 +86,9 @@ async fn fill(input: &mut (dyn AsyncRead + Send + Unpin), buf: &mut [u8]) -> std
     Ok(filled)
 }
 
-/// Upload one file of `size` bytes read from `input`. The object is stored
+/// Upload one file (`declared_size` bytes as received) read from `input`;
+/// JPEG metadata is removed, so the stored size and SHA-256 are those of the
+/// file as kept. The object is stored
 /// and verified before the row commits; a retried upload with the same
 /// idempotency key answers the first upload's record.
 pub async fn upload(
@@ -92,7 +96,7 @@ pub async fn upload(
     user: &CurrentUser,
     claim_id: Uuid,
     kind: EvidenceKind,
-    size: u64,
+    declared_size: u64,
     input: &mut (dyn AsyncRead + Send + Unpin),
     idempotency_key: Option<String>,
 ) -> AppResult<(EvidenceView, bool)> {
@@ -110,7 +114,7 @@ pub async fn upload(
             return Ok(((&row).into(), false));
         }
     }
-    if size > state.settings.max_evidence_bytes {
+    if declared_size > state.settings.max_evidence_bytes {
         return Err(AppError::TooLarge);
     }
     let count = evidence::Entity::find().filter(evidence::Column::ClaimId.eq(claim_id)).count(state.db.conn()).await?;
@@ -120,33 +124,46 @@ pub async fn upload(
     let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
     let data_key = state.keys.unwrap_data_key(wrapped, &claim.id)?;
 
-    // Stream: read a chunk, hash the plaintext, seal it, hand it to the store.
-    let mut buf = vec![0u8; CHUNK];
-    let first = fill(input, &mut buf).await.map_err(|e| AppError::Internal(e.to_string()))?;
-    let content_type = sniff(&buf[..first.min(64)]).ok_or(AppError::UnsupportedType)?;
+    // Sniff the first bytes; for JPEGs rewrite the header without its
+    // metadata. Then stream: read a chunk, hash the plaintext, seal it, hand
+    // it to the store. One chunk of look-ahead tells which chunk is last.
+    let mut head = vec![0u8; 64];
+    let got = fill(input, &mut head).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    head.truncate(got);
+    let content_type = sniff(&head).ok_or(AppError::UnsupportedType)?;
+    let mut source = Source::new(head, input);
+    if content_type == SniffedType::Jpeg {
+        source = strip_metadata(source).await.map_err(|_| AppError::UnsupportedType)?;
+    }
     let storage_key = Uuid::new_v4().simple().to_string();
     let mut writer = state.store.writer(&storage_key).await?;
     let mut sealer = ChunkSealer::new(data_key.bytes());
     let mut hasher = Sha256::new();
-    let chunks = chunk_count(size);
-    let mut seen: u64 = 0;
-    let mut current = first;
+    let mut total: u64 = 0;
+    let mut chunks: u64 = 0;
     let streamed: AppResult<()> = async {
+        let io = |e: std::io::Error| AppError::Internal(e.to_string());
         writer.write(sealer.header()).await?;
-        for index in 0..chunks {
-            if index > 0 {
-                current = fill(input, &mut buf).await.map_err(|e| AppError::Internal(e.to_string()))?;
+        let mut current = vec![0u8; CHUNK];
+        let mut next = vec![0u8; CHUNK];
+        let mut n = source.fill(&mut current).await.map_err(io)?;
+        loop {
+            let m = if n == CHUNK { source.fill(&mut next).await.map_err(io)? } else { 0 };
+            let plain = &current[..n];
+            total += n as u64;
+            if total > state.settings.max_evidence_bytes {
+                return Err(AppError::TooLarge);
             }
-            let plain = &buf[..current];
-            seen += current as u64;
             hasher.update(plain);
-            let sealed = if index + 1 == chunks { sealer.seal_last(plain)? } else { sealer.seal_next(plain)? };
-            writer.write(&sealed).await?;
+            chunks += 1;
+            if m == 0 {
+                writer.write(&sealer.seal_last(plain)?).await?;
+                return Ok(());
+            }
+            writer.write(&sealer.seal_next(plain)?).await?;
+            std::mem::swap(&mut current, &mut next);
+            n = m;
         }
-        if seen != size {
-            return Err(AppError::Malformed);
-        }
-        Ok(())
     }
     .await;
     if let Err(e) = streamed {
@@ -154,11 +171,12 @@ pub async fn upload(
         return Err(e);
     }
     let stored = writer.finish().await?;
-    let expected = (super::domain::ChunkOpener::HEADER as u64) + size + chunks * TAG as u64;
-    if stored != expected {
+    let expected = (ChunkOpener::HEADER as u64) + total + chunks * TAG as u64;
+    if stored != expected || chunks != chunk_count(total) {
         let _ = state.store.delete(&storage_key).await;
         return Err(AppError::Unavailable(format!("stored {stored} bytes, expected {expected}")));
     }
+    let size = total;
     let sha256 = hex::encode(hasher.finalize());
 
     let id = Uuid::new_v4();
