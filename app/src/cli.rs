@@ -30,6 +30,21 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Evidence store tools.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Remove orphaned and unfinished objects; report rows whose object is missing.
+    Reconcile {
+        /// Leave objects younger than this alone (an upload may be about to commit).
+        #[arg(long, default_value_t = 15)]
+        grace_minutes: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +107,35 @@ pub async fn run(cli: Cli) -> ExitCode {
                     for (field, message) in e.field_messages(crate::i18n::Lang::En) {
                         eprintln!("  {field}: {message}");
                     }
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Evidence { command: EvidenceCommand::Reconcile { grace_minutes } } => {
+            let state = match state().await {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let grace = std::time::Duration::from_secs(grace_minutes * 60);
+            match crate::evidence::service::reconcile(&state, grace).await {
+                Ok(report) => {
+                    println!(
+                        "removed {} orphaned and {} unfinished objects; {} rows have no object",
+                        report.orphans_removed,
+                        report.unfinished_removed,
+                        report.missing_objects.len()
+                    );
+                    for id in &report.missing_objects {
+                        println!("  missing object for evidence {id}");
+                    }
+                    if report.missing_objects.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {}", e.message(crate::i18n::Lang::En));
                     ExitCode::FAILURE
                 }
             }

@@ -105,6 +105,19 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                     return Err(rocket);
                 }
             };
+            // Uploads cut short by a crash or a lost database commit leave
+            // objects behind; clear those older than the grace period.
+            match evidence::service::reconcile(&state, evidence::service::RECONCILE_GRACE).await {
+                Ok(report) if !report.missing_objects.is_empty() => {
+                    tracing::warn!(missing = report.missing_objects.len(), "evidence rows whose object is missing")
+                }
+                Ok(report) => tracing::info!(
+                    orphans = report.orphans_removed,
+                    unfinished = report.unfinished_removed,
+                    "evidence store reconciled"
+                ),
+                Err(e) => tracing::warn!(error = %e, "evidence reconciliation failed; continuing"),
+            }
             match auth::service::bootstrap_admin(&state).await {
                 Ok(Some((email, password))) => {
                     // Printed once, to the operator's terminal, never to the log.

@@ -1,5 +1,6 @@
 use portal::{complete_draft, spawn_app, spawn_app_with, ApiClient, TestApp};
 use reqwest::StatusCode;
+use sea_orm::EntityTrait;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -155,4 +156,42 @@ async fn gps_and_other_camera_metadata_are_removed_from_jpegs() {
     assert_eq!(r.body["sha256"], hex::encode(Sha256::digest(&back)));
     let exif = back.windows(6).position(|w| w == b"Exif\0\0").expect("orientation kept in a minimal Exif");
     assert_eq!(app::evidence::jpeg::orientation(&back[exif + 6..]), Some(6));
+}
+
+#[tokio::test]
+async fn the_reconciler_removes_orphans_and_reports_missing_objects() {
+    let app = spawn_app().await;
+    let (api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    let path = format!("/claims/{claim}/evidence");
+    let kept = api.upload(&path, "other", jpeg(1000), "a.jpg", None).await.body["id"].as_str().unwrap().to_string();
+    let lost = api.upload(&path, "other", jpeg(2000), "b.jpg", None).await.body["id"].as_str().unwrap().to_string();
+    let root = app.data_dir.path().join("evidence");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    // An object whose row never committed, an hour old; and one just written.
+    let orphan = root.join("objects").join("0123456789abcdef0123456789abcdef");
+    std::fs::write(&orphan, b"ciphertext").unwrap();
+    std::fs::File::options().write(true).open(&orphan).unwrap().set_modified(old).unwrap();
+    let fresh = root.join("objects").join("fedcba9876543210fedcba9876543210");
+    std::fs::write(&fresh, b"ciphertext").unwrap();
+    // An upload cut short by a crash.
+    let partial = root.join("incoming").join("aaaabbbbccccddddeeeeffff00001111.part");
+    std::fs::write(&partial, b"half").unwrap();
+    std::fs::File::options().write(true).open(&partial).unwrap().set_modified(old).unwrap();
+    // A row whose object disappeared.
+    let state = app.state().await;
+    let lost_row = entities::evidence::Entity::find_by_id(uuid::Uuid::parse_str(&lost).unwrap())
+        .one(&app.db().await)
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::remove_file(root.join("objects").join(&lost_row.storage_key)).unwrap();
+
+    let report = app::evidence::service::reconcile(&state, std::time::Duration::from_secs(600)).await.unwrap();
+    assert_eq!(report.orphans_removed, 1);
+    assert_eq!(report.unfinished_removed, 1);
+    assert_eq!(report.missing_objects, vec![lost_row.id]);
+    assert!(!orphan.exists() && !partial.exists());
+    assert!(fresh.exists(), "a young object may belong to an upload about to commit");
+    // The evidence that is intact still downloads.
+    assert_eq!(api.get(&format!("/evidence/{kept}/content")).await.status, StatusCode::OK);
 }

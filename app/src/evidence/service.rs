@@ -3,7 +3,7 @@
 use chrono::Utc;
 use entities::{claim, evidence};
 use rocket::tokio::io::{AsyncRead, AsyncReadExt};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -310,4 +310,58 @@ pub async fn delete(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     txn.commit().await?;
     state.store.delete(&row.storage_key).await?;
     Ok(())
+}
+
+/// Objects younger than this are never treated as orphans.
+pub const RECONCILE_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// What a reconciliation found and did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Objects with no database row (an upload whose row never committed), removed.
+    pub orphans_removed: usize,
+    /// Unfinished uploads (a crash mid-upload), removed.
+    pub unfinished_removed: usize,
+    /// Rows whose object is missing from the store: reported, never hidden.
+    pub missing_objects: Vec<Uuid>,
+}
+
+/// Bring the store and the database back in line. Objects younger than
+/// `grace` are left alone: another instance may be about to commit their row.
+pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> AppResult<ReconcileReport> {
+    let rows: Vec<(Uuid, String)> = evidence::Entity::find()
+        .select_only()
+        .column(evidence::Column::Id)
+        .column(evidence::Column::StorageKey)
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
+    let objects = state.store.list().await?;
+    let known: std::collections::HashSet<&str> = rows.iter().map(|(_, k)| k.as_str()).collect();
+    let present: std::collections::HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let mut report = ReconcileReport::default();
+    for object in &objects {
+        let old_enough = object.modified.elapsed().map(|e| e >= grace).unwrap_or(false);
+        if !known.contains(object.key.as_str()) && old_enough {
+            state.store.delete(&object.key).await?;
+            report.orphans_removed += 1;
+        }
+    }
+    report.unfinished_removed = state.store.remove_unfinished(grace).await?;
+    report.missing_objects = rows.iter().filter(|(_, k)| !present.contains(k.as_str())).map(|(id, _)| *id).collect();
+    if report.orphans_removed + report.unfinished_removed + report.missing_objects.len() > 0 {
+        let txn = state.db.begin_write().await?;
+        audit::append(
+            &txn,
+            &Default::default(),
+            Event::new("evidence.reconciled").detail(serde_json::json!({
+                "orphans_removed": report.orphans_removed,
+                "unfinished_removed": report.unfinished_removed,
+                "missing_objects": report.missing_objects,
+            })),
+        )
+        .await?;
+        txn.commit().await?;
+    }
+    Ok(report)
 }

@@ -25,12 +25,24 @@ pub trait ObjectWriter: Send {
     async fn abort(self: Box<Self>);
 }
 
+/// A stored object as listed by the store.
+#[derive(Clone, Debug)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
+}
+
 #[rocket::async_trait]
 pub trait EvidenceStore: Send + Sync {
     async fn writer(&self, key: &str) -> Result<Box<dyn ObjectWriter>, StoreError>;
     async fn reader(&self, key: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     async fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
+    /// Every finished object.
+    async fn list(&self) -> Result<Vec<ObjectInfo>, StoreError>;
+    /// Remove uploads that never finished (a crash mid-upload) older than `age`.
+    async fn remove_unfinished(&self, age: std::time::Duration) -> Result<usize, StoreError>;
 }
 
 /// Keys are minted by the server: lowercase hex only, so a key can never
@@ -134,6 +146,33 @@ impl EvidenceStore for LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn list(&self) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut out = Vec::new();
+        let mut dir = fs::read_dir(self.root.join("objects")).await.map_err(unavailable)?;
+        while let Some(entry) = dir.next_entry().await.map_err(unavailable)? {
+            let key = entry.file_name().to_string_lossy().to_string();
+            if checked(&key).is_err() {
+                continue;
+            }
+            let meta = entry.metadata().await.map_err(unavailable)?;
+            out.push(ObjectInfo { key, size: meta.len(), modified: meta.modified().map_err(unavailable)? });
+        }
+        Ok(out)
+    }
+
+    async fn remove_unfinished(&self, age: std::time::Duration) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let mut dir = fs::read_dir(self.root.join("incoming")).await.map_err(unavailable)?;
+        while let Some(entry) = dir.next_entry().await.map_err(unavailable)? {
+            let meta = entry.metadata().await.map_err(unavailable)?;
+            let old = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|e| e >= age);
+            if old && fs::remove_file(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 
