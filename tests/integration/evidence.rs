@@ -195,3 +195,20 @@ async fn the_reconciler_removes_orphans_and_reports_missing_objects() {
     // The evidence that is intact still downloads.
     assert_eq!(api.get(&format!("/evidence/{kept}/content")).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_unavailable_store_answers_503_and_the_draft_is_intact() {
+    let app = spawn_app().await;
+    let (mut api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    api.put(&format!("/claims/{claim}"), complete_draft("やまだ", "1980-05-05")).await;
+    // The store's volume goes away.
+    std::fs::remove_dir_all(app.data_dir.path().join("evidence")).unwrap();
+    api.lang = "en";
+    let r = api.upload(&format!("/claims/{claim}/evidence"), "apology_letter", jpeg(5000), "a.jpg", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("temporarily unavailable"));
+    let draft = api.get(&format!("/claims/{claim}")).await;
+    assert_eq!(draft.body["status"], "draft");
+    assert_eq!(draft.body["persons"][0]["family_name_kana"], "ヤマダ");
+    assert_eq!(api.get(&format!("/claims/{claim}/evidence")).await.body, json!([]), "no row without its object");
+}
