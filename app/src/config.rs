@@ -60,6 +60,27 @@ struct RawSettings {
     max_evidence_bytes: u64,
     #[serde(default = "default_max_evidence_files")]
     max_evidence_files: u64,
+    #[serde(default = "default_evidence_store")]
+    evidence_store: String,
+    s3_endpoint: Option<String>,
+    s3_bucket: Option<String>,
+    #[serde(default = "default_s3_region")]
+    s3_region: String,
+    #[serde(default = "default_true")]
+    s3_path_style: bool,
+    s3_server_side_encryption: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
+}
+
+fn default_evidence_store() -> String {
+    "local".into()
+}
+fn default_s3_region() -> String {
+    "ap-northeast-1".into()
+}
+fn default_true() -> bool {
+    true
 }
 
 fn default_max_evidence_bytes() -> u64 {
@@ -121,6 +142,8 @@ pub struct Settings {
     pub evidence_dir: PathBuf,
     pub max_evidence_bytes: u64,
     pub max_evidence_files: u64,
+    /// `None`: the local directory store; `Some`: S3.
+    pub s3: Option<Secret<crate::evidence::s3::S3Settings>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +173,8 @@ pub fn figment() -> Figment {
         .join(Serialized::default("ip_header", false))
         .merge(Toml::file("Rocket.toml").nested())
         .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+        .merge(Env::raw().only(&["AWS_ACCESS_KEY_ID"]).map(|_| "s3_access_key_id".into()))
+        .merge(Env::raw().only(&["AWS_SECRET_ACCESS_KEY"]).map(|_| "s3_secret_access_key".into()))
         .merge(Env::prefixed("APP_").global());
     with_upload_limits(figment)
 }
@@ -204,6 +229,27 @@ impl Settings {
         if raw.db_max_connections < 1 {
             return Err(ConfigError::Invalid("db_max_connections must be at least 1".into()));
         }
+        let s3 = match raw.evidence_store.as_str() {
+            "local" => None,
+            "s3" => {
+                let missing = |name: &str| ConfigError::Invalid(format!("evidence_store = \"s3\" needs {name}"));
+                Some(Secret::new(crate::evidence::s3::S3Settings {
+                    endpoint: raw.s3_endpoint.clone(),
+                    bucket: raw.s3_bucket.clone().ok_or_else(|| missing("APP_S3_BUCKET"))?,
+                    region: raw.s3_region.clone(),
+                    path_style: raw.s3_path_style,
+                    access_key_id: raw.s3_access_key_id.clone().ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?,
+                    secret_access_key: raw
+                        .s3_secret_access_key
+                        .clone()
+                        .ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?,
+                    server_side_encryption: raw.s3_server_side_encryption.clone(),
+                }))
+            }
+            other => {
+                return Err(ConfigError::Invalid(format!("evidence_store must be \"local\" or \"s3\", not {other:?}")))
+            }
+        };
         if raw.max_evidence_bytes == 0 || raw.max_evidence_files == 0 {
             return Err(ConfigError::Invalid("max_evidence_bytes and max_evidence_files must be positive".into()));
         }
@@ -211,6 +257,7 @@ impl Settings {
             evidence_dir: raw.evidence_dir.clone().unwrap_or_else(|| raw.data_dir.join("evidence")),
             max_evidence_bytes: raw.max_evidence_bytes,
             max_evidence_files: raw.max_evidence_files,
+            s3,
             database_url,
             embedded,
             data_dir: raw.data_dir,

@@ -54,9 +54,19 @@ impl AppState {
             .map_err(|e| format!("cannot connect to the database: {e}"))?;
         db.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
         cases::seed::seed_cases(&db).await.map_err(|e| format!("seeding cases failed: {e}"))?;
-        let store = evidence::store::LocalStore::open(&settings.evidence_dir)
-            .await
-            .map_err(|e| format!("cannot open the evidence directory {}: {e}", settings.evidence_dir.display()))?;
+        let store: std::sync::Arc<dyn evidence::store::EvidenceStore> =
+            match &settings.s3 {
+                Some(s3) => {
+                    let store = evidence::s3::S3Store::new(s3.expose());
+                    if let Err(e) = store.ensure_bucket().await {
+                        tracing::warn!(error = %e, "the S3 evidence store is not reachable yet");
+                    }
+                    std::sync::Arc::new(store)
+                }
+                None => std::sync::Arc::new(evidence::store::LocalStore::open(&settings.evidence_dir).await.map_err(
+                    |e| format!("cannot open the evidence directory {}: {e}", settings.evidence_dir.display()),
+                )?),
+            };
         let per_minute = NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             db,
@@ -64,7 +74,7 @@ impl AppState {
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             dummy_hash: auth::service::dummy_hash(),
             cases: Default::default(),
-            store: std::sync::Arc::new(store),
+            store,
             settings,
         })
     }

@@ -4,6 +4,7 @@ mod access_matrix;
 mod accounts;
 mod audit_log;
 mod evidence;
+mod evidence_s3;
 mod intake_api;
 mod intake_pages;
 mod logs;

@@ -359,3 +359,79 @@ pub fn complete_draft(family_kana: &str, birth_date: &str) -> Value {
         "harms": [{"kind": "direct_mail", "date": "2014-08-01", "sender": "某教育サービス", "note": "見覚えのない会社からのDM"}]
     })
 }
+
+/// A real S3-protocol server (s3s-fs) on a loopback port, storing objects
+/// in a temporary directory. Dropping it stops the server.
+pub struct S3Server {
+    pub endpoint: String,
+    pub dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub const S3_ACCESS_KEY: &str = "portal-test";
+pub const S3_SECRET_KEY: &str = "portal-test-secret";
+
+impl S3Server {
+    pub async fn start() -> S3Server {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = s3s_fs::FileSystem::new(dir.path()).expect("s3s-fs");
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_ACCESS_KEY, S3_SECRET_KEY));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                let service = service.clone();
+                connections.spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
+                });
+            }
+        });
+        S3Server { endpoint, dir, task }
+    }
+
+    /// Stop answering (the store goes down); open connections are dropped.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+
+    /// Every stored object file under the server's directory.
+    pub fn object_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk(&p, out);
+                    } else {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        let mut out = vec![];
+        walk(self.dir.path(), &mut out);
+        out
+    }
+
+    /// Figment settings that point the app at this server.
+    pub fn configure(&self, figment: Figment) -> Figment {
+        figment
+            .merge(("evidence_store", "s3"))
+            .merge(("s3_endpoint", self.endpoint.clone()))
+            .merge(("s3_bucket", "evidence"))
+            .merge(("s3_access_key_id", S3_ACCESS_KEY))
+            .merge(("s3_secret_access_key", S3_SECRET_KEY))
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -8,6 +8,7 @@ pub mod api;
 pub mod domain;
 pub mod jpeg;
 pub mod pages;
+pub mod s3;
 pub mod service;
 pub mod source;
 pub mod store;

@@ -47,7 +47,7 @@ pub trait EvidenceStore: Send + Sync {
 
 /// Keys are minted by the server: lowercase hex only, so a key can never
 /// name a path outside the store.
-fn checked(key: &str) -> Result<&str, StoreError> {
+pub(crate) fn checked(key: &str) -> Result<&str, StoreError> {
     if !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
         Ok(key)
     } else {
