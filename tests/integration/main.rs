@@ -3,6 +3,7 @@
 mod access_matrix;
 mod accounts;
 mod audit_log;
+mod crash;
 mod evidence;
 mod evidence_s3;
 mod intake_api;

@@ -1,0 +1,166 @@
+//! S23: kill -9 the server during a batch of uploads, restart, reconcile:
+//! every upload that was confirmed is retrievable with its hash, and no
+//! orphaned object remains. Runs the real release binary named by
+//! `PORTAL_APP_BIN`; `.ci/run` builds it and runs this test with `--ignored`
+//! (a test cannot build the binary itself while cargo holds the build lock).
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+fn app_binary() -> PathBuf {
+    PathBuf::from(std::env::var("PORTAL_APP_BIN").expect("PORTAL_APP_BIN names the release binary (see .ci/run)"))
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn env_for(data: &std::path::Path, keys: &[String; 3]) -> Vec<(String, String)> {
+    vec![
+        ("APP_DATA_DIR".into(), data.display().to_string()),
+        ("APP_JWT_SECRET".into(), keys[0].clone()),
+        ("APP_MASTER_KEY".into(), keys[1].clone()),
+        ("APP_BLIND_INDEX_KEY".into(), keys[2].clone()),
+        ("ROCKET_LOG_LEVEL".into(), "off".into()),
+        ("RUST_LOG".into(), "error".into()),
+    ]
+}
+
+async fn start(data: &std::path::Path, keys: &[String; 3]) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(app_binary())
+        .arg("serve")
+        .envs(env_for(data, keys))
+        .env("ROCKET_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the app binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/health")).await.is_ok_and(|r| r.status().is_success()) {
+            return Server { child, base };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the app did not come up");
+}
+
+#[tokio::test]
+#[ignore = "needs the release binary: run by .ci/run with PORTAL_APP_BIN"]
+async fn confirmed_uploads_survive_a_kill_9_and_no_orphan_remains() {
+    let data = tempfile::tempdir().unwrap();
+    let keys: [String; 3] = std::array::from_fn(|_| {
+        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
+    });
+    let mut server = start(data.path(), &keys).await;
+    let http = reqwest::Client::new();
+    let creds = json!({"email": "crash@example.jp", "password": "correct horse battery staple"});
+    http.post(format!("{}/api/v1/auth/register", server.base)).json(&creds).send().await.unwrap();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_string();
+    let claim: serde_json::Value = http
+        .post(format!("{}/api/v1/claims", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"case": "benesse-2014"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claim = claim["id"].as_str().unwrap().to_string();
+
+    // 8 clients upload 1 MB files; the server is killed once 6 are confirmed.
+    let confirmed: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut tasks = vec![];
+    for client in 0..8 {
+        let (http, base, token, claim, confirmed) =
+            (http.clone(), server.base.clone(), token.clone(), claim.clone(), confirmed.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0..3 {
+                let mut file = app::evidence::jpeg::fixtures::plain_jpeg(1_000_000);
+                file.extend_from_slice(format!("{client}-{n}").as_bytes());
+                let part = reqwest::multipart::Part::bytes(file.clone()).file_name("photo.jpg");
+                let form = reqwest::multipart::Form::new().text("kind", "direct_mail").part("file", part);
+                let sent = http
+                    .post(format!("{base}/api/v1/claims/{claim}/evidence"))
+                    .bearer_auth(&token)
+                    .multipart(form)
+                    .send()
+                    .await;
+                let Ok(res) = sent else { return };
+                if res.status() != StatusCode::CREATED {
+                    return;
+                }
+                let Ok(body) = res.json::<serde_json::Value>().await else { return };
+                assert_eq!(body["sha256"], hex::encode(Sha256::digest(&file)));
+                confirmed
+                    .lock()
+                    .unwrap()
+                    .push((body["id"].as_str().unwrap().to_string(), hex::encode(Sha256::digest(&file))));
+            }
+        }));
+    }
+    for _ in 0..400 {
+        if confirmed.lock().unwrap().len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let confirmed = confirmed.lock().unwrap().clone();
+    assert!(confirmed.len() >= 6, "uploads were confirmed before the kill: {}", confirmed.len());
+
+    // Reconcile with no grace period (nothing is in flight now).
+    let out = Command::new(app_binary())
+        .args(["evidence", "reconcile", "--grace-minutes", "0"])
+        .envs(env_for(data.path(), &keys))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "no confirmed row lost its object: {}", String::from_utf8_lossy(&out.stdout));
+
+    let mut server = start(data.path(), &keys).await;
+    for (id, sha) in &confirmed {
+        let res =
+            http.get(format!("{}/api/v1/evidence/{id}/content", server.base)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{id}");
+        assert_eq!(&hex::encode(Sha256::digest(res.bytes().await.unwrap())), sha, "{id}");
+    }
+    let listed: serde_json::Value = http
+        .get(format!("{}/api/v1/claims/{claim}/evidence", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = listed.as_array().unwrap().len();
+    let objects = std::fs::read_dir(data.path().join("evidence/objects")).unwrap().count();
+    let unfinished = std::fs::read_dir(data.path().join("evidence/incoming")).unwrap().count();
+    assert_eq!(objects, rows, "every object has its row and every row its object");
+    assert_eq!(unfinished, 0, "no partial upload remains");
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+}
