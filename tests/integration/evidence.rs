@@ -31,13 +31,7 @@ async fn an_upload_round_trips_with_a_matching_sha256_and_is_encrypted_at_rest()
     let listed = api.get(&format!("/claims/{claim}/evidence")).await;
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
 
-    let res = api
-        .http
-        .get(format!("{}/api/v1/evidence/{id}/content", app.address))
-        .bearer_auth(api.token.clone().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let res = api.fetch(&format!("/evidence/{id}/content")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let disposition = res.headers()["content-disposition"].to_str().unwrap().to_string();
     assert!(disposition.starts_with("attachment; filename=\"BN-000001-apology_letter-"), "{disposition}");
@@ -139,16 +133,7 @@ async fn gps_and_other_camera_metadata_are_removed_from_jpegs() {
     let r = api.upload(&format!("/claims/{claim}/evidence"), "direct_mail", photo.clone(), "IMG_0002.JPG", None).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let id = r.body["id"].as_str().unwrap();
-    let back = api
-        .http
-        .get(format!("{}/api/v1/evidence/{id}/content", app.address))
-        .bearer_auth(api.token.clone().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let back = api.download(id).await;
     assert!(!back.windows(10).any(|w| w == b"GPS-CANARY"), "location data survived");
     assert!(back.ends_with(&scan), "the image data is untouched (no re-encoding)");
     assert!(back.len() < photo.len());

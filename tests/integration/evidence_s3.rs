@@ -18,16 +18,7 @@ async fn uploads_round_trip_through_s3_encrypted_and_in_parts() {
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         assert_eq!(r.body["sha256"], hex::encode(Sha256::digest(bytes)));
         let id = r.body["id"].as_str().unwrap();
-        let back = api
-            .http
-            .get(format!("{}/api/v1/evidence/{id}/content", app.address))
-            .bearer_auth(api.token.clone().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let back = api.download(id).await;
         assert_eq!(hex::encode(Sha256::digest(&back)), hex::encode(Sha256::digest(bytes)));
     }
     // Nothing in the object store is plaintext, and nothing is left of no app's making.

@@ -220,6 +220,22 @@ impl ApiClient {
         Reply { status, body }
     }
 
+    /// The raw response of a GET under `/api/v1` (for file downloads).
+    pub async fn fetch(&self, path: &str) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}/api/v1{}", self.base, path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// The bytes of a stored evidence file.
+    pub async fn download(&self, evidence_id: &str) -> Vec<u8> {
+        let res = self.fetch(&format!("/evidence/{evidence_id}/content")).await;
+        assert_eq!(res.status(), StatusCode::OK, "download {evidence_id}");
+        res.bytes().await.expect("body").to_vec()
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.call(reqwest::Method::DELETE, path, None).await
     }
