@@ -63,29 +63,17 @@ async fn confirmed_uploads_survive_a_kill_9_and_no_orphan_remains() {
     });
     let mut server = start(data.path(), &keys).await;
     let http = reqwest::Client::new();
+    let api = |base: &str, token: Option<String>| portal::ApiClient {
+        base: base.to_string(),
+        http: http.clone(),
+        token,
+        lang: "en",
+    };
     let creds = json!({"email": "crash@example.jp", "password": "correct horse battery staple"});
-    http.post(format!("{}/api/v1/auth/register", server.base)).json(&creds).send().await.unwrap();
-    let login: serde_json::Value = http
-        .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_string();
-    let claim: serde_json::Value = http
-        .post(format!("{}/api/v1/claims", server.base))
-        .bearer_auth(&token)
-        .json(&json!({"case": "benesse-2014"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let claim = claim["id"].as_str().unwrap().to_string();
+    api(&server.base, None).post("/auth/register", creds.clone()).await;
+    let token = api(&server.base, None).post("/auth/login", creds).await.body["token"].as_str().unwrap().to_string();
+    let caller = api(&server.base, Some(token.clone()));
+    let claim = caller.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
 
     // 8 clients upload 1 MB files; the server is killed once 6 are confirmed.
     let confirmed: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -141,21 +129,11 @@ async fn confirmed_uploads_survive_a_kill_9_and_no_orphan_remains() {
     assert!(out.status.success(), "no confirmed row lost its object: {}", String::from_utf8_lossy(&out.stdout));
 
     let mut server = start(data.path(), &keys).await;
+    let caller = api(&server.base, Some(token.clone()));
     for (id, sha) in &confirmed {
-        let res =
-            http.get(format!("{}/api/v1/evidence/{id}/content", server.base)).bearer_auth(&token).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "{id}");
-        assert_eq!(&hex::encode(Sha256::digest(res.bytes().await.unwrap())), sha, "{id}");
+        assert_eq!(&hex::encode(Sha256::digest(caller.download(id).await)), sha, "{id}");
     }
-    let listed: serde_json::Value = http
-        .get(format!("{}/api/v1/claims/{claim}/evidence", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = caller.get(&format!("/claims/{claim}/evidence")).await.body;
     let rows = listed.as_array().unwrap().len();
     let objects = std::fs::read_dir(data.path().join("evidence/objects")).unwrap().count();
     let unfinished = std::fs::read_dir(data.path().join("evidence/incoming")).unwrap().count();

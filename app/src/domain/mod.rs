@@ -104,6 +104,15 @@ pub fn parse_choice(raw: &str, allowed: &[String]) -> Result<String, ErrorCode> 
     allowed.iter().find(|a| **a == v).cloned().ok_or(ErrorCode::Choice)
 }
 
+/// One of a fixed set of codes (an enum's `as_str` values), typed by a client.
+pub fn parse_code<T: Copy>(raw: &str, all: &[T], code: impl Fn(T) -> &'static str) -> Result<T, ErrorCode> {
+    let v = normalise(raw);
+    if v.is_empty() {
+        return Err(ErrorCode::Required);
+    }
+    all.iter().copied().find(|t| code(*t) == v).ok_or(ErrorCode::Choice)
+}
+
 /// Free text (a harm's sender or note): normalised, bounded, no control characters.
 pub fn parse_free_text(raw: &str, max_chars: usize) -> Result<String, ErrorCode> {
     let v = normalise(raw);

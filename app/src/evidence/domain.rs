@@ -35,11 +35,7 @@ impl EvidenceKind {
         }
     }
     pub fn parse(raw: &str) -> Result<Self, ErrorCode> {
-        let v = crate::domain::normalise(raw);
-        if v.is_empty() {
-            return Err(ErrorCode::Required);
-        }
-        Self::ALL.into_iter().find(|k| k.as_str() == v).ok_or(ErrorCode::Choice)
+        crate::domain::parse_code(raw, &Self::ALL, Self::as_str)
     }
 }
 

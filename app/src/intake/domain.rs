@@ -75,11 +75,7 @@ impl Relation {
         }
     }
     pub fn parse(raw: &str) -> Result<Self, ErrorCode> {
-        let v = crate::domain::normalise(raw);
-        if v.is_empty() {
-            return Err(ErrorCode::Required);
-        }
-        Self::ALL.into_iter().find(|r| r.as_str() == v).ok_or(ErrorCode::Choice)
+        crate::domain::parse_code(raw, &Self::ALL, Self::as_str)
     }
 }
 
@@ -103,11 +99,7 @@ impl Gender {
         }
     }
     pub fn parse(raw: &str) -> Result<Self, ErrorCode> {
-        let v = crate::domain::normalise(raw);
-        if v.is_empty() {
-            return Err(ErrorCode::Required);
-        }
-        Self::ALL.into_iter().find(|g| g.as_str() == v).ok_or(ErrorCode::Choice)
+        crate::domain::parse_code(raw, &Self::ALL, Self::as_str)
     }
 }
 
@@ -134,11 +126,7 @@ impl HarmKind {
         }
     }
     pub fn parse(raw: &str) -> Result<Self, ErrorCode> {
-        let v = crate::domain::normalise(raw);
-        if v.is_empty() {
-            return Err(ErrorCode::Required);
-        }
-        Self::ALL.into_iter().find(|k| k.as_str() == v).ok_or(ErrorCode::Choice)
+        crate::domain::parse_code(raw, &Self::ALL, Self::as_str)
     }
 }
 
