@@ -127,10 +127,19 @@ impl AppError {
         match self {
             AppError::Invalid(errors) => translate_fields(errors, lang),
             AppError::Incomplete(missing) => {
-                missing.iter().map(|f| (f.clone(), lang.t(&ErrorCode::Required.message_key()))).collect()
+                missing.iter().map(|f| (f.clone(), lang.t(&missing_message(f).message_key()))).collect()
             }
             _ => BTreeMap::new(),
         }
+    }
+}
+
+/// What a missing item needs: a value, or a signature.
+pub fn missing_message(field: &str) -> ErrorCode {
+    if field.starts_with("consent.") {
+        ErrorCode::ConsentRequired
+    } else {
+        ErrorCode::Required
     }
 }
 

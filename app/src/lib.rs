@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cases;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod crypto;
 pub mod db;
 pub mod domain;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod evidence;
 pub mod i18n;
 pub mod intake;
+pub mod me;
 mod openapi;
 mod web;
 
@@ -145,6 +147,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         }))
         .attach(Template::custom(|engines| {
             engines.tera.register_function("t", i18n::tera_function());
+            engines.tera.register_filter("yen", web::yen_filter);
         }))
         .attach(web::SecurityHeaders)
         .attach(AdHoc::on_liftoff("Announce address", |rocket| {
@@ -157,11 +160,15 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .mount("/", auth::pages::routes())
         .mount("/", intake::pages::routes())
         .mount("/", evidence::pages::routes())
+        .mount("/", consent::pages::routes())
+        .mount("/", me::pages::routes())
         .mount("/api/v1", auth::api::routes())
         .mount("/api/v1", cases::api::routes())
         .mount("/api/v1", intake::api::routes())
         .mount("/api/v1", audit::api::routes())
         .mount("/api/v1", evidence::api::routes())
+        .mount("/api/v1", consent::api::routes())
+        .mount("/api/v1", me::api::routes())
         .mount("/api/v1", openapi::routes())
         .register("/", web::catchers())
 }

@@ -103,6 +103,28 @@ pub fn format_jst(at: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
+/// An integer amount with thousands separators: `55000` → `55,000`.
+pub fn format_yen(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Tera filter `yen` over `format_yen`.
+pub fn yen_filter(
+    value: &rocket_dyn_templates::tera::Value,
+    _: &std::collections::HashMap<String, rocket_dyn_templates::tera::Value>,
+) -> rocket_dyn_templates::tera::Result<rocket_dyn_templates::tera::Value> {
+    let n = value.as_u64().ok_or_else(|| rocket_dyn_templates::tera::Error::msg("yen: not a non-negative integer"))?;
+    Ok(rocket_dyn_templates::tera::Value::String(format_yen(n)))
+}
+
 /// Only same-site paths are followed after a form.
 pub fn local_path(next: &str) -> String {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
@@ -156,6 +178,16 @@ fn upload_script() -> (ContentType, &'static str) {
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![switch_language, health, stylesheet, upload_script]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn yen_amounts_have_thousands_separators() {
+        for (n, s) in [(0, "0"), (500, "500"), (1_000, "1,000"), (55_000, "55,000"), (1_234_567, "1,234,567")] {
+            assert_eq!(super::format_yen(n), s);
+        }
+    }
 }
 
 fn error_for(status: Status) -> AppError {

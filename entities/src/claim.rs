@@ -22,6 +22,8 @@ pub struct Model {
     pub version: i32,
     pub submitted_at: Option<DateTimeUtc>,
     pub withdrawn_at: Option<DateTimeUtc>,
+    pub needs_reverification: bool,
+    pub erased_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -4,8 +4,11 @@
 pub mod audit_event;
 pub mod case;
 pub mod claim;
+pub mod consent;
+pub mod consent_document;
 pub mod evidence;
 pub mod harm;
+pub mod notification;
 pub mod person;
 pub mod session;
 pub mod user;

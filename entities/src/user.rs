@@ -13,6 +13,7 @@ pub struct Model {
     pub failed_logins: i32,
     pub locked_until: Option<DateTimeUtc>,
     pub disabled: bool,
+    pub erased_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -38,6 +38,14 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/claims/<id>/evidence", Access::Claimant),
     ("GET", "/claims/<_id>/evidence/<evidence>", Access::Claimant),
     ("POST", "/claims/<id>/evidence/<evidence>/delete", Access::Claimant),
+    ("POST", "/claims/<id>/consent/<document>", Access::Claimant),
+    ("GET", "/claims/<id>/consent/receipt", Access::Claimant),
+    ("GET", "/me", Access::Claimant),
+    ("GET", "/me/export.zip", Access::Claimant),
+    ("POST", "/me/erase", Access::Claimant),
+    ("GET", "/admin", Access::Admin),
+    ("GET", "/admin/cases/<slug>/documents", Access::Admin),
+    ("POST", "/admin/cases/<slug>/documents", Access::Admin),
     ("POST", "/api/v1/auth/register", Access::Public),
     ("POST", "/api/v1/auth/login", Access::Public),
     ("POST", "/api/v1/auth/logout", Access::SignedIn),
@@ -55,12 +63,24 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/evidence/<id>/content", Access::Claimant),
     ("DELETE", "/api/v1/evidence/<id>", Access::Claimant),
     ("GET", "/api/v1/openapi.json", Access::Public),
+    ("PUT", "/api/v1/claims/<id>/identity", Access::Claimant),
+    ("GET", "/api/v1/cases/<slug>/documents", Access::Public),
+    ("POST", "/api/v1/claims/<id>/consents", Access::Claimant),
+    ("GET", "/api/v1/claims/<id>/consents", Access::Claimant),
+    ("POST", "/api/v1/admin/cases/<slug>/documents", Access::Admin),
+    ("GET", "/api/v1/admin/cases/<slug>/documents", Access::Admin),
+    ("GET", "/api/v1/me/access-log", Access::Claimant),
+    ("GET", "/api/v1/me/export", Access::Claimant),
+    ("GET", "/api/v1/me/export.zip", Access::Claimant),
+    ("POST", "/api/v1/me/erase", Access::Claimant),
 ];
 
 fn concrete(path: &str) -> String {
     path.replace("<id>", &uuid::Uuid::new_v4().to_string())
         .replace("<_id>", &uuid::Uuid::new_v4().to_string())
         .replace("<evidence>", &uuid::Uuid::new_v4().to_string())
+        .replace("<document>", &uuid::Uuid::new_v4().to_string())
+        .replace("<slug>", "benesse-2014")
         .replace("<step>", "identity")
         .replace("<index>", "1")
 }

@@ -7,6 +7,7 @@ async fn claimant_with_submitted_claim(app: &portal::TestApp) -> String {
     let api = app.claimant("hanako@example.jp").await;
     let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
     api.put(&format!("/claims/{id}"), complete_draft("やまだ", "1980-05-05")).await;
+    api.sign_all(&id).await;
     api.post(&format!("/claims/{id}/submit"), json!({})).await;
     id
 }
@@ -24,7 +25,9 @@ async fn every_state_change_and_authentication_event_is_audited() {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    for want in ["account.created", "auth.login", "claim.created", "claim.draft_saved", "claim.submitted"] {
+    for want in
+        ["account.created", "auth.login", "claim.created", "claim.draft_saved", "consent.signed", "claim.submitted"]
+    {
         assert!(actions.iter().any(|a| a == want), "{want} missing from {actions:?}");
     }
 }

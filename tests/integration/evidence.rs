@@ -116,6 +116,7 @@ async fn evidence_can_be_deleted_in_a_draft_and_is_immutable_after_submission() 
     let b =
         api.upload(&path, "apology_letter", jpeg(1000), "b.jpg", None).await.body["id"].as_str().unwrap().to_string();
     api.put(&format!("/claims/{claim}"), complete_draft("やまだ", "1980-05-05")).await;
+    api.sign_all(&claim).await;
     assert_eq!(api.post(&format!("/claims/{claim}/submit"), json!({})).await.status, StatusCode::OK);
     let r = api.delete(&format!("/evidence/{b}")).await;
     assert_eq!(r.status, StatusCode::CONFLICT);

@@ -21,7 +21,10 @@ async fn a_claimant_completes_an_intake_through_the_api() {
     assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
     assert_eq!(saved.body["persons"][0]["family_name_kana"], "ヤマダ", "kana is stored as katakana");
     assert_eq!(saved.body["address"]["postal_code"], "1000001");
-    assert_eq!(saved.body["missing"], json!([]));
+    // Only the signatures are missing now.
+    assert_eq!(saved.body["missing"], json!(["consent.retainer", "consent.fee_terms", "consent.privacy_notice"]));
+    api.sign_all(&id).await;
+    assert_eq!(api.get(&format!("/claims/{id}")).await.body["missing"], json!([]));
 
     let submitted = api.post(&format!("/claims/{id}/submit"), json!({})).await;
     assert_eq!(submitted.status, StatusCode::OK, "{:?}", submitted.body);
@@ -169,6 +172,7 @@ async fn a_submitted_claim_cannot_be_changed_and_answers_409() {
     let api = app.claimant("hanako@example.jp").await;
     let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
     api.put(&format!("/claims/{id}"), complete_draft("やまだ", "1980-05-05")).await;
+    api.sign_all(&id).await;
     assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
     let r = api.put(&format!("/claims/{id}"), complete_draft("すずき", "1980-05-05")).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -221,6 +225,7 @@ async fn claims_naming_the_same_person_are_flagged_as_possible_duplicates() {
             draft["persons"][1]["birth_date"] = json!("2011-01-01");
         }
         api.put(&format!("/claims/{id}"), draft).await;
+        api.sign_all(&id).await;
         assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
         ids.push(uuid::Uuid::parse_str(&id).unwrap());
     }

@@ -103,6 +103,7 @@ async fn a_claimant_completes_the_whole_intake_through_the_pages() {
         )
         .await;
     assert!(harms.html.contains("不明な塾"));
+    sign_everything(&browser, &claim, "山田 花子").await;
     let review = browser.get(&format!("{claim}/review")).await;
     assert!(review.html.contains("ヤマダ"), "review shows katakana furigana");
     assert!(review.html.contains("出産予定日"));
@@ -111,9 +112,27 @@ async fn a_claimant_completes_the_whole_intake_through_the_pages() {
     let number = status.texts(".claim-number");
     assert_eq!(number, vec!["BN-000001".to_string()]);
     assert!(status.html.contains("提出済み"));
-    // Once submitted, the steps send the claimant back to the status page.
-    let step = browser.get(&format!("{claim}/identity")).await;
+    // Once submitted, the steps send the claimant back to the status page,
+    // except correcting identity and contact details, and signing again.
+    let step = browser.get(&format!("{claim}/leak")).await;
     assert!(step.url.ends_with(&claim), "{}", step.url);
+    let step = browser.get(&format!("{claim}/identity")).await;
+    assert!(step.url.ends_with("/identity"), "{}", step.url);
+}
+
+/// Sign every document on the consent page, as a person would.
+pub async fn sign_everything(browser: &Browser, claim: &str, name: &str) {
+    let page = browser.get(&format!("{claim}/consent")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let sel = scraper::Selector::parse("form[action*=\"/consent/\"]").unwrap();
+    let actions: Vec<String> = page.doc().select(&sel).map(|f| f.value().attr("action").unwrap().to_string()).collect();
+    assert_eq!(actions.len(), 3, "three documents to sign");
+    for action in actions {
+        let after = browser.submit(&page, &action, &[("agree", "true"), ("signer_name", name)]).await;
+        assert_eq!(after.status, StatusCode::OK, "{}", after.html);
+    }
+    let page = browser.get(&format!("{claim}/consent")).await;
+    assert_eq!(page.doc().select(&sel).count(), 0, "nothing left to sign");
 }
 
 #[tokio::test]

@@ -32,6 +32,7 @@ async fn personal_data_never_reaches_the_logs_or_urls() {
     bad["phone"] = json!("08011112222x");
     bad["persons"][0]["given_name_kana"] = json!("ログカナリア漢字");
     assert_eq!(api.put(&format!("/claims/{id}"), bad).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    api.sign_as(&id, "ログカナリア 花子").await;
     assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
     // A failed login with the canary address.
     app.api().post("/auth/login", json!({"email": "logcanary@example.jp", "password": "wrong password"})).await;

@@ -3,7 +3,9 @@
 mod access_matrix;
 mod accounts;
 mod audit_log;
+mod consent;
 mod crash;
+mod data_rights;
 mod evidence;
 mod evidence_s3;
 mod intake_api;

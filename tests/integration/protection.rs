@@ -33,40 +33,18 @@ async fn plant_canary(app: &TestApp) {
     });
     let r = api.put(&format!("/claims/{id}"), draft).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    api.sign_as(&id, "金糸雀 太郎").await;
     assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
     // The claim reads back in full for its owner, so the data is really there.
     let back = api.get(&format!("/claims/{id}")).await;
     assert_eq!(back.body["address"]["line1"], "金糸雀町7-7-7");
 }
 
-fn find_canaries(haystack: &[u8]) -> Vec<&'static str> {
-    CANARIES.iter().copied().filter(|c| haystack.windows(c.len()).any(|w| w == c.as_bytes())).collect()
-}
-
 #[tokio::test]
 async fn canary_personal_data_is_nowhere_in_plain_text_at_rest() {
     let app = spawn_app().await;
     plant_canary(&app).await;
-    let found = match &app.sqlite_path {
-        Some(path) => {
-            // The database file and its write-ahead log.
-            let mut bytes = std::fs::read(path).unwrap();
-            let wal = path.with_extension("db-wal");
-            bytes.extend(std::fs::read(&wal).unwrap_or_default());
-            assert!(bytes.len() > 10_000, "the database file was read");
-            find_canaries(&bytes)
-        }
-        None => {
-            let dump = std::process::Command::new("pg_dump")
-                .arg("--no-owner")
-                .arg(&app.database_url)
-                .output()
-                .expect("pg_dump is installed with the PostgreSQL client");
-            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
-            assert!(String::from_utf8_lossy(&dump.stdout).contains("COPY public.claims"));
-            find_canaries(&dump.stdout)
-        }
-    };
+    let found = portal::find_in(&app.bytes_at_rest(), &CANARIES);
     assert!(found.is_empty(), "plaintext PII at rest: {found:?}");
 }
 

@@ -243,6 +243,31 @@ impl ApiClient {
     pub async fn put(&self, path: &str, body: Value) -> Reply {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
+
+    /// Sign every current document of a claim as `signer` (the name of the
+    /// claimant in `complete_draft` is 山田 花子). Returns the signatures made.
+    pub async fn sign_as(&self, claim_id: &str, signer: &str) -> Vec<Value> {
+        let state = self.get(&format!("/claims/{claim_id}/consents")).await;
+        assert_eq!(state.status, StatusCode::OK, "consents: {:?}", state.body);
+        let mut made = Vec::new();
+        for doc in state.body["documents"].as_array().expect("documents") {
+            if doc["signed"] == true {
+                continue;
+            }
+            let id = doc["document"]["id"].as_str().expect("document id");
+            let r = self
+                .post(&format!("/claims/{claim_id}/consents"), json!({"document_id": id, "signer_name": signer}))
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "sign {}: {:?}", doc["document"]["kind"], r.body);
+            made.extend(r.body.as_array().expect("signatures").iter().cloned());
+        }
+        made
+    }
+
+    /// Sign everything as the claimant of `complete_draft`.
+    pub async fn sign_all(&self, claim_id: &str) -> Vec<Value> {
+        self.sign_as(claim_id, "山田 花子").await
+    }
 }
 
 impl TestApp {
@@ -285,6 +310,29 @@ impl TestApp {
         self.login(email, "staff password long enough").await
     }
 
+    /// Everything the database holds at rest: the SQLite file and its
+    /// write-ahead log, or a `pg_dump` of the PostgreSQL database.
+    pub fn bytes_at_rest(&self) -> Vec<u8> {
+        match &self.sqlite_path {
+            Some(path) => {
+                let mut bytes = std::fs::read(path).unwrap();
+                bytes.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+                assert!(bytes.len() > 10_000, "the database file was read");
+                bytes
+            }
+            None => {
+                let dump = std::process::Command::new("pg_dump")
+                    .arg("--no-owner")
+                    .arg(&self.database_url)
+                    .output()
+                    .expect("pg_dump is installed with the PostgreSQL client");
+                assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+                assert!(String::from_utf8_lossy(&dump.stdout).contains("COPY public.claims"));
+                dump.stdout
+            }
+        }
+    }
+
     /// Files in the local evidence store (object files only).
     pub fn stored_objects(&self) -> Vec<PathBuf> {
         let dir = self.data_dir.path().join("evidence").join("objects");
@@ -299,6 +347,11 @@ impl TestApp {
     pub fn browser(&self) -> Browser {
         Browser { base: self.address.clone(), http: Client::builder().cookie_store(true).build().expect("client") }
     }
+}
+
+/// Which of `needles` occur in `haystack` as UTF-8 bytes.
+pub fn find_in<'a>(haystack: &[u8], needles: &[&'a str]) -> Vec<&'a str> {
+    needles.iter().copied().filter(|c| haystack.windows(c.len()).any(|w| w == c.as_bytes())).collect()
 }
 
 /// A cookie-keeping HTML client that submits forms like a person would.

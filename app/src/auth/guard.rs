@@ -101,6 +101,23 @@ impl<'r> FromRequest<'r> for CurrentUser {
     }
 }
 
+/// A signed-in administrator. Anyone else signed in gets 404, before any
+/// request body is read, so admin routes reveal nothing to other roles.
+pub struct AdminUser(pub CurrentUser);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AdminUser {
+    type Error = Status;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        match CurrentUser::from_request(req).await {
+            Outcome::Success(user) if user.role == Role::Admin => Outcome::Success(AdminUser(user)),
+            Outcome::Success(_) => Outcome::Error((Status::NotFound, Status::NotFound)),
+            Outcome::Error(e) => Outcome::Error(e),
+            Outcome::Forward(s) => Outcome::Forward(s),
+        }
+    }
+}
+
 /// The caller if signed in, else `None` (for pages open to everyone).
 pub struct MaybeUser(pub Option<CurrentUser>);
 

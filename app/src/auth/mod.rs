@@ -8,4 +8,4 @@ pub mod pages;
 pub mod service;
 
 pub use domain::{Password, Role};
-pub use guard::{ClientIp, Csrf, CurrentUser, MaybeUser, SESSION_COOKIE};
+pub use guard::{AdminUser, ClientIp, Csrf, CurrentUser, MaybeUser, SESSION_COOKIE};

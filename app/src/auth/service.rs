@@ -58,7 +58,7 @@ fn hash_password(password: &str) -> AppResult<String> {
 }
 
 /// Verify on a blocking thread: argon2id deliberately costs ~20 ms of CPU.
-async fn verify_password(hash: String, password: String) -> bool {
+pub(crate) async fn verify_password(hash: String, password: String) -> bool {
     rocket::tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -132,6 +132,7 @@ pub fn new_user_row(keys: &Keyring, id: Uuid, email: &Email, password_hash: Stri
         failed_logins: Set(0),
         locked_until: Set(None),
         disabled: Set(false),
+        erased_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -37,6 +37,13 @@ pub struct Catalogue {
     pub services: Vec<Option>,
     pub apology_options: Vec<Option>,
     pub apology_option_deadline: core::option::Option<chrono::NaiveDate>,
+    /// The amount claimed per person, shown before signing (yen).
+    #[serde(default)]
+    pub claimed_per_person_yen: core::option::Option<u64>,
+    /// What courts awarded per person in comparable cases (yen), shown
+    /// beside the amount claimed so that no promise is implied.
+    #[serde(default)]
+    pub precedent_awards_yen: Vec<u64>,
 }
 
 impl Catalogue {

@@ -59,6 +59,9 @@ pub fn benesse_catalogue() -> Catalogue {
             opt("unknown", "わからない", "Don't know"),
         ],
         apology_option_deadline: Some(date(2014, 12, 15)),
+        // The first round claimed ¥55,000 a person; courts later awarded ¥1,000–¥3,300.
+        claimed_per_person_yen: Some(55_000),
+        precedent_awards_yen: vec![1_000, 2_000, 3_300],
     }
 }
 
@@ -66,10 +69,20 @@ pub fn benesse_catalogue() -> Catalogue {
 pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
     let txn = db.begin_write().await?;
     let exists = case::Entity::find().filter(case::Column::Slug.eq(BENESSE_SLUG)).one(&*txn).await?;
-    if exists.is_none() {
+    let case_id = match exists {
+        Some(case) => case.id,
+        None => insert_benesse(&txn).await?,
+    };
+    crate::consent::seed::seed_documents(&*txn, case_id).await?;
+    txn.commit().await
+}
+
+async fn insert_benesse(txn: &crate::db::WriteTx) -> Result<Uuid, sea_orm::DbErr> {
+    let id = Uuid::new_v4();
+    {
         let now = Utc::now();
         case::ActiveModel {
-            id: Set(Uuid::new_v4()),
+            id: Set(id),
             slug: Set(BENESSE_SLUG.into()),
             claim_prefix: Set("BN".into()),
             next_claim_seq: Set(1),
@@ -79,8 +92,8 @@ pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&*txn)
+        .insert(&**txn)
         .await?;
     }
-    txn.commit().await
+    Ok(id)
 }

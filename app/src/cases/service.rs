@@ -25,6 +25,11 @@ impl Case {
     }
 }
 
+pub async fn all_cases(db: &impl ConnectionTrait) -> AppResult<Vec<Case>> {
+    let models = case::Entity::find().order_by_asc(case::Column::Slug).all(db).await?;
+    models.into_iter().map(Case::from_model).collect()
+}
+
 pub async fn open_cases(db: &impl ConnectionTrait, today: NaiveDate) -> AppResult<Vec<Case>> {
     let models = case::Entity::find().order_by_asc(case::Column::Slug).all(db).await?;
     let cases: AppResult<Vec<Case>> = models.into_iter().map(Case::from_model).collect();

@@ -37,6 +37,11 @@ pub enum ErrorCode {
     Duplicate,
     TooMany,
     Mismatch,
+    Number,
+    OutOfRange,
+    SignatureMismatch,
+    PasswordIncorrect,
+    ConsentRequired,
 }
 
 impl ErrorCode {

@@ -266,6 +266,12 @@ impl Download {
     }
 }
 
+/// The name a file is served under: claim number, kind, short id, extension.
+pub fn file_name(claim_number: &str, view: &EvidenceView) -> String {
+    let short_id: String = view.id.simple().to_string().chars().take(8).collect();
+    format!("{}-{}-{}.{}", claim_number, view.kind, short_id, SniffedType::extension(&view.content_type))
+}
+
 pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Download> {
     let (row, claim) = own_evidence(state, user, id).await?;
     let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
@@ -278,9 +284,8 @@ pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
     }
     let opener = ChunkOpener::new(data_key.bytes(), &header)?;
     let size = row.size as u64;
-    let short_id: String = row.id.simple().to_string().chars().take(8).collect();
     Ok(Download {
-        file_name: format!("{}-{}-{}.{}", claim.number, row.kind, short_id, SniffedType::extension(&row.content_type)),
+        file_name: file_name(&claim.number, &EvidenceView::from(&row)),
         content_type: row.content_type,
         size,
         reader,

@@ -52,6 +52,16 @@ pub async fn replace(
     Ok(Json(service::replace_draft(state, &user, parse_id(id)?, &body).await?))
 }
 
+#[rocket::put("/claims/<id>/identity", data = "<body>")]
+pub async fn correct_identity(
+    user: CurrentUser,
+    state: &State<AppState>,
+    id: &str,
+    body: Json<super::domain::IdentityInput>,
+) -> AppResult<Json<ClaimDetail>> {
+    Ok(Json(service::correct_identity(state, &user, parse_id(id)?, &body).await?))
+}
+
 #[rocket::post("/claims/<id>/submit")]
 pub async fn submit(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimSummary>> {
     Ok(Json(service::submit(state, &user, parse_id(id)?).await?))
@@ -63,5 +73,5 @@ pub async fn withdraw(user: CurrentUser, state: &State<AppState>, id: &str) -> A
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create, list, get, replace, submit, withdraw]
+    rocket::routes![create, list, get, replace, correct_identity, submit, withdraw]
 }

@@ -21,6 +21,8 @@ pub enum ClaimStatus {
     Verified,
     Rejected,
     Withdrawn,
+    /// The claimant erased their data: only non-personal facts remain.
+    Erased,
 }
 
 impl ClaimStatus {
@@ -32,10 +34,11 @@ impl ClaimStatus {
             ClaimStatus::Verified => "verified",
             ClaimStatus::Rejected => "rejected",
             ClaimStatus::Withdrawn => "withdrawn",
+            ClaimStatus::Erased => "erased",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Draft, Self::Submitted, Self::NeedsInfo, Self::Verified, Self::Rejected, Self::Withdrawn]
+        [Self::Draft, Self::Submitted, Self::NeedsInfo, Self::Verified, Self::Rejected, Self::Withdrawn, Self::Erased]
             .into_iter()
             .find(|x| x.as_str() == s)
     }
@@ -47,8 +50,44 @@ impl ClaimStatus {
         self.is_editable()
     }
     pub fn can_withdraw(self) -> bool {
-        self != ClaimStatus::Withdrawn
+        !matches!(self, ClaimStatus::Withdrawn | ClaimStatus::Erased)
     }
+    /// Identity and contact details can be corrected while the claim is
+    /// live; after submission a correction flags the claim for re-verification.
+    pub fn is_correctable(self) -> bool {
+        matches!(self, ClaimStatus::Draft | ClaimStatus::NeedsInfo | ClaimStatus::Submitted | ClaimStatus::Verified)
+    }
+}
+
+/// Why a claim would not join a filing round now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exclusion {
+    /// Not (yet) verified as an affected party.
+    NotVerified,
+    /// A document is unsigned, or signed only in a superseded version.
+    NoCurrentConsent,
+    Withdrawn,
+    /// Flagged as a possible duplicate and not resolved by a lawyer.
+    UnresolvedDuplicate,
+}
+
+/// The reasons a claim is kept out of round assignment (none: it is eligible).
+pub fn round_exclusions(status: ClaimStatus, consent_current: bool, possible_duplicate: bool) -> Vec<Exclusion> {
+    if matches!(status, ClaimStatus::Withdrawn | ClaimStatus::Erased) {
+        return vec![Exclusion::Withdrawn];
+    }
+    let mut out = Vec::new();
+    if status != ClaimStatus::Verified {
+        out.push(Exclusion::NotVerified);
+    }
+    if !consent_current {
+        out.push(Exclusion::NoCurrentConsent);
+    }
+    if possible_duplicate {
+        out.push(Exclusion::UnresolvedDuplicate);
+    }
+    out
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +182,10 @@ pub struct Person {
 }
 
 impl Person {
+    /// The name as written, family name first.
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.family_name.as_str(), self.given_name.as_str())
+    }
     /// Normalised kana name and birth date: the duplicate-detection key.
     pub fn identity_key(&self) -> String {
         format!(
@@ -428,20 +471,36 @@ pub struct DraftInput {
     pub harms: Vec<HarmInput>,
 }
 
-impl DraftInput {
-    pub fn parse(&self, catalogue: &Catalogue, today: NaiveDate) -> Result<Draft, FieldErrors> {
-        let mut errors = FieldErrors::new();
+/// The parts of a claim that stay correctable after submission.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IdentityInput {
+    pub persons: Vec<PersonInput>,
+    pub address: Option<AddressInput>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Parsed identity and contact details.
+pub struct Identity {
+    pub persons: Vec<Person>,
+    pub address: Option<Address>,
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+}
+
+impl IdentityInput {
+    fn parse_into(&self, today: NaiveDate, errors: &mut FieldErrors) -> Identity {
         if self.persons.len() > MAX_PERSONS {
             errors.add("persons", ErrorCode::TooMany);
         }
-        let persons: Vec<Option<Person>> = self
+        let persons: Vec<Person> = self
             .persons
             .iter()
             .enumerate()
-            .map(|(i, p)| p.parse(&format!("persons[{i}]"), today, &mut errors))
+            .filter_map(|(i, p)| p.parse(&format!("persons[{i}]"), today, errors))
             .collect();
-        let selves = persons.iter().flatten().filter(|p| p.relation == Relation::Myself).count();
-        if selves > 1 {
+        if persons.iter().filter(|p| p.relation == Relation::Myself).count() > 1 {
             errors.add("persons", ErrorCode::Duplicate);
         }
         let address = self.address.as_ref().and_then(|a| {
@@ -450,11 +509,34 @@ impl DraftInput {
             if blank {
                 None
             } else {
-                a.parse(&mut errors)
+                a.parse(errors)
             }
         });
         let phone = errors.optional("phone", self.phone.as_deref(), Phone::parse);
         let email = errors.optional("email", self.email.as_deref(), Email::parse);
+        Identity { persons, address, phone, email }
+    }
+
+    pub fn parse(&self, today: NaiveDate) -> Result<Identity, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let identity = self.parse_into(today, &mut errors);
+        if identity.persons.iter().all(|p| p.relation != Relation::Myself) && errors.is_empty() {
+            errors.add("persons", ErrorCode::Required);
+        }
+        errors.into_result(identity)
+    }
+}
+
+impl DraftInput {
+    pub fn parse(&self, catalogue: &Catalogue, today: NaiveDate) -> Result<Draft, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let identity = IdentityInput {
+            persons: self.persons.clone(),
+            address: self.address.clone(),
+            phone: self.phone.clone(),
+            email: self.email.clone(),
+        }
+        .parse_into(today, &mut errors);
         let leak = self.leak.parse(catalogue, today, &mut errors);
         if self.harms.len() > MAX_HARMS {
             errors.add("harms", ErrorCode::TooMany);
@@ -470,10 +552,10 @@ impl DraftInput {
         }
         let leak = leak.ok_or_else(FieldErrors::new)?;
         Ok(Draft {
-            persons: persons.into_iter().flatten().collect(),
-            address,
-            phone,
-            email,
+            persons: identity.persons,
+            address: identity.address,
+            phone: identity.phone,
+            email: identity.email,
             leaked_items: leak.leaked_items,
             services: leak.services,
             apology_letter_received: leak.apology_letter_received,
@@ -492,6 +574,16 @@ pub fn parse_form_date(raw: &str) -> Result<NaiveDate, ErrorCode> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_verified_consented_unique_claim_is_eligible_for_a_round() {
+        use super::{round_exclusions, ClaimStatus as S, Exclusion as E};
+        assert!(round_exclusions(S::Verified, true, false).is_empty());
+        assert_eq!(round_exclusions(S::Verified, false, false), vec![E::NoCurrentConsent]);
+        assert_eq!(round_exclusions(S::Submitted, true, true), vec![E::NotVerified, E::UnresolvedDuplicate]);
+        assert_eq!(round_exclusions(S::Withdrawn, true, false), vec![E::Withdrawn]);
+        assert_eq!(round_exclusions(S::Erased, false, false), vec![E::Withdrawn]);
+    }
+
     use super::*;
     use crate::cases::seed::benesse_catalogue;
 

@@ -25,7 +25,11 @@ use crate::web::{Chrome, PageResponse};
 use crate::{parse_id, AppState};
 
 /// The form's steps, in order.
-pub const STEPS: [&str; 7] = ["identity", "contact", "household", "leak", "harms", "evidence", "review"];
+pub const STEPS: [&str; 8] = ["identity", "contact", "household", "leak", "harms", "evidence", "consent", "review"];
+
+/// Steps that stay open after submission: correcting one's identity and
+/// contact details (re-verification is flagged), and signing again.
+const OPEN_AFTER_SUBMISSION: [&str; 4] = ["identity", "contact", "household", "consent"];
 
 type PageResult = AppResult<PageResponse>;
 
@@ -51,6 +55,8 @@ struct ClaimPage {
     /// Uploaded files, on the evidence step.
     evidence: Vec<crate::evidence::service::EvidenceView>,
     max_evidence_mib: u64,
+    /// Documents, signatures and what joining means in yen, on the consent step.
+    consent: Option<crate::consent::pages::ConsentStep>,
 }
 
 fn choices() -> Value {
@@ -103,9 +109,29 @@ pub async fn render_claim_step(
     step: &'static str,
     errors: BTreeMap<String, String>,
 ) -> AppResult<Template> {
+    render_claim_step_with(state, lang, csrf, user, id, step, None, errors).await
+}
+
+/// Render a step with what was typed (`values`) and field errors.
+#[allow(clippy::too_many_arguments)]
+pub async fn render_claim_step_with(
+    state: &AppState,
+    lang: Lang,
+    csrf: &Csrf,
+    user: &CurrentUser,
+    id: uuid::Uuid,
+    step: &'static str,
+    values: Option<Value>,
+    errors: BTreeMap<String, String>,
+) -> AppResult<Template> {
     let (claim, case) = service::get_own(state, user, id).await?;
     let evidence = step_evidence(state, user, step, id).await?;
-    Ok(render_step(lang, csrf, user, StepData { claim, case: &case, step, values: None, errors, evidence }, state))
+    let consent = match step {
+        "consent" => Some(crate::consent::pages::consent_step(state, user, &claim, &case).await?),
+        _ => None,
+    };
+    let data = StepData { claim, case: &case, step, values, errors, evidence, consent };
+    Ok(render_step(lang, csrf, user, data, state))
 }
 
 async fn step_evidence(
@@ -129,10 +155,11 @@ struct StepData<'a> {
     values: Option<Value>,
     errors: BTreeMap<String, String>,
     evidence: Vec<crate::evidence::service::EvidenceView>,
+    consent: Option<crate::consent::pages::ConsentStep>,
 }
 
 fn render_step(lang: Lang, csrf: &Csrf, user: &CurrentUser, data: StepData<'_>, state: &AppState) -> Template {
-    let StepData { claim, case, step, values, errors, evidence } = data;
+    let StepData { claim, case, step, values, errors, evidence, consent } = data;
     let index = STEPS.iter().position(|s| *s == step).unwrap_or(0);
     let values = values.unwrap_or_else(|| saved_values(step, &claim.draft));
     let here = format!("/claims/{}/{}", claim.summary.id, step);
@@ -154,6 +181,7 @@ fn render_step(lang: Lang, csrf: &Csrf, user: &CurrentUser, data: StepData<'_>, 
             choices: choices(),
             evidence,
             max_evidence_mib: state.settings.max_evidence_bytes / (1024 * 1024),
+            consent,
         },
     )
 }
@@ -180,6 +208,7 @@ async fn refused(
                 values: Some(typed),
                 errors: translate_fields(&errors, lang),
                 evidence: vec![],
+                consent: None,
             };
             Ok(PageResponse::from((Status::UnprocessableEntity, render_step(lang, csrf, user, data, state))))
         }
@@ -290,7 +319,9 @@ pub async fn show_step(
     let step = STEPS.iter().copied().find(|s| *s == step).ok_or(AppError::NotFound)?;
     let id = parse_id(id)?;
     let (claim, _) = service::get_own(state, &user, id).await?;
-    if !claim.summary.status.is_editable() {
+    let open = claim.summary.status.is_editable()
+        || (claim.summary.status.is_correctable() && OPEN_AFTER_SUBMISSION.contains(&step));
+    if !open {
         return Ok(PageResponse::redirect(format!("/claims/{}", claim.summary.id)));
     }
     Ok(PageResponse::page(render_claim_step(state, lang, &csrf, &user, id, step, BTreeMap::new()).await?))
@@ -619,7 +650,8 @@ pub async fn submit(
     match service::submit(state, &user, id).await {
         Ok(_) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
         Err(AppError::Incomplete(missing)) => {
-            let errors = missing.iter().map(|f| (f.clone(), lang.t(&ErrorCode::Required.message_key()))).collect();
+            let errors =
+                missing.iter().map(|f| (f.clone(), lang.t(&crate::error::missing_message(f).message_key()))).collect();
             let page = render_claim_step(state, lang, &csrf, &user, id, "review", errors).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }

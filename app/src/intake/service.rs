@@ -11,10 +11,14 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::domain::{ClaimStatus, ContactSealed, Draft, DraftInput, Harm, HarmSealed, Person, PersonSealed, Relation};
+use super::domain::{
+    round_exclusions, ClaimStatus, ContactSealed, Draft, DraftInput, Exclusion, Harm, HarmSealed, Person, PersonSealed,
+    Relation,
+};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
 use crate::cases::service::Case;
+use crate::consent::service::ConsentState;
 use crate::crypto::{self, DataKey, Keyring};
 use crate::domain::FieldErrors;
 use crate::error::{AppError, AppResult};
@@ -31,6 +35,8 @@ pub struct ClaimSummary {
     pub updated_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub withdrawn_at: Option<DateTime<Utc>>,
+    /// Identity details were corrected after submission: a lawyer checks again.
+    pub needs_reverification: bool,
 }
 
 /// A claim with everything its owner filled in.
@@ -40,15 +46,29 @@ pub struct ClaimDetail {
     pub summary: ClaimSummary,
     #[serde(flatten)]
     pub draft: Draft,
-    /// What must still be filled in before submission.
+    /// What must still be filled in or signed before submission.
     pub missing: Vec<String>,
+    /// The claim's consent against the case's current documents.
+    pub consent: ConsentState,
+    /// Why the claim would not join a filing round now (empty: it would).
+    pub round_exclusions: Vec<Exclusion>,
 }
 
-fn status_of(model: &claim::Model) -> AppResult<ClaimStatus> {
+impl ClaimDetail {
+    fn new(summary: ClaimSummary, draft: Draft, consent: ConsentState) -> Self {
+        let mut missing = draft.missing_for_submit();
+        missing.extend(consent.missing.iter().cloned());
+        // Whether a claim is a possible duplicate is for the lawyers, not the claimant.
+        let round_exclusions = round_exclusions(summary.status, consent.current, false);
+        Self { summary, draft, missing, consent, round_exclusions }
+    }
+}
+
+pub(crate) fn status_of(model: &claim::Model) -> AppResult<ClaimStatus> {
     ClaimStatus::parse(&model.status).ok_or_else(|| AppError::Internal(format!("unknown status {}", model.status)))
 }
 
-fn summary(model: &claim::Model, case_slug: &str) -> AppResult<ClaimSummary> {
+pub(crate) fn summary(model: &claim::Model, case_slug: &str) -> AppResult<ClaimSummary> {
     Ok(ClaimSummary {
         id: model.id,
         number: model.number.clone(),
@@ -58,6 +78,7 @@ fn summary(model: &claim::Model, case_slug: &str) -> AppResult<ClaimSummary> {
         updated_at: model.updated_at,
         submitted_at: model.submitted_at,
         withdrawn_at: model.withdrawn_at,
+        needs_reverification: model.needs_reverification,
     })
 }
 
@@ -70,25 +91,30 @@ fn require_claimant(user: &CurrentUser) -> AppResult<()> {
 }
 
 /// The caller's own claim, or `NotFound`.
-async fn own_claim(db: &impl ConnectionTrait, user: &CurrentUser, id: Uuid) -> AppResult<claim::Model> {
+pub(crate) async fn own_claim(db: &impl ConnectionTrait, user: &CurrentUser, id: Uuid) -> AppResult<claim::Model> {
     claim::Entity::find_by_id(id).filter(claim::Column::ClaimantId.eq(user.id)).one(db).await?.ok_or(AppError::NotFound)
 }
 
-fn data_key(keys: &Keyring, model: &claim::Model) -> AppResult<DataKey> {
+pub(crate) fn data_key(keys: &Keyring, model: &claim::Model) -> AppResult<DataKey> {
     let wrapped = model.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
     Ok(keys.unwrap_data_key(wrapped, &model.id)?)
 }
 
 /// What of the draft to read.
 #[derive(Clone, Copy, PartialEq)]
-enum Parts {
+pub(crate) enum Parts {
     All,
     /// Everything but the harm diary (enough to check a submission).
     WithoutHarms,
 }
 
 /// Decrypt a claim's draft.
-async fn load_draft(db: &impl ConnectionTrait, keys: &Keyring, model: &claim::Model, parts: Parts) -> AppResult<Draft> {
+pub(crate) async fn load_draft(
+    db: &impl ConnectionTrait,
+    keys: &Keyring,
+    model: &claim::Model,
+    parts: Parts,
+) -> AppResult<Draft> {
     let key = data_key(keys, model)?;
     let contact: ContactSealed = match &model.sealed {
         Some(bytes) => crypto::open_json(key.bytes(), bytes, model.id.as_bytes())?,
@@ -157,6 +183,7 @@ async fn store_draft(
     model: &claim::Model,
     before: &Draft,
     draft: &Draft,
+    correction: bool,
 ) -> AppResult<Option<claim::Model>> {
     let key = data_key(keys, model)?;
     let today = crate::today();
@@ -178,6 +205,7 @@ async fn store_draft(
     updated.learned_of_leak_on = draft.learned_of_leak_on;
     updated.version = model.version + 1;
     updated.updated_at = now;
+    updated.needs_reverification = model.needs_reverification || correction;
     let changed = claim::Entity::update_many()
         .col_expr(claim::Column::Sealed, Expr::value(updated.sealed.clone()))
         .col_expr(claim::Column::LeakedItems, Expr::value(updated.leaked_items.clone()))
@@ -188,9 +216,9 @@ async fn store_draft(
         .col_expr(claim::Column::LearnedOfLeakOn, Expr::value(updated.learned_of_leak_on))
         .col_expr(claim::Column::Version, Expr::value(updated.version))
         .col_expr(claim::Column::UpdatedAt, Expr::value(updated.updated_at))
+        .col_expr(claim::Column::NeedsReverification, Expr::value(updated.needs_reverification))
         .filter(claim::Column::Id.eq(model.id))
         .filter(claim::Column::Version.eq(model.version))
-        .filter(claim::Column::Status.is_in([ClaimStatus::Draft.as_str(), ClaimStatus::NeedsInfo.as_str()]))
         .exec(db)
         .await?;
     if changed.rows_affected == 0 {
@@ -254,14 +282,14 @@ async fn store_draft(
     Ok(Some(updated))
 }
 
-fn identity_index(keys: &Keyring, person: &Person) -> String {
+pub(crate) fn identity_index(keys: &Keyring, person: &Person) -> String {
     keys.blind_index("person-identity", &person.identity_key())
 }
 
 async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppResult<ClaimDetail> {
     let draft = load_draft(state.db.conn(), &state.keys, model, Parts::All).await?;
-    let missing = draft.missing_for_submit();
-    Ok(ClaimDetail { summary: summary(model, case_slug)?, draft, missing })
+    let consent = crate::consent::service::state_of(state.db.conn(), &state.keys, model, &draft).await?;
+    Ok(ClaimDetail::new(summary(model, case_slug)?, draft, consent))
 }
 
 /// Start a claim in a case. One claim per claimant per case: a second
@@ -303,6 +331,8 @@ pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str)
         version: 0,
         submitted_at: None,
         withdrawn_at: None,
+        needs_reverification: false,
+        erased_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -349,6 +379,9 @@ pub async fn get_own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResul
     Ok((detail(state, &model, &case.model.slug).await?, case))
 }
 
+/// Sections a claimant may correct after submission.
+pub const CORRECTABLE_SECTIONS: [&str; 4] = ["identity", "contact", "household", "identity_correction"];
+
 /// How often a save is retried when the claim changed underneath it
 /// (the same claimant saving from two tabs).
 const SAVE_ATTEMPTS: usize = 3;
@@ -369,7 +402,10 @@ where
 {
     for _ in 0..SAVE_ATTEMPTS {
         let model = own_claim(state.db.conn(), user, id).await?;
-        if !status_of(&model)?.is_editable() {
+        let status = status_of(&model)?;
+        // After submission only identity and contact details may change.
+        let correction = !status.is_editable();
+        if correction && !(status.is_correctable() && CORRECTABLE_SECTIONS.contains(&section)) {
             return Err(AppError::WrongState("claim_not_editable"));
         }
         let case = state.cases.by_id(state.db.conn(), model.case_id).await?;
@@ -383,21 +419,22 @@ where
         let mut draft = before.clone();
         edit(&mut draft, &case)?;
         let txn = state.db.begin_write().await?;
-        let Some(updated) = store_draft(&*txn, &state.keys, &model, &before, &draft).await? else {
+        let Some(updated) = store_draft(&*txn, &state.keys, &model, &before, &draft, correction).await? else {
             continue;
         };
+        let action = if correction { "claim.corrected" } else { "claim.draft_saved" };
         audit::append(
             &txn,
             &user.actor(),
-            Event::new("claim.draft_saved")
+            Event::new(action)
                 .subject("claim", id)
                 .owner(user.id)
-                .detail(serde_json::json!({"section": section, "version": updated.version})),
+                .detail(serde_json::json!({"section": section, "version": updated.version, "status": status.as_str()})),
         )
         .await?;
         txn.commit().await?;
-        let missing = draft.missing_for_submit();
-        return Ok(ClaimDetail { summary: summary(&updated, &case.model.slug)?, draft, missing });
+        let consent = crate::consent::service::state_of(state.db.conn(), &state.keys, &updated, &draft).await?;
+        return Ok(ClaimDetail::new(summary(&updated, &case.model.slug)?, draft, consent));
     }
     Err(AppError::Conflict("claim_changed"))
 }
@@ -411,6 +448,26 @@ pub async fn replace_draft(
 ) -> AppResult<ClaimDetail> {
     update_draft(state, user, id, "all", |draft, case| {
         *draft = input.parse(&case.catalogue, crate::today())?;
+        Ok(())
+    })
+    .await
+}
+
+/// Correct identity and contact details (the API's PUT …/identity). After
+/// submission the claim is flagged for re-verification; a changed person
+/// needs the documents signed again.
+pub async fn correct_identity(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    input: &super::domain::IdentityInput,
+) -> AppResult<ClaimDetail> {
+    let identity = input.parse(crate::today())?;
+    update_draft(state, user, id, "identity_correction", move |draft, _| {
+        draft.persons = identity.persons.clone();
+        draft.address = identity.address.clone();
+        draft.phone = identity.phone.clone();
+        draft.email = identity.email.clone();
         Ok(())
     })
     .await
@@ -431,7 +488,10 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         return Err(AppError::WrongState("claim_not_submittable"));
     }
     let draft = load_draft(state.db.conn(), &state.keys, &model, Parts::WithoutHarms).await?;
-    let missing = draft.missing_for_submit();
+    let mut missing = draft.missing_for_submit();
+    // Joining the suit takes current consent to every document (for each minor, as 法定代理人).
+    let consent = crate::consent::service::state_of(state.db.conn(), &state.keys, &model, &draft).await?;
+    missing.extend(consent.missing);
     if !missing.is_empty() {
         return Err(AppError::Incomplete(missing));
     }
@@ -540,6 +600,18 @@ pub async fn withdraw(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
     active.version = Set(model.version + 1);
     active.updated_at = Set(now);
     let updated = active.update(&*txn).await?;
+    // The case's lawyers are told: the claimant leaves every later round.
+    entities::notification::Entity::insert(entities::notification::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        case_id: Set(model.case_id),
+        audience: Set("lawyers".into()),
+        kind: Set("claim.withdrawn".into()),
+        claim_id: Set(Some(model.id)),
+        created_at: Set(now),
+        read_at: Set(None),
+    })
+    .exec_without_returning(&*txn)
+    .await?;
     audit::append(
         &txn,
         &user.actor(),

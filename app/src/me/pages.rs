@@ -1,0 +1,106 @@
+//! "My data": who accessed it, download everything, erase.
+use std::collections::BTreeMap;
+
+use rocket::form::Form;
+use rocket::http::{CookieJar, Status};
+use rocket::State;
+use rocket_dyn_templates::Template;
+use serde::Serialize;
+
+use super::api::{zip_download, ZipDownload};
+use super::service::{self, AccessEntry};
+use crate::auth::{Csrf, CurrentUser, SESSION_COOKIE};
+use crate::error::{AppError, AppResult};
+use crate::i18n::Lang;
+use crate::web::{Chrome, PageResponse};
+use crate::AppState;
+
+#[derive(Serialize)]
+struct AccessLine {
+    #[serde(flatten)]
+    entry: AccessEntry,
+    at_jst: String,
+}
+
+#[derive(Serialize)]
+struct MyDataPage {
+    #[serde(flatten)]
+    chrome: Chrome,
+    access_log: Vec<AccessLine>,
+    errors: BTreeMap<String, String>,
+}
+
+async fn render(
+    state: &AppState,
+    lang: Lang,
+    csrf: &Csrf,
+    user: &CurrentUser,
+    errors: BTreeMap<String, String>,
+) -> AppResult<Template> {
+    let access_log = service::access_log(state, user)
+        .await?
+        .into_iter()
+        .map(|entry| AccessLine { at_jst: crate::web::format_jst(entry.at), entry })
+        .collect();
+    Ok(Template::render(
+        "me/index",
+        MyDataPage { chrome: Chrome::new(lang, csrf, Some(user), "/me"), access_log, errors },
+    ))
+}
+
+#[rocket::get("/me")]
+pub async fn my_data(lang: Lang, csrf: Csrf, user: CurrentUser, state: &State<AppState>) -> AppResult<Template> {
+    render(state, lang, &csrf, &user, BTreeMap::new()).await
+}
+
+#[rocket::get("/me/export.zip")]
+pub async fn export_zip(user: CurrentUser, state: &State<AppState>) -> AppResult<ZipDownload> {
+    zip_download(state, &user).await
+}
+
+#[derive(rocket::FromForm)]
+pub struct EraseForm {
+    csrf: String,
+    password: String,
+    confirm: bool,
+}
+
+#[derive(Serialize)]
+struct ErasedPage {
+    #[serde(flatten)]
+    chrome: Chrome,
+}
+
+#[rocket::post("/me/erase", data = "<form>")]
+pub async fn erase(
+    form: Form<EraseForm>,
+    lang: Lang,
+    csrf: Csrf,
+    user: CurrentUser,
+    cookies: &CookieJar<'_>,
+    state: &State<AppState>,
+) -> AppResult<PageResponse> {
+    csrf.verify(&form.csrf)?;
+    if !form.confirm {
+        let mut errors = BTreeMap::new();
+        errors.insert("confirm".to_string(), lang.t(&crate::domain::ErrorCode::ConsentRequired.message_key()));
+        let page = render(state, lang, &csrf, &user, errors).await?;
+        return Ok(PageResponse::refused(Status::UnprocessableEntity, page));
+    }
+    match service::erase(state, &user, &form.password).await {
+        Ok(_) => {
+            cookies.remove(SESSION_COOKIE);
+            let page = Template::render("me/erased", ErasedPage { chrome: Chrome::new(lang, &csrf, None, "/") });
+            Ok(PageResponse::page(page))
+        }
+        Err(e @ AppError::Invalid(_)) => {
+            let page = render(state, lang, &csrf, &user, e.field_messages(lang)).await?;
+            Ok(PageResponse::refused(Status::UnprocessableEntity, page))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![my_data, export_zip, erase]
+}

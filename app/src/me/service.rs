@@ -1,0 +1,299 @@
+//! Export and erasure of everything the portal holds about a claimant.
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use entities::{audit_event, claim, consent, evidence, harm, person, session, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::audit::{self, Event};
+use crate::auth::{CurrentUser, Role};
+use crate::consent::service::Signature;
+use crate::domain::{ErrorCode, FieldErrors};
+use crate::error::{AppError, AppResult};
+use crate::evidence::service::EvidenceView;
+use crate::intake::domain::ClaimStatus;
+use crate::intake::service::ClaimDetail;
+use crate::AppState;
+
+/// One event about the claimant's data.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccessEntry {
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: Option<String>,
+    pub action: String,
+    pub subject_type: Option<String>,
+    pub subject_id: Option<Uuid>,
+    pub detail: serde_json::Value,
+}
+
+impl From<audit_event::Model> for AccessEntry {
+    fn from(m: audit_event::Model) -> Self {
+        Self {
+            at: m.at,
+            actor_id: m.actor_id,
+            actor_role: m.actor_role,
+            action: m.action,
+            subject_type: m.subject_type,
+            subject_id: m.subject_id,
+            detail: serde_json::from_str(&m.detail).unwrap_or_default(),
+        }
+    }
+}
+
+/// Who else read or changed the claimant's data: staff, the system.
+pub async fn access_log(state: &AppState, user: &CurrentUser) -> AppResult<Vec<AccessEntry>> {
+    require_claimant(user)?;
+    let rows = audit::access_log_for(state.db.conn(), user.id).await?;
+    Ok(rows.into_iter().map(AccessEntry::from).collect())
+}
+
+fn require_claimant(user: &CurrentUser) -> AppResult<()> {
+    if user.role == Role::Claimant {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+#[derive(Serialize)]
+pub struct AccountExport {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub struct EvidenceExport {
+    #[serde(flatten)]
+    pub view: EvidenceView,
+    /// Where the file is inside the ZIP download.
+    pub file: String,
+    /// The authorised route that serves the file.
+    pub url: String,
+}
+
+#[derive(Serialize)]
+pub struct ClaimExport {
+    #[serde(flatten)]
+    pub detail: ClaimDetail,
+    pub signatures: Vec<Signature>,
+    pub evidence: Vec<EvidenceExport>,
+}
+
+/// Everything held about a claimant.
+#[derive(Serialize)]
+pub struct Export {
+    pub exported_at: DateTime<Utc>,
+    pub account: AccountExport,
+    pub claims: Vec<ClaimExport>,
+    /// Everything recorded about the claimant's account and claims, by anyone.
+    pub activity: Vec<AccessEntry>,
+}
+
+pub async fn export(state: &AppState, user: &CurrentUser) -> AppResult<Export> {
+    require_claimant(user)?;
+    let account = crate::auth::service::account_by_id(state, user.id).await?;
+    let row = user::Entity::find_by_id(user.id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
+    let mut claims = Vec::new();
+    for summary in crate::intake::service::list_own(state, user).await? {
+        let (detail, _) = crate::intake::service::get_own(state, user, summary.id).await?;
+        let (_, signatures) = crate::consent::service::for_claim(state, user, summary.id).await?;
+        let evidence = crate::evidence::service::list(state, user, summary.id)
+            .await?
+            .into_iter()
+            .map(|view| EvidenceExport {
+                file: format!(
+                    "evidence/{}/{}",
+                    detail.summary.number,
+                    crate::evidence::service::file_name(&detail.summary.number, &view)
+                ),
+                url: format!("/api/v1/evidence/{}/content", view.id),
+                view,
+            })
+            .collect();
+        claims.push(ClaimExport { detail, signatures, evidence });
+    }
+    let activity = audit_event::Entity::find()
+        .filter(audit_event::Column::OwnerId.eq(user.id))
+        .order_by_asc(audit_event::Column::Seq)
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(AccessEntry::from)
+        .collect();
+    // Taking a copy of one's data is itself recorded.
+    let txn = state.db.begin_write().await?;
+    audit::append(&txn, &user.actor(), Event::new("me.exported").subject("user", user.id).owner(user.id)).await?;
+    txn.commit().await?;
+    Ok(Export {
+        exported_at: Utc::now(),
+        account: AccountExport { id: account.id, email: account.email, role: account.role, created_at: row.created_at },
+        claims,
+        activity,
+    })
+}
+
+fn zip_error(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(format!("export archive: {e}"))
+}
+
+/// One step of writing the archive.
+enum Piece {
+    /// Start an entry; `true` to deflate it.
+    Start(String, bool),
+    Data(Vec<u8>),
+}
+
+/// Write the export as a ZIP (`export.json` plus every evidence file,
+/// decrypted) into `out`. Files are decrypted chunk by chunk here and
+/// written by a blocking thread, so neither is ever whole in memory.
+pub async fn export_zip(state: &AppState, user: &CurrentUser, out: std::fs::File) -> AppResult<std::fs::File> {
+    let export = export(state, user).await?;
+    let json = serde_json::to_vec_pretty(&export).map_err(zip_error)?;
+    let (tx, mut rx) = rocket::tokio::sync::mpsc::channel::<Piece>(4);
+    let writer = rocket::tokio::task::spawn_blocking(move || -> zip::result::ZipResult<std::fs::File> {
+        use zip::write::SimpleFileOptions;
+        use zip::CompressionMethod;
+        let mut zip = zip::ZipWriter::new(out);
+        while let Some(piece) = rx.blocking_recv() {
+            match piece {
+                Piece::Start(name, deflate) => {
+                    // Photos and PDFs are compressed already: store them as they are.
+                    let method = if deflate { CompressionMethod::Deflated } else { CompressionMethod::Stored };
+                    zip.start_file(name, SimpleFileOptions::default().compression_method(method))?
+                }
+                Piece::Data(bytes) => zip.write_all(&bytes)?,
+            }
+        }
+        zip.finish()
+    });
+    let produced: AppResult<()> = async {
+        let send = |piece| async { tx.send(piece).await.map_err(|_| zip_error("the archive writer stopped")) };
+        send(Piece::Start("export.json".into(), true)).await?;
+        send(Piece::Data(json)).await?;
+        for claim in &export.claims {
+            for file in &claim.evidence {
+                let mut download = crate::evidence::service::download(state, user, file.view.id).await?;
+                send(Piece::Start(file.file.clone(), false)).await?;
+                while let Some(chunk) = download.next_chunk().await? {
+                    send(Piece::Data(chunk)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    drop(tx);
+    let written = writer.await.map_err(zip_error)?;
+    // A failure to produce explains more than the writer's view of it.
+    produced?;
+    written.map_err(zip_error)
+}
+
+/// What an erasure removed.
+#[derive(Debug, Serialize)]
+pub struct ErasureReport {
+    pub claims: usize,
+    pub evidence_objects: usize,
+    /// Objects the store could not delete now; the reconciler removes them
+    /// (they are unreadable already: their key is gone).
+    pub objects_left_for_reconciler: usize,
+}
+
+/// Erase the claimant: after the password is re-entered, every claim's data
+/// key is destroyed (crypto-shredding) and its sealed rows and blind
+/// indexes deleted, evidence objects are removed from the store, sessions
+/// are revoked and the account is closed. The audit trail keeps only
+/// non-personal facts (ids, actions, times).
+pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppResult<ErasureReport> {
+    require_claimant(user)?;
+    let row = user::Entity::find_by_id(user.id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
+    if !crate::auth::service::verify_password(row.password_hash.clone(), password.to_string()).await {
+        let mut errors = FieldErrors::new();
+        errors.add("password", if password.is_empty() { ErrorCode::Required } else { ErrorCode::PasswordIncorrect });
+        let txn = state.db.begin_write().await?;
+        audit::append(&txn, &user.actor(), Event::new("me.erase_refused").subject("user", user.id).owner(user.id))
+            .await?;
+        txn.commit().await?;
+        return Err(errors.into());
+    }
+    let claims = claim::Entity::find().filter(claim::Column::ClaimantId.eq(user.id)).all(state.db.conn()).await?;
+    let claim_ids: Vec<Uuid> = claims.iter().map(|c| c.id).collect();
+    let objects: Vec<String> = evidence::Entity::find()
+        .filter(evidence::Column::ClaimId.is_in(claim_ids.clone()))
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|e| e.storage_key)
+        .collect();
+    let now = Utc::now();
+    let txn = state.db.begin_write().await?;
+    if !claim_ids.is_empty() {
+        person::Entity::delete_many().filter(person::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
+        harm::Entity::delete_many().filter(harm::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
+        consent::Entity::delete_many().filter(consent::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
+        evidence::Entity::delete_many().filter(evidence::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
+        claim::Entity::update_many()
+            .col_expr(claim::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(claim::Column::Sealed, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(claim::Column::RegistrationCodeIndex, Expr::value(Option::<String>::None))
+            .col_expr(claim::Column::LeakedItems, Expr::value(serde_json::json!([])))
+            .col_expr(claim::Column::Services, Expr::value(serde_json::json!([])))
+            .col_expr(claim::Column::ApologyLetterReceived, Expr::value(Option::<bool>::None))
+            .col_expr(claim::Column::ApologyOption, Expr::value(Option::<String>::None))
+            .col_expr(claim::Column::LearnedOfLeakOn, Expr::value(Option::<chrono::NaiveDate>::None))
+            .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Erased.as_str()))
+            .col_expr(claim::Column::ErasedAt, Expr::value(Some(now)))
+            .col_expr(claim::Column::UpdatedAt, Expr::value(now))
+            .col_expr(claim::Column::Version, Expr::col(claim::Column::Version).add(1))
+            .filter(claim::Column::Id.is_in(claim_ids.clone()))
+            .exec(&*txn)
+            .await?;
+    }
+    session::Entity::delete_many().filter(session::Column::UserId.eq(user.id)).exec(&*txn).await?;
+    // The account stays as a tombstone so ids in the audit trail still
+    // resolve; nothing in it identifies the person, and it cannot sign in.
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailIndex, Expr::value(format!("erased:{}", user.id.simple())))
+        .col_expr(user::Column::EmailSealed, Expr::value(Vec::<u8>::new()))
+        .col_expr(user::Column::PasswordHash, Expr::value("!erased"))
+        .col_expr(user::Column::Disabled, Expr::value(true))
+        .col_expr(user::Column::ErasedAt, Expr::value(Some(now)))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id))
+        .exec(&*txn)
+        .await?;
+    for claim in &claims {
+        audit::append(
+            &txn,
+            &user.actor(),
+            Event::new("claim.erased").subject("claim", claim.id).owner(user.id).detail(serde_json::json!({
+                "number": claim.number, "from": claim.status
+            })),
+        )
+        .await?;
+    }
+    audit::append(
+        &txn,
+        &user.actor(),
+        Event::new("me.erased").subject("user", user.id).owner(user.id).detail(serde_json::json!({
+            "claims": claims.len(), "evidence_objects": objects.len()
+        })),
+    )
+    .await?;
+    txn.commit().await?;
+    // The rows are gone and the keys destroyed; now remove the ciphertext.
+    let mut left = 0;
+    for key in &objects {
+        if let Err(e) = state.store.delete(key).await {
+            tracing::warn!(error = %e, "erased evidence object not deleted; the reconciler will remove it");
+            left += 1;
+        }
+    }
+    Ok(ErasureReport { claims: claims.len(), evidence_objects: objects.len(), objects_left_for_reconciler: left })
+}
