@@ -2,7 +2,8 @@
 //!
 //! Starts the release-built application on loopback (SQLite, then
 //! PostgreSQL when reachable), and drives complete intakes — create the
-//! claim, fill the whole draft, submit — from 64 concurrent clients over
+//! claim, fill the whole draft, sign the three consent documents, submit —
+//! from 64 concurrent clients over
 //! HTTP. Sign-in is excluded: sessions are opened directly before the clock
 //! starts. Prints intakes/s and latency percentiles per intake, and the same
 //! build's `GET /health` requests/s as the ceiling of the HTTP stack.
@@ -48,7 +49,13 @@ async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
     tokens
 }
 
-async fn one_intake(http: &reqwest::Client, base: &str, token: &str, draft: &serde_json::Value) -> Result<(), String> {
+async fn one_intake(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    draft: &serde_json::Value,
+    documents: &[String],
+) -> Result<(), String> {
     let created = http
         .post(format!("{base}/api/v1/claims"))
         .bearer_auth(token)
@@ -72,6 +79,19 @@ async fn one_intake(http: &reqwest::Client, base: &str, token: &str, draft: &ser
         return Err(format!("save: {}", saved.status()));
     }
     let _ = saved.bytes().await;
+    for document in documents {
+        let signed = http
+            .post(format!("{base}/api/v1/claims/{id}/consents"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"document_id": document, "signer_name": "山田 花子"}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if signed.status() != reqwest::StatusCode::CREATED {
+            return Err(format!("sign: {}", signed.status()));
+        }
+        let _ = signed.bytes().await;
+    }
     let submitted = http
         .post(format!("{base}/api/v1/claims/{id}/submit"))
         .bearer_auth(token)
@@ -110,12 +130,24 @@ struct Figures {
 
 async fn drive(base: String, tokens: Vec<String>, clients: usize) -> (Vec<Duration>, usize, Duration) {
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
+    let documents: serde_json::Value = http
+        .get(format!("{base}/api/v1/cases/benesse-2014/documents"))
+        .send()
+        .await
+        .expect("documents")
+        .json()
+        .await
+        .expect("documents json");
+    let documents: Arc<Vec<String>> = Arc::new(
+        documents.as_array().expect("a list").iter().filter_map(|d| d["id"].as_str().map(str::to_string)).collect(),
+    );
     let tokens = Arc::new(tokens);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (http, base, tokens, next) = (http.clone(), base.clone(), tokens.clone(), next.clone());
+        let (http, base, tokens, next, documents) =
+            (http.clone(), base.clone(), tokens.clone(), next.clone(), documents.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
@@ -124,7 +156,7 @@ async fn drive(base: String, tokens: Vec<String>, clients: usize) -> (Vec<Durati
                 let Some(token) = tokens.get(i) else { break };
                 let draft = distinct_draft(i);
                 let t = Instant::now();
-                match one_intake(&http, &base, token, &draft).await {
+                match one_intake(&http, &base, token, &draft, &documents).await {
                     Ok(()) => latencies.push(t.elapsed()),
                     Err(e) => {
                         errors += 1;
@@ -219,7 +251,7 @@ fn main() {
     let clients = env_usize("BENCH_CLIENTS", 64);
     let postgres =
         std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    println!("Complete intakes (create + fill + submit; sign-in excluded), {clients} concurrent clients, {intakes} intakes per backend, release build, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!("Complete intakes (create + fill + sign 3 documents + submit; sign-in excluded), {clients} concurrent clients, {intakes} intakes per backend, release build, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     println!(
         "{:<10} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>13}",
         "backend", "intakes", "errors", "seconds", "intakes/s", "p50 ms", "p99 ms", "max ms", "/health req/s"

@@ -214,11 +214,7 @@ async fn the_consent_page_shows_the_net_amounts_and_a_wrong_name_beside_its_fiel
     let app = spawn_app().await;
     let (_, id) = claimant_with_draft(&app, "hanako@example.jp").await;
     // Sign in the browser as the same claimant.
-    let browser = app.browser();
-    let login = browser.get("/login").await;
-    browser
-        .submit(&login, "/login", &[("email", "hanako@example.jp"), ("password", "correct horse battery staple")])
-        .await;
+    let browser = app.browser_signed_in("hanako@example.jp", "correct horse battery staple").await;
     let page = browser.get(&format!("/claims/{id}/consent")).await;
     assert_eq!(page.status, StatusCode::OK);
     // ¥55,000 claimed; a ¥3,300 award at 20% less ¥300 costs leaves ¥2,340.
@@ -257,11 +253,7 @@ async fn api_sha(app: &TestApp) -> String {
 async fn an_administrator_publishes_a_version_from_the_admin_page() {
     let app = spawn_app().await;
     app.staff("admin@example.jp", app::auth::Role::Admin).await;
-    let browser = app.browser();
-    let login = browser.get("/login").await;
-    browser
-        .submit(&login, "/login", &[("email", "admin@example.jp"), ("password", "staff password long enough")])
-        .await;
+    let browser = app.browser_signed_in("admin@example.jp", "staff password long enough").await;
     let page = browser.get("/admin/cases/benesse-2014/documents").await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(
@@ -288,4 +280,27 @@ async fn an_administrator_publishes_a_version_from_the_admin_page() {
     assert_eq!(done.status, StatusCode::OK);
     assert!(done.url.contains("published=retainer-v2"), "{}", done.url);
     assert_eq!(app.api().get("/cases/benesse-2014/documents").await.body[0]["version"], 2);
+}
+
+#[tokio::test]
+async fn the_status_page_asks_for_a_new_signature_after_a_revision() {
+    let app = spawn_app().await;
+    let (api, id) = claimant_with_draft(&app, "hanako@example.jp").await;
+    api.sign_all(&id).await;
+    assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
+    let browser = app.browser_signed_in("hanako@example.jp", "correct horse battery staple").await;
+    let before = browser.get(&format!("/claims/{id}")).await;
+    assert!(!before.html.contains("書面が改訂されました"));
+    assert!(before.html.contains("弁護団の確認が終わると"), "not yet verified is the only reason");
+
+    let admin = app.staff("admin@example.jp", app::auth::Role::Admin).await;
+    assert_eq!(admin.post("/admin/cases/benesse-2014/documents", retainer_body()).await.status, StatusCode::CREATED);
+    let after = browser.get(&format!("/claims/{id}")).await;
+    assert!(after.html.contains("書面が改訂されました"), "the claimant is asked to sign again");
+    assert!(after.html.contains("提訴の対象になりません"));
+    assert!(after.html.contains(&format!("href=\"/claims/{id}/consent\"")));
+    // The consent page of a submitted claim stays open for the new signature.
+    let page = browser.get(&format!("/claims/{id}/consent")).await;
+    assert!(page.url.ends_with("/consent"), "{}", page.url);
+    assert!(page.html.contains("以前の版に署名済みです"));
 }

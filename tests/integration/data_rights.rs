@@ -322,9 +322,7 @@ async fn erasure_shreds_the_keys_deletes_the_files_closes_the_account_and_leaves
 async fn the_my_data_page_offers_export_access_log_and_erasure() {
     let app = spawn_app().await;
     let (_, _, _) = submitted_claimant(&app, &A, 3_000).await;
-    let browser = app.browser();
-    let login = browser.get("/login").await;
-    browser.submit(&login, "/login", &[("email", A.email), ("password", "correct horse battery staple")]).await;
+    let browser = app.browser_signed_in(A.email, "correct horse battery staple").await;
     let page = browser.get("/me").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains("href=\"/me/export.zip\""));

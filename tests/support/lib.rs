@@ -343,6 +343,15 @@ impl TestApp {
         Database::connect(&self.database_url).await.expect("db")
     }
 
+    /// A browser signed in through the login page.
+    pub async fn browser_signed_in(&self, email: &str, password: &str) -> Browser {
+        let browser = self.browser();
+        let login = browser.get("/login").await;
+        let home = browser.submit(&login, "/login", &[("email", email), ("password", password)]).await;
+        assert_eq!(home.status, StatusCode::OK, "sign in as {email}");
+        browser
+    }
+
     /// A browser: keeps cookies, follows redirects.
     pub fn browser(&self) -> Browser {
         Browser { base: self.address.clone(), http: Client::builder().cookie_store(true).build().expect("client") }
