@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Evidence upload benchmark: 1 GiB in 10 MB files from 16 concurrent clients
-# against the release binary (local store), beside a raw copy of the same
-# bytes on the same disk in the same run; prints MB/s and the server's peak RSS.
+# against the release binary, once with the local store and once with the S3
+# store (a real S3-protocol server, s3s-fs, in its own process on loopback),
+# beside a raw copy of the same bytes on the same disk in the same run; prints
+# MB/s and the portal server's peak RSS for each store.
 #   bash bench/evidence.sh            (BENCH_TOTAL_MB, BENCH_FILE_MB, BENCH_CLIENTS to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,9 +14,12 @@ CLIENTS=${BENCH_CLIENTS:-16}
 FILES=$(( (TOTAL_MB + FILE_MB - 1) / FILE_MB ))
 
 cargo build --release -q -p app
+cargo build --release -q --example s3_server
 BIN="$CARGO_TARGET_DIR/release/app"
+S3BIN="$CARGO_TARGET_DIR/release/examples/s3_server"
 WORK=$(mktemp -d)
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PID=; S3PID=
+trap 'kill $PID $S3PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # A well-formed JPEG of FILE_MB megabytes (JFIF header, then scan data).
 python3 - "$WORK/photo.jpg" "$FILE_MB" <<'PY'
@@ -35,44 +40,69 @@ RAW=$(python3 -c "print(f'{$BYTES*$FILES/1e6/($end-$start):.1f}')")
 rm -rf "$WORK/raw"
 
 key() { head -c 32 /dev/urandom | base64; }
-PORT=$((20000 + RANDOM % 20000))
-APP_DATA_DIR="$WORK/data" APP_JWT_SECRET=$(key) APP_MASTER_KEY=$(key) APP_BLIND_INDEX_KEY=$(key) \
-  APP_LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=1000 APP_MAX_EVIDENCE_FILES=1000 \
-  ROCKET_PORT=$PORT ROCKET_LOG_LEVEL=off RUST_LOG=warn env ${BENCH_SERVER_ENV:-} "$BIN" serve > "$WORK/server.log" 2>&1 &
-PID=$!
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
-
-# One claimant and one claim per client (sign-in is not what is measured).
-for c in $(seq 1 "$CLIENTS"); do
-  curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"bench$c@example.jp\",\"password\":\"correct horse battery staple\"}" "$BASE/api/v1/auth/register" >/dev/null
-  token=$(curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"bench$c@example.jp\",\"password\":\"correct horse battery staple\"}" "$BASE/api/v1/auth/login" | python3 -c 'import sys,json;print(json.load(sys.stdin)["token"])')
-  claim=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"case":"benesse-2014"}' "$BASE/api/v1/claims" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
-  echo "$token $claim" >> "$WORK/clients"
-done
 
 upload() { # file-number
-  line=$(sed -n "$(( ($1 - 1) % CLIENTS + 1 ))p" "$WORK/clients")
+  line=$(sed -n "$(( ($1 - 1) % CLIENTS + 1 ))p" "$RUN/clients")
   set -- $line
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" -F kind=direct_mail -F "file=@$WORK/photo.jpg" "$BASE/api/v1/claims/$2/evidence")
-  [ "$code" = 201 ] || echo "upload failed: $code" >&2
+  if [ "$code" = 201 ]; then echo ok >> "$RUN/ok"; else echo "upload failed: $code" >&2; fi
 }
-export -f upload; export WORK CLIENTS BASE
-# Peak RSS of the upload phase: reset the high-water mark (start-up and the
-# argon2 sign-ins above are not what this measures), read it afterwards.
-SETUP_RSS=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
-echo 5 > "/proc/$PID/clear_refs" 2>/dev/null || echo "note: cannot reset the RSS high-water mark; the figure includes start-up" >&2
-start=$(date +%s.%N)
-seq 1 "$FILES" | xargs -P "$CLIENTS" -I{} bash -c 'upload {}'
-end=$(date +%s.%N)
-UP=$(python3 -c "print(f'{$BYTES*$FILES/1e6/($end-$start):.1f}')")
-RSS=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
-STORED=$(find "$WORK/data/evidence/objects" -type f | wc -l)
+export -f upload
 
-echo "Evidence upload: $FILES files of $((BYTES/1000000)) MB ($((BYTES*FILES/1000000)) MB), $CLIENTS concurrent clients, release build, local store"
-printf '%-28s %10s\n' "what" "MB/s"
-printf '%-28s %10s\n' "raw copy (cp + sync)" "$RAW"
-printf '%-28s %10s\n' "upload to the portal" "$UP"
-echo "objects stored: $STORED of $FILES"
-echo "server peak RSS during uploads: ${RSS} MB (start-up and sign-ins peaked at ${SETUP_RSS} MB)"
-echo "Targets: at least half the raw copy speed; peak RSS under 150 MB."
+# run_store NAME [ENV=VALUE…]: start the portal with the extra settings, upload
+# every file, and leave "MB/s peak-RSS stored setup-RSS" in $RUN/figures.
+run_store() {
+  local name=$1; shift
+  RUN="$WORK/$name"; mkdir -p "$RUN"
+  PORT=$((20000 + RANDOM % 20000))
+  env APP_DATA_DIR="$RUN/data" APP_JWT_SECRET=$(key) APP_MASTER_KEY=$(key) APP_BLIND_INDEX_KEY=$(key) \
+    APP_LOGIN_ATTEMPTS_PER_IP_PER_MINUTE=1000 APP_MAX_EVIDENCE_FILES=1000 \
+    ROCKET_PORT=$PORT ROCKET_LOG_LEVEL=off RUST_LOG=warn "$@" ${BENCH_SERVER_ENV:-} "$BIN" serve > "$RUN/server.log" 2>&1 &
+  PID=$!
+  BASE="http://127.0.0.1:$PORT"
+  for _ in $(seq 1 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
+  # One claimant and one claim per client (sign-in is not what is measured).
+  for c in $(seq 1 "$CLIENTS"); do
+    curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"bench$c@example.jp\",\"password\":\"correct horse battery staple\"}" "$BASE/api/v1/auth/register" >/dev/null
+    token=$(curl -sf -H 'Content-Type: application/json' -d "{\"email\":\"bench$c@example.jp\",\"password\":\"correct horse battery staple\"}" "$BASE/api/v1/auth/login" | python3 -c 'import sys,json;print(json.load(sys.stdin)["token"])')
+    claim=$(curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"case":"benesse-2014"}' "$BASE/api/v1/claims" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
+    echo "$token $claim" >> "$RUN/clients"
+  done
+  export WORK CLIENTS BASE RUN
+  # Peak RSS of the upload phase: reset the high-water mark (start-up and the
+  # argon2 sign-ins above are not what this measures), read it afterwards.
+  local setup_rss; setup_rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
+  echo 5 > "/proc/$PID/clear_refs" 2>/dev/null || echo "note: cannot reset the RSS high-water mark; the figure includes start-up" >&2
+  local start end
+  start=$(date +%s.%N)
+  seq 1 "$FILES" | xargs -P "$CLIENTS" -I{} bash -c 'upload {}'
+  end=$(date +%s.%N)
+  local up rss stored
+  up=$(python3 -c "print(f'{$BYTES*$FILES/1e6/($end-$start):.1f}')")
+  rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
+  stored=$(wc -l < "$RUN/ok" 2>/dev/null || echo 0)
+  kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+  echo "$up $rss $stored $setup_rss" > "$RUN/figures"
+}
+
+run_store local
+
+# The S3 store, against s3s-fs in its own process, its objects on the same disk.
+"$S3BIN" "$WORK/s3" > "$WORK/s3.out" 2>&1 &
+S3PID=$!
+mkdir -p "$WORK/s3"
+for _ in $(seq 1 100); do grep -q '^endpoint=' "$WORK/s3.out" 2>/dev/null && break; sleep 0.1; done
+S3_ENDPOINT=$(sed -n 's/^endpoint=//p' "$WORK/s3.out")
+run_store s3 APP_EVIDENCE_STORE=s3 APP_S3_ENDPOINT="$S3_ENDPOINT" APP_S3_BUCKET=evidence \
+  AWS_ACCESS_KEY_ID="$(sed -n 's/^access_key=//p' "$WORK/s3.out")" AWS_SECRET_ACCESS_KEY="$(sed -n 's/^secret_key=//p' "$WORK/s3.out")"
+kill "$S3PID"; S3PID=
+
+echo "Evidence upload: $FILES files of $((BYTES/1000000)) MB ($((BYTES*FILES/1000000)) MB), $CLIENTS concurrent clients, release build, $(nproc) cores"
+printf '%-34s %10s %16s %8s\n' "what" "MB/s" "peak RSS (MB)" "stored"
+printf '%-34s %10s %16s %8s\n' "raw copy (cp + sync)" "$RAW" "-" "$FILES"
+for store in local s3; do
+  read -r up rss stored setup < "$WORK/$store/figures"
+  printf '%-34s %10s %16s %8s\n' "upload to the portal, $store store" "$up" "$rss" "$stored"
+done
+echo "(start-up and sign-ins peaked at $(cut -d' ' -f4 "$WORK/local/figures") MB local, $(cut -d' ' -f4 "$WORK/s3/figures") MB s3; not part of the upload figure)"
+echo "Targets: local store at least half the raw copy speed; peak RSS under 150 MB."

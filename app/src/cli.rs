@@ -1,5 +1,6 @@
 //! Operator commands: `app serve` (the default), `app user create`,
-//! `app audit verify`.
+//! `app audit verify`, `app evidence reconcile`, `app roster import`,
+//! `app dev gen-roster`.
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -34,6 +35,43 @@ enum Command {
     Evidence {
         #[command(subcommand)]
         command: EvidenceCommand,
+    },
+    /// The defendant's notice roster.
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
+    /// Tools for development and benchmarks.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RosterCommand {
+    /// Import a notice roster (CSV with a header: registration_code,kana_name,birth_date,postal_code,phone).
+    /// Only keyed hashes are stored. All-or-nothing: a failed import leaves nothing behind.
+    Import {
+        #[arg(long)]
+        case: String,
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Write a synthetic roster (deterministic for a seed) to a file or standard output.
+    GenRoster {
+        #[arg(long)]
+        rows: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Spoil every n-th line (0: none) so that imports have lines to reject.
+        #[arg(long, default_value_t = 0)]
+        bad_every: u64,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -140,6 +178,10 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Roster { command: RosterCommand::Import { case, file } } => roster_import(&case, &file).await,
+        Command::Dev { command: DevCommand::GenRoster { rows, seed, bad_every, out } } => {
+            gen_roster(rows, seed, bad_every, out.as_deref())
+        }
         Command::Audit { command: AuditCommand::Verify } => {
             let state = match state().await {
                 Ok(s) => s,
@@ -164,6 +206,99 @@ pub async fn run(cli: Cli) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+async fn roster_import(case: &str, file: &std::path::Path) -> ExitCode {
+    let state = match state().await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opened = std::fs::File::open(file).and_then(|f| Ok((f.metadata()?.len(), f)));
+    let (size, reader) = match opened {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: cannot open {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let progress = std::sync::Arc::new(crate::roster::service::Progress::default());
+    let bar = bar(size, "{spinner} [{elapsed_precise}] [{wide_bar}] {bytes}/{total_bytes} {msg} ({eta} left)");
+    let ticker = {
+        let (bar, progress) = (bar.clone(), progress.clone());
+        rocket::tokio::spawn(async move {
+            loop {
+                bar.set_position(progress.bytes_read.load(std::sync::atomic::Ordering::Relaxed));
+                bar.set_message(format!("{} lines", progress.rows.load(std::sync::atomic::Ordering::Relaxed)));
+                rocket::tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let source = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let result = crate::roster::service::import(&state, case, &source, reader, progress).await;
+    ticker.abort();
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            for (line, why) in &report.rejected {
+                eprintln!("line {line}: skipped: {why}");
+            }
+            if report.rows_rejected > report.rejected.len() as u64 {
+                eprintln!("… and {} more skipped lines", report.rows_rejected - report.rejected.len() as u64);
+            }
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "imported {} lines ({} skipped) into case {case} in {secs:.1} s ({:.0} lines/s); import {}",
+                report.rows_imported,
+                report.rows_rejected,
+                report.rows_imported as f64 / secs.max(1e-9),
+                report.import_id
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: the import failed and left nothing behind: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gen_roster(rows: u64, seed: u64, bad_every: u64, out: Option<&std::path::Path>) -> ExitCode {
+    let bar = bar(rows, "{spinner} [{elapsed_precise}] [{wide_bar}] {pos}/{len} lines");
+    let tick = |n| bar.set_position(n);
+    let written = match out {
+        Some(path) => std::fs::File::create(path).and_then(|f| {
+            crate::roster::synthetic::write(&mut std::io::BufWriter::new(f), seed, rows, bad_every, tick)
+        }),
+        None => {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            crate::roster::synthetic::write(
+                &mut std::io::BufWriter::new(std::io::stdout().lock()),
+                seed,
+                rows,
+                bad_every,
+                tick,
+            )
+        }
+    };
+    bar.finish_and_clear();
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

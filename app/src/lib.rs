@@ -20,6 +20,8 @@ pub mod i18n;
 pub mod intake;
 pub mod me;
 mod openapi;
+pub mod review;
+pub mod roster;
 mod web;
 
 use std::net::IpAddr;

@@ -10,5 +10,7 @@ pub mod evidence;
 pub mod harm;
 pub mod notification;
 pub mod person;
+pub mod roster_entry;
+pub mod roster_import;
 pub mod session;
 pub mod user;

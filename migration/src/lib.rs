@@ -7,6 +7,7 @@ mod m20261121_000002_create_cases_and_claims;
 mod m20261121_000003_create_audit_log;
 mod m20261121_000004_create_evidence;
 mod m20261121_000005_consent_and_data_rights;
+mod m20261121_000006_roster;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_create_audit_log::Migration),
             Box::new(m20261121_000004_create_evidence::Migration),
             Box::new(m20261121_000005_consent_and_data_rights::Migration),
+            Box::new(m20261121_000006_roster::Migration),
         ]
     }
 }

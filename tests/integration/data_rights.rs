@@ -342,3 +342,28 @@ async fn the_my_data_page_offers_export_access_log_and_erasure() {
     assert!(done.html.contains("データを消去しました"));
     assert!(browser.get("/me").await.url.ends_with("/login"), "signed out");
 }
+
+#[tokio::test]
+async fn a_correction_through_the_pages_flags_the_claim_for_reverification() {
+    let app = spawn_app().await;
+    let (_, id, _) = submitted_claimant(&app, &A, 3_000).await;
+    let browser = app.browser_signed_in(A.email, "correct horse battery staple").await;
+    let status = browser.get(&format!("/claims/{id}")).await;
+    assert!(status.html.contains(&format!("href=\"/claims/{id}/identity\"")), "the status page offers a correction");
+    assert!(!status.html.contains("改めて確認します"));
+    let identity = browser.get(&format!("/claims/{id}/identity")).await;
+    assert_eq!(identity.input_value("family_name").as_deref(), Some(A.values[0]), "the saved name is shown");
+    let fields = [
+        ("family_name", "金糸雀"),
+        ("given_name", "瑠璃"),
+        ("family_name_kana", "カナリア"),
+        ("given_name_kana", "ルリコ"),
+        ("birth_date", "1977-07-07"),
+        ("gender", "female"),
+    ];
+    let next = browser.submit(&identity, &format!("/claims/{id}/identity"), &fields).await;
+    assert!(next.url.ends_with("/contact"), "{}", next.url);
+    let status = browser.get(&format!("/claims/{id}")).await;
+    assert!(status.html.contains("改めて確認します"), "the claimant sees that the lawyers will check again");
+    assert!(status.html.contains("提出済み"), "still submitted");
+}

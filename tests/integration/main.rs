@@ -12,3 +12,4 @@ mod intake_api;
 mod intake_pages;
 mod logs;
 mod protection;
+mod roster;

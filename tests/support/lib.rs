@@ -442,7 +442,9 @@ pub fn complete_draft(family_kana: &str, birth_date: &str) -> Value {
 /// in a temporary directory. Dropping it stops the server.
 pub struct S3Server {
     pub endpoint: String,
-    pub dir: tempfile::TempDir,
+    /// Where objects are kept: a temporary directory unless one was given.
+    pub root: PathBuf,
+    _temp: Option<tempfile::TempDir>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -451,9 +453,20 @@ pub const S3_SECRET_KEY: &str = "portal-test-secret";
 
 impl S3Server {
     pub async fn start() -> S3Server {
+        Self::start_in(None).await
+    }
+
+    /// Serve objects from `root` (a new temporary directory if `None`).
+    pub async fn start_in(root: Option<PathBuf>) -> S3Server {
         use hyper_util::rt::{TokioExecutor, TokioIo};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let fs = s3s_fs::FileSystem::new(dir.path()).expect("s3s-fs");
+        let (root, temp) = match root {
+            Some(r) => (r, None),
+            None => {
+                let t = tempfile::tempdir().expect("tempdir");
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs");
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_ACCESS_KEY, S3_SECRET_KEY));
         let service = builder.build();
@@ -470,7 +483,7 @@ impl S3Server {
                 });
             }
         });
-        S3Server { endpoint, dir, task }
+        S3Server { endpoint, root, _temp: temp, task }
     }
 
     /// Stop answering (the store goes down); open connections are dropped.
@@ -493,7 +506,7 @@ impl S3Server {
             }
         }
         let mut out = vec![];
-        walk(self.dir.path(), &mut out);
+        walk(&self.root, &mut out);
         out
     }
 

@@ -308,3 +308,13 @@ me-erase-confirm = I understand that all my data will be erased and that I leave
 me-erase-button = Erase my data
 me-erased-title = Your data was erased
 me-erased-body = Your data has been erased and your account closed. Thank you.
+
+# Verification signals
+signal-registration-code-match = The registration code from the apology letter is on the notice roster (strong).
+signal-identity-match = A kana name and birth date match the notice roster.
+signal-phone-match = The phone number matches the notice roster.
+signal-postal-kana-match = The postal code together with a kana name matches the notice roster.
+signal-apology-letter-uploaded = A photo of the apology letter was uploaded.
+signal-direct-mail-uploaded = Photos of direct mail from companies the claimant never dealt with were uploaded.
+signal-possible-duplicate = Another claim in this case names the same person (kana name and birth date).
+signal-claim-burst-from-address = Many claims were started from the same network address in a short time.

@@ -308,3 +308,13 @@ me-erase-confirm = 私のデータをすべて消去し、訴訟から離脱す�
 me-erase-button = データを消去する
 me-erased-title = データを消去しました
 me-erased-body = あなたのデータは消去され、アカウントは閉じられました。ご利用ありがとうございました。
+
+# Verification signals
+signal-registration-code-match = おわびの手紙のご登録用コードが、通知名簿に載っています（有力）。
+signal-identity-match = 氏名（フリガナ）と生年月日が、通知名簿の記載と一致します。
+signal-phone-match = 電話番号が、通知名簿の記載と一致します。
+signal-postal-kana-match = 郵便番号と氏名（フリガナ）の組み合わせが、通知名簿の記載と一致します。
+signal-apology-letter-uploaded = おわびの手紙の画像が提出されています。
+signal-direct-mail-uploaded = 心当たりのない会社からのダイレクトメールの画像が提出されています。
+signal-possible-duplicate = 同じ事件の別の申込みに、同じ人物（フリガナと生年月日）が含まれています。
+signal-claim-burst-from-address = 同じ接続元から短時間に多数の申込みが始められています。

@@ -1,0 +1,149 @@
+//! The notice roster (hashes only) and the verification signals it feeds.
+use std::sync::Arc;
+
+use app::review::domain::SignalKind;
+use portal::{spawn_app, ApiClient, TestApp};
+use reqwest::StatusCode;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{json, Value};
+
+/// A roster line that identifies nobody real but is easy to search for.
+const CANARY_LINE: [&str; 5] = ["QX77-ROSTER9", "ろすたー かなりあ", "1966-06-16", "765-4321", "077-555-1234"];
+
+fn roster_csv(lines: &[[&str; 5]], synthetic: u64) -> String {
+    let mut out = Vec::new();
+    app::roster::synthetic::write(&mut out, 3, synthetic, 0, |_| {}).unwrap();
+    let mut text = String::from_utf8(out).unwrap();
+    for l in lines {
+        text.push_str(&l.join(","));
+        text.push('\n');
+    }
+    text
+}
+
+async fn import(app: &TestApp, csv: String) -> app::error::AppResult<app::roster::service::ImportReport> {
+    let state = app.state().await;
+    let progress = Arc::new(app::roster::service::Progress::default());
+    app::roster::service::import(&state, "benesse-2014", "notice.csv", std::io::Cursor::new(csv.into_bytes()), progress)
+        .await
+}
+
+#[tokio::test]
+async fn the_roster_keeps_only_hashes_and_reports_bad_lines_by_number() {
+    let app = spawn_app().await;
+    let mut csv = roster_csv(&[CANARY_LINE], 200);
+    // Lines 203 and 204: a kanji "kana" name, and a line with nothing to match.
+    csv.push_str("AB12CD99,山田 花子,1980-01-01,,\n");
+    csv.push_str(",ヤマダ,,,\n");
+    let report = import(&app, csv).await.expect("import");
+    assert_eq!(report.rows_imported, 201);
+    assert_eq!(report.rows_rejected, 2);
+    assert_eq!(report.rejected[0], (203, "kana_name: not a kana name".to_string()));
+    assert_eq!(report.rejected[1].0, 204);
+
+    let db = app.db().await;
+    assert_eq!(entities::roster_entry::Entity::find().count(&db).await.unwrap(), 201);
+    let plain = [
+        "QX77ROSTER9",
+        "QX77-ROSTER9",
+        "ロスターカナリア",
+        "ろすたー",
+        "1966-06-16",
+        "7654321",
+        "765-4321",
+        "0775551234",
+    ];
+    let found = portal::find_in(&app.bytes_at_rest(), &plain);
+    assert!(found.is_empty(), "roster plaintext at rest: {found:?}");
+}
+
+#[tokio::test]
+async fn a_failed_import_leaves_nothing_behind() {
+    let app = spawn_app().await;
+    let err = import(&app, "code,name\nAB12CD34,ヤマダ\n".into()).await.unwrap_err();
+    assert!(err.to_string().contains("registration_code,kana_name"), "{err}");
+    let db = app.db().await;
+    assert_eq!(entities::roster_entry::Entity::find().count(&db).await.unwrap(), 0);
+    let imports = entities::roster_import::Entity::find().all(&db).await.unwrap();
+    assert_eq!(imports.len(), 1);
+    assert_eq!(imports[0].status, "failed");
+}
+
+fn canary_claim() -> Value {
+    json!({
+        "persons": [{"relation": "self", "family_name": "炉須太", "given_name": "金糸雀", "family_name_kana": "ロスター",
+                     "given_name_kana": "カナリア", "birth_date": "1966-06-16", "gender": "female"}],
+        "address": {"postal_code": "7654321", "prefecture": "香川県", "city": "高松市", "line1": "1-1", "line2": ""},
+        "phone": "0775551234",
+        "leaked_items": ["name", "phone"],
+        "apology_letter_received": true,
+        "registration_code": "qx77 roster9",
+        "apology_option": "none"
+    })
+}
+
+async fn submitted(app: &TestApp, email: &str, draft: Value, signer: &str) -> (ApiClient, String) {
+    let api = app.claimant(email).await;
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    assert_eq!(api.put(&format!("/claims/{id}"), draft).await.status, StatusCode::OK);
+    api.sign_as(&id, signer).await;
+    assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
+    (api, id)
+}
+
+async fn signals(app: &TestApp, claim: &str) -> Vec<SignalKind> {
+    let state = app.state().await;
+    let id = uuid::Uuid::parse_str(claim).unwrap();
+    let found = app::review::service::signals_for(&state, id, app::i18n::Lang::En).await.unwrap();
+    assert!(found.iter().all(|s| !s.reason.is_empty() && !s.reason.starts_with("signal-")), "{found:?}");
+    found.into_iter().map(|s| s.kind).collect()
+}
+
+#[tokio::test]
+async fn each_signal_fires_on_a_crafted_claim() {
+    let app = spawn_app().await;
+    import(&app, roster_csv(&[CANARY_LINE], 50)).await.unwrap();
+    let (_, claim) = submitted(&app, "crafted@example.jp", canary_claim(), "炉須太 金糸雀").await;
+    // A second claimant naming the same person makes both possible duplicates,
+    // and five claims from one address within the hour are a burst.
+    submitted(&app, "dup@example.jp", canary_claim(), "炉須太 金糸雀").await;
+    for i in 0..3 {
+        app.claimant(&format!("filler{i}@example.jp")).await.post("/claims", json!({"case": "benesse-2014"})).await;
+    }
+    let kinds = signals(&app, &claim).await;
+    for want in [
+        SignalKind::RegistrationCodeMatch,
+        SignalKind::IdentityMatch,
+        SignalKind::PhoneMatch,
+        SignalKind::PostalKanaMatch,
+        SignalKind::PossibleDuplicate,
+        SignalKind::ClaimBurstFromAddress,
+    ] {
+        assert!(kinds.contains(&want), "{want:?} missing from {kinds:?}");
+    }
+    assert!(app::review::domain::code_and_identity_match(&kinds));
+}
+
+#[tokio::test]
+async fn evidence_signals_fire_for_uploaded_letters_and_direct_mail() {
+    let app = spawn_app().await;
+    let api = app.claimant("letters@example.jp").await;
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    api.put(&format!("/claims/{id}"), canary_claim()).await;
+    let path = format!("/claims/{id}/evidence");
+    let jpeg = app::evidence::jpeg::fixtures::plain_jpeg(2_000);
+    assert_eq!(api.upload(&path, "apology_letter", jpeg.clone(), "a.jpg", None).await.status, StatusCode::CREATED);
+    let before = signals(&app, &id).await;
+    assert_eq!(before, vec![SignalKind::ApologyLetterUploaded], "no roster imported: only the letter");
+    assert_eq!(api.upload(&path, "direct_mail", jpeg, "dm.jpg", None).await.status, StatusCode::CREATED);
+    assert_eq!(signals(&app, &id).await, vec![SignalKind::ApologyLetterUploaded, SignalKind::DirectMailUploaded]);
+}
+
+#[tokio::test]
+async fn a_clean_claim_fires_no_signal() {
+    let app = spawn_app().await;
+    import(&app, roster_csv(&[CANARY_LINE], 50)).await.unwrap();
+    let (_, claim) =
+        submitted(&app, "clean@example.jp", portal::complete_draft("やまだ", "1980-05-05"), "山田 花子").await;
+    assert_eq!(signals(&app, &claim).await, vec![]);
+}
