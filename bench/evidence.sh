@@ -80,7 +80,7 @@ run_store() {
   local up rss stored
   up=$(python3 -c "print(f'{$BYTES*$FILES/1e6/($end-$start):.1f}')")
   rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
-  stored=$(wc -l < "$RUN/ok" 2>/dev/null || echo 0)
+  stored=$(cat "$RUN/ok" 2>/dev/null | wc -l)
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
   echo "$up $rss $stored $setup_rss" > "$RUN/figures"
 }
@@ -88,11 +88,12 @@ run_store() {
 run_store local
 
 # The S3 store, against s3s-fs in its own process, its objects on the same disk.
+mkdir -p "$WORK/s3"
 "$S3BIN" "$WORK/s3" > "$WORK/s3.out" 2>&1 &
 S3PID=$!
-mkdir -p "$WORK/s3"
 for _ in $(seq 1 100); do grep -q '^endpoint=' "$WORK/s3.out" 2>/dev/null && break; sleep 0.1; done
 S3_ENDPOINT=$(sed -n 's/^endpoint=//p' "$WORK/s3.out")
+[ -n "$S3_ENDPOINT" ] || { echo "the S3 server did not start:" >&2; cat "$WORK/s3.out" >&2; exit 1; }
 run_store s3 APP_EVIDENCE_STORE=s3 APP_S3_ENDPOINT="$S3_ENDPOINT" APP_S3_BUCKET=evidence \
   AWS_ACCESS_KEY_ID="$(sed -n 's/^access_key=//p' "$WORK/s3.out")" AWS_SECRET_ACCESS_KEY="$(sed -n 's/^secret_key=//p' "$WORK/s3.out")"
 kill "$S3PID"; S3PID=

@@ -73,6 +73,18 @@ enum DevCommand {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Time roster lookups (the verification query) for lines of a synthetic
+    /// roster already imported with the same seed; half the samples are absent.
+    BenchLookup {
+        #[arg(long)]
+        case: String,
+        #[arg(long)]
+        rows: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 2000)]
+        samples: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +194,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dev { command: DevCommand::GenRoster { rows, seed, bad_every, out } } => {
             gen_roster(rows, seed, bad_every, out.as_deref())
         }
+        Command::Dev { command: DevCommand::BenchLookup { case, rows, seed, samples } } => {
+            bench_lookup(&case, rows, seed, samples).await
+        }
         Command::Audit { command: AuditCommand::Verify } => {
             let state = match state().await {
                 Ok(s) => s,
@@ -273,6 +288,58 @@ async fn roster_import(case: &str, file: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn bench_lookup(case: &str, rows: u64, seed: u64, samples: u64) -> ExitCode {
+    use crate::roster::domain::{hash_row, parse_row};
+    let state = match state().await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let case = match crate::cases::service::by_slug(state.db.conn(), case).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {}", e.message(crate::i18n::Lang::En));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut times = Vec::with_capacity(samples as usize);
+    let (mut hits, mut misses) = (0u64, 0u64);
+    for i in 0..samples {
+        // Even samples are lines of the roster; odd ones come from another seed.
+        let line = (i.wrapping_mul(7_919_993)) % rows.max(1);
+        let fields = crate::roster::synthetic::row(if i % 2 == 0 { seed } else { seed ^ 0xdead_beef }, line);
+        let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let Ok(row) = parse_row(&refs) else { continue };
+        let hashes = [hash_row(&state.keys, &row)];
+        let started = std::time::Instant::now();
+        match crate::roster::service::lookup(state.db.conn(), case.model.id, &hashes).await {
+            Ok(found) => {
+                times.push(started.elapsed());
+                if found.identity || found.code {
+                    hits += 1
+                } else {
+                    misses += 1
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {}", e.message(crate::i18n::Lang::En));
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    times.sort();
+    let pct = |p: f64| times.get(((times.len() as f64 - 1.0) * p).round() as usize).map(|d| d.as_secs_f64() * 1000.0);
+    println!(
+        "lookups: {} ({} found, {} not found); p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (four indexed queries each)",
+        times.len(),
+        hits,
+        misses,
+        pct(0.5).unwrap_or(f64::NAN),
+        pct(0.99).unwrap_or(f64::NAN),
+        pct(1.0).unwrap_or(f64::NAN)
+    );
+    ExitCode::SUCCESS
 }
 
 fn gen_roster(rows: u64, seed: u64, bad_every: u64, out: Option<&std::path::Path>) -> ExitCode {

@@ -133,7 +133,13 @@ impl Keyring {
 
     /// Keyed hash of an already-normalised value, separated by `purpose`.
     pub fn blind_index(&self, purpose: &str, normalised: &str) -> String {
-        hex::encode(hmac(&self.blind[..], &[purpose.as_bytes(), normalised.as_bytes()]))
+        let mac = hmac(&self.blind[..], &[purpose.as_bytes(), normalised.as_bytes()]);
+        let mut out = [0u8; 64];
+        // Lower-case hex, as `hex::encode` writes it, without a per-character iterator.
+        match hex::encode_to_slice(mac, &mut out) {
+            Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+            Err(_) => hex::encode(mac),
+        }
     }
 
     pub fn seal_account_email(&self, user_id: &uuid::Uuid, email: &str) -> Vec<u8> {

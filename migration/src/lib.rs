@@ -9,6 +9,9 @@ mod m20261121_000004_create_evidence;
 mod m20261121_000005_consent_and_data_rights;
 mod m20261121_000006_roster;
 
+/// The roster's lookup indexes, which the import recreates on each partition.
+pub use m20261121_000006_roster::ROSTER_INDEXES;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -30,6 +30,14 @@ enum RosterEntries {
     PostalKanaHash,
 }
 
+/// The roster's lookup indexes (name, column).
+pub const ROSTER_INDEXES: [(&str, &str); 4] = [
+    ("ix_roster_code", "code_hash"),
+    ("ix_roster_identity", "identity_hash"),
+    ("ix_roster_phone", "phone_hash"),
+    ("ix_roster_postal_kana", "postal_kana_hash"),
+];
+
 #[derive(DeriveIden)]
 enum Cases {
     Table,
@@ -61,6 +69,28 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        if manager.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+            // One partition per import: an import is bulk-loaded into its own
+            // table, indexed once, then attached (or dropped if it failed).
+            // Hex digests compare byte-wise ("C" collation). Rows are only ever
+            // looked up by hash, so there is no primary-key index to maintain.
+            let db = manager.get_connection();
+            db.execute_unprepared(
+                r#"CREATE TABLE roster_entries (
+                    id bigserial NOT NULL,
+                    import_id uuid NOT NULL,
+                    code_hash varchar(64) COLLATE "C",
+                    identity_hash varchar(64) COLLATE "C",
+                    phone_hash varchar(64) COLLATE "C",
+                    postal_kana_hash varchar(64) COLLATE "C"
+                ) PARTITION BY LIST (import_id)"#,
+            )
+            .await?;
+            for (name, column) in ROSTER_INDEXES {
+                db.execute_unprepared(&format!("CREATE INDEX {name} ON roster_entries ({column})")).await?;
+            }
+            return Ok(());
+        }
         manager
             .create_table(
                 Table::create()
@@ -75,15 +105,21 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for (name, col) in [
-            ("ix_roster_code", RosterEntries::CodeHash),
-            ("ix_roster_identity", RosterEntries::IdentityHash),
-            ("ix_roster_phone", RosterEntries::PhoneHash),
-            ("ix_roster_postal_kana", RosterEntries::PostalKanaHash),
-            ("ix_roster_import", RosterEntries::ImportId),
-        ] {
-            manager.create_index(Index::create().name(name).table(RosterEntries::Table).col(col).to_owned()).await?;
+        for (name, column) in ROSTER_INDEXES {
+            manager
+                .get_connection()
+                .execute_unprepared(&format!("CREATE INDEX {name} ON roster_entries ({column})"))
+                .await?;
         }
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_roster_import")
+                    .table(RosterEntries::Table)
+                    .col(RosterEntries::ImportId)
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 

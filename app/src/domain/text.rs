@@ -4,7 +4,9 @@ use unicode_normalization::UnicodeNormalization;
 /// control characters removed. Full-width digits and letters become ASCII;
 /// half-width katakana become full-width.
 pub fn normalise(raw: &str) -> String {
-    let nfkc: String = raw.nfkc().collect();
+    // NFKC leaves ASCII unchanged: skip it for the common all-ASCII field.
+    let nfkc: std::borrow::Cow<'_, str> =
+        if raw.is_ascii() { std::borrow::Cow::Borrowed(raw) } else { std::borrow::Cow::Owned(raw.nfkc().collect()) };
     let mut out = String::with_capacity(nfkc.len());
     let mut pending_space = false;
     for c in nfkc.chars() {
