@@ -47,6 +47,7 @@ pub struct AppState {
     /// Verified against when a login names no usable account (S2).
     pub dummy_hash: String,
     pub cases: cases::service::CaseCache,
+    pub roster_imports: roster::service::ImportCache,
     pub store: std::sync::Arc<dyn evidence::store::EvidenceStore>,
 }
 
@@ -78,6 +79,7 @@ impl AppState {
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             dummy_hash: auth::service::dummy_hash(),
             cases: Default::default(),
+            roster_imports: Default::default(),
             store,
             settings,
         })

@@ -43,7 +43,7 @@ pub async fn facts(state: &AppState, claim_id: Uuid) -> AppResult<Facts> {
             ..Default::default()
         });
     }
-    let found = crate::roster::service::lookup(db, model.case_id, &hashes).await?;
+    let found = crate::roster::service::lookup(state, model.case_id, &hashes).await?;
     let count_kind = |kind: &'static str| {
         evidence::Entity::find()
             .filter(evidence::Column::ClaimId.eq(claim_id))

@@ -182,6 +182,7 @@ pub async fn import(
             )
             .await?;
             txn.commit().await?;
+            state.roster_imports.forget(case.model.id);
             Ok(ImportReport { import_id, rows_imported: imported, rows_rejected: rejected_count, rejected })
         }
         Err(e) => {
@@ -334,6 +335,47 @@ async fn write_rows(
     Ok((imported, rejected_count, rejected))
 }
 
+/// How long the list of a case's completed imports is served from memory.
+/// Another instance sees a newly completed import within this time; this
+/// instance sees its own at once.
+pub const IMPORTS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The completed imports per case, cached: they change a few times in a
+/// case's life, and every lookup needs them.
+#[derive(Default)]
+pub struct ImportCache {
+    entries: std::sync::RwLock<std::collections::HashMap<Uuid, (std::time::Instant, Vec<Uuid>)>>,
+}
+
+impl ImportCache {
+    pub async fn complete(&self, db: &impl ConnectionTrait, case_id: Uuid) -> AppResult<Vec<Uuid>> {
+        let cached = self.entries.read().ok().and_then(|e| {
+            e.get(&case_id).filter(|(at, _)| at.elapsed() < IMPORTS_CACHE_TTL).map(|(_, ids)| ids.clone())
+        });
+        if let Some(ids) = cached {
+            return Ok(ids);
+        }
+        let ids: Vec<Uuid> = roster_import::Entity::find()
+            .select_only()
+            .column(roster_import::Column::Id)
+            .filter(roster_import::Column::CaseId.eq(case_id))
+            .filter(roster_import::Column::Status.eq("complete"))
+            .into_tuple()
+            .all(db)
+            .await?;
+        if let Ok(mut e) = self.entries.write() {
+            e.insert(case_id, (std::time::Instant::now(), ids.clone()));
+        }
+        Ok(ids)
+    }
+
+    pub fn forget(&self, case_id: Uuid) {
+        if let Ok(mut e) = self.entries.write() {
+            e.remove(&case_id);
+        }
+    }
+}
+
 /// Which kinds of value of a claim appear in a case's completed imports.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RosterMatch {
@@ -343,17 +385,11 @@ pub struct RosterMatch {
     pub postal_kana: bool,
 }
 
-/// Look the hashes up in the case's completed imports: one query for the
-/// imports, one for the four kinds of value (each an indexed EXISTS).
-pub async fn lookup(db: &impl ConnectionTrait, case_id: Uuid, hashes: &[RosterHashes]) -> AppResult<RosterMatch> {
-    let imports: Vec<Uuid> = roster_import::Entity::find()
-        .select_only()
-        .column(roster_import::Column::Id)
-        .filter(roster_import::Column::CaseId.eq(case_id))
-        .filter(roster_import::Column::Status.eq("complete"))
-        .into_tuple()
-        .all(db)
-        .await?;
+/// Look the hashes up in the case's completed imports (cached): one
+/// statement for the four kinds of value, each an indexed EXISTS.
+pub async fn lookup(state: &AppState, case_id: Uuid, hashes: &[RosterHashes]) -> AppResult<RosterMatch> {
+    let db = state.db.conn();
+    let imports = state.roster_imports.complete(db, case_id).await?;
     if imports.is_empty() {
         return Ok(RosterMatch::default());
     }
