@@ -152,6 +152,15 @@ impl Keyring {
     }
 
     /// CSRF token bound to a browser's anti-forgery cookie.
+    /// A staff member's TOTP secret, sealed with the account key.
+    pub fn seal_totp_secret(&self, user_id: &uuid::Uuid, secret: &[u8]) -> Vec<u8> {
+        seal(&self.account, secret, &[b"totp:".as_slice(), user_id.as_bytes()].concat())
+    }
+
+    pub fn open_totp_secret(&self, user_id: &uuid::Uuid, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        open(&self.account, sealed, &[b"totp:".as_slice(), user_id.as_bytes()].concat())
+    }
+
     pub fn csrf_token(&self, seed: &str) -> String {
         hex::encode(hmac(&self.csrf[..], &[b"csrf", seed.as_bytes()]))
     }

@@ -14,6 +14,11 @@ pub struct Model {
     pub locked_until: Option<DateTimeUtc>,
     pub disabled: bool,
     pub erased_at: Option<DateTimeUtc>,
+    /// The TOTP secret, sealed with the account key.
+    pub totp_sealed: Option<Vec<u8>>,
+    pub totp_confirmed_at: Option<DateTimeUtc>,
+    /// The last accepted TOTP time step: a code is accepted once.
+    pub totp_last_step: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

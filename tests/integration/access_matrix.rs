@@ -50,6 +50,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/auth/login", Access::Public),
     ("POST", "/api/v1/auth/logout", Access::SignedIn),
     ("GET", "/api/v1/me", Access::SignedIn),
+    ("POST", "/api/v1/auth/totp/setup", Access::SignedIn),
+    ("POST", "/api/v1/auth/totp/verify", Access::SignedIn),
     ("GET", "/api/v1/cases", Access::Public),
     ("POST", "/api/v1/claims", Access::Claimant),
     ("GET", "/api/v1/claims", Access::Claimant),

@@ -13,3 +13,4 @@ mod intake_pages;
 mod logs;
 mod protection;
 mod roster;
+mod second_factor;

@@ -318,3 +318,6 @@ signal-apology-letter-uploaded = A photo of the apology letter was uploaded.
 signal-direct-mail-uploaded = Photos of direct mail from companies the claimant never dealt with were uploaded.
 signal-possible-duplicate = Another claim in this case names the same person (kana name and birth date).
 signal-claim-burst-from-address = Many claims were started from the same network address in a short time.
+err-totp-code = The authenticator code is wrong or was already used. Enter a new code.
+error-totp-already-enrolled = The second factor is already set up.
+error-totp-not-enrolled = Set up the second factor first.

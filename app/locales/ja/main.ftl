@@ -318,3 +318,6 @@ signal-apology-letter-uploaded = おわびの手紙の画像が提出されて�
 signal-direct-mail-uploaded = 心当たりのない会社からのダイレクトメールの画像が提出されています。
 signal-possible-duplicate = 同じ事件の別の申込みに、同じ人物（フリガナと生年月日）が含まれています。
 signal-claim-burst-from-address = 同じ接続元から短時間に多数の申込みが始められています。
+err-totp-code = 認証アプリのコードが正しくないか、すでに使われています。新しいコードを入力してください。
+error-totp-already-enrolled = 二段階認証はすでに設定されています。
+error-totp-not-enrolled = 先に二段階認証を設定してください。

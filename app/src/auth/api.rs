@@ -48,11 +48,41 @@ pub async fn logout(user: CurrentUser, state: &State<AppState>) -> AppResult<Sta
     Ok(Status::NoContent)
 }
 
+#[derive(Serialize)]
+pub struct Me {
+    #[serde(flatten)]
+    pub account: Account,
+    pub second_factor: super::totp::SecondFactor,
+}
+
 #[rocket::get("/me")]
-pub async fn me(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Account>> {
-    Ok(Json(service::account_by_id(state, user.id).await?))
+pub async fn me(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Me>> {
+    Ok(Json(Me {
+        account: service::account_by_id(state, user.id).await?,
+        second_factor: super::totp::status(state, &user).await?,
+    }))
+}
+
+#[rocket::post("/auth/totp/setup")]
+pub async fn totp_setup(
+    user: CurrentUser,
+    state: &State<AppState>,
+) -> AppResult<(Status, Json<super::totp::TotpSetup>)> {
+    Ok((Status::Created, Json(super::totp::setup(state, &user).await?)))
+}
+
+#[derive(Deserialize)]
+pub struct CodeBody {
+    #[serde(default)]
+    pub code: String,
+}
+
+#[rocket::post("/auth/totp/verify", data = "<body>")]
+pub async fn totp_verify(user: CurrentUser, state: &State<AppState>, body: Json<CodeBody>) -> AppResult<Status> {
+    super::totp::verify(state, &user, &body.code).await?;
+    Ok(Status::NoContent)
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![register, login, logout, me]
+    rocket::routes![register, login, logout, me, totp_setup, totp_verify]
 }

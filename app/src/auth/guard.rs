@@ -37,6 +37,8 @@ pub struct CurrentUser {
     pub session_id: Uuid,
     pub ip: Option<IpAddr>,
     pub via_cookie: bool,
+    /// This session passed the TOTP second factor.
+    pub mfa: bool,
 }
 
 impl CurrentUser {
@@ -76,9 +78,16 @@ async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
     if via_cookie && !matches!(req.method(), Method::Get | Method::Head) && !same_origin(req) {
         return Err(AppError::Csrf);
     }
-    let (user, session_id) = service::authenticate(state.db.conn(), &state.keys, &token).await?;
+    let (user, session) = service::authenticate(state.db.conn(), &state.keys, &token).await?;
     let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
-    Ok(CurrentUser { id: user.id, role, session_id, ip: req.client_ip(), via_cookie })
+    Ok(CurrentUser {
+        id: user.id,
+        role,
+        session_id: session.id,
+        ip: req.client_ip(),
+        via_cookie,
+        mfa: session.mfa_verified_at.is_some(),
+    })
 }
 
 #[rocket::async_trait]

@@ -6,6 +6,7 @@ mod domain;
 mod guard;
 pub mod pages;
 pub mod service;
+pub mod totp;
 
 pub use domain::{Password, Role};
 pub use guard::{AdminUser, ClientIp, Csrf, CurrentUser, MaybeUser, SESSION_COOKIE};

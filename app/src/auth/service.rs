@@ -133,6 +133,9 @@ pub fn new_user_row(keys: &Keyring, id: Uuid, email: &Email, password_hash: Stri
         locked_until: Set(None),
         disabled: Set(false),
         erased_at: Set(None),
+        totp_sealed: Set(None),
+        totp_confirmed_at: Set(None),
+        totp_last_step: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -245,6 +248,7 @@ pub async fn open_session(
         created_at: Set(now),
         expires_at: Set(expires_at),
         revoked_at: Set(None),
+        mfa_verified_at: Set(None),
     }
     .insert(&**db)
     .await?;
@@ -284,7 +288,11 @@ pub fn decode_token(keys: &Keyring, token: &str) -> Option<(Uuid, Uuid)> {
 }
 
 /// The live session behind a token: not revoked, not expired, user enabled.
-pub async fn authenticate(db: &impl ConnectionTrait, keys: &Keyring, token: &str) -> AppResult<(user::Model, Uuid)> {
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    keys: &Keyring,
+    token: &str,
+) -> AppResult<(user::Model, session::Model)> {
     let (user_id, sid) = decode_token(keys, token).ok_or(AppError::Unauthenticated)?;
     // One round trip: the session and its user.
     let (session, user) = session::Entity::find_by_id(sid)
@@ -296,7 +304,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, keys: &Keyring, token: &str
     if session.user_id != user_id || session.revoked_at.is_some() || session.expires_at <= Utc::now() || user.disabled {
         return Err(AppError::Unauthenticated);
     }
-    Ok((user, sid))
+    Ok((user, session))
 }
 
 /// Revoke one session (logout).

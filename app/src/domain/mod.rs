@@ -42,6 +42,7 @@ pub enum ErrorCode {
     SignatureMismatch,
     PasswordIncorrect,
     ConsentRequired,
+    TotpCode,
 }
 
 impl ErrorCode {
