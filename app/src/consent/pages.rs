@@ -36,7 +36,7 @@ pub async fn consent_step(
     claim: &ClaimDetail,
     case: &Case,
 ) -> AppResult<ConsentStep> {
-    let (_, signatures) = service::for_claim(state, user, claim.summary.id).await?;
+    let signatures = service::own_signatures(state, user, claim.summary.id).await?;
     let terms = claim.consent.documents.iter().find_map(|d| d.document.fee_terms.clone());
     let outcomes = match terms {
         Some(t) => outcomes(case.catalogue.claimed_per_person_yen, &case.catalogue.precedent_awards_yen, &t),
@@ -120,7 +120,7 @@ pub async fn receipt(
 ) -> AppResult<Template> {
     let claim_id = parse_id(id)?;
     let (claim, case) = crate::intake::service::get_own(state, &user, claim_id).await?;
-    let (_, signatures) = service::for_claim(state, &user, claim_id).await?;
+    let signatures = service::own_signatures(state, &user, claim_id).await?;
     Ok(Template::render(
         "claims/receipt",
         ReceiptPage {

@@ -318,21 +318,21 @@ pub async fn sign(
         .filter(consent::Column::DocumentId.eq(doc.id))
         .all(&*txn)
         .await?;
-    let mut added = Vec::new();
-    let mut added_ids = Vec::new();
+    let kind = DocumentKind::parse(&doc.kind).map_err(|_| AppError::Internal("document kind".into()))?;
+    let mut rows = Vec::new();
+    let mut recorded = Vec::new();
     for (capacity, index, name) in subjects {
         if existing.iter().any(|r| r.subject_index == index && r.capacity == capacity.as_str()) {
             continue;
         }
         let id = Uuid::new_v4();
-        added_ids.push(id);
         let sealed = SignatureSealed {
             signer_name: typed.clone(),
             subject_name: name,
             ip: context.ip.clone(),
             user_agent: user_agent.clone(),
         };
-        added.push(consent::ActiveModel {
+        rows.push(consent::ActiveModel {
             id: Set(id),
             claim_id: Set(model.id),
             document_id: Set(doc.id),
@@ -342,22 +342,34 @@ pub async fn sign(
             sealed: Set(crypto::seal_json(key.bytes(), &sealed, id.as_bytes())),
             signed_at: Set(now),
         });
+        recorded.push(Signature {
+            id,
+            document_id: doc.id,
+            kind,
+            title: doc.title.clone(),
+            version: doc.version,
+            document_sha256: doc.sha256.clone(),
+            capacity,
+            signer_name: sealed.signer_name,
+            subject_name: sealed.subject_name,
+            signed_at: now,
+            ip: sealed.ip,
+            user_agent: sealed.user_agent,
+        });
     }
-    let count = added.len();
-    if !added.is_empty() {
-        consent::Entity::insert_many(added).exec_without_returning(&*txn).await?;
+    if !rows.is_empty() {
+        consent::Entity::insert_many(rows).exec_without_returning(&*txn).await?;
     }
     audit::append(
         &txn,
         &user.actor(),
         Event::new("consent.signed").subject("claim", model.id).owner(user.id).detail(serde_json::json!({
-            "document": doc.id, "kind": doc.kind, "version": doc.version, "sha256": doc.sha256, "signatures": count
+            "document": doc.id, "kind": doc.kind, "version": doc.version, "sha256": doc.sha256, "signatures": recorded.len()
         })),
     )
     .await?;
     txn.commit().await?;
-    let all = signatures(state.db.conn(), &state.keys, &model).await?;
-    Ok(all.into_iter().filter(|s| added_ids.contains(&s.id)).collect())
+    Ok(recorded)
 }
 
 /// Every signature on a claim, oldest first, decrypted.
@@ -392,6 +404,12 @@ pub async fn signatures(db: &impl ConnectionTrait, keys: &Keyring, model: &claim
         });
     }
     Ok(out)
+}
+
+/// The signatures on the caller's own claim (receipt, export, consent page).
+pub async fn own_signatures(state: &AppState, user: &CurrentUser, claim_id: Uuid) -> AppResult<Vec<Signature>> {
+    let model = own_claim(state.db.conn(), user, claim_id).await?;
+    signatures(state.db.conn(), &state.keys, &model).await
 }
 
 /// The claimant's own claim's consent state and signatures.

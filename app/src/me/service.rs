@@ -102,7 +102,7 @@ pub async fn export(state: &AppState, user: &CurrentUser) -> AppResult<Export> {
     let mut claims = Vec::new();
     for summary in crate::intake::service::list_own(state, user).await? {
         let (detail, _) = crate::intake::service::get_own(state, user, summary.id).await?;
-        let (_, signatures) = crate::consent::service::for_claim(state, user, summary.id).await?;
+        let signatures = crate::consent::service::own_signatures(state, user, summary.id).await?;
         let evidence = crate::evidence::service::list(state, user, summary.id)
             .await?
             .into_iter()

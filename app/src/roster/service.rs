@@ -222,6 +222,22 @@ pub async fn import(
 
 type Written = (u64, u64, Vec<(u64, String)>);
 
+/// Skipped lines: all counted, the first `MAX_REPORTED` kept for the report.
+#[derive(Default)]
+struct Rejected {
+    count: u64,
+    lines: Vec<(u64, String)>,
+}
+
+impl Rejected {
+    fn note(&mut self, line: u64, why: String) {
+        self.count += 1;
+        if self.lines.len() < MAX_REPORTED {
+            self.lines.push((line, why));
+        }
+    }
+}
+
 /// The PostgreSQL partition that holds one import's rows.
 fn partition_name(import_id: Uuid) -> String {
     format!("roster_part_{}", import_id.simple())
@@ -233,8 +249,7 @@ async fn write_rows(
     mut rx: rocket::tokio::sync::mpsc::Receiver<Piece>,
 ) -> AppResult<Written> {
     let mut imported = 0u64;
-    let mut rejected_count = 0u64;
-    let mut rejected = Vec::new();
+    let mut rejected = Rejected::default();
     if state.db.backend() == DatabaseBackend::Postgres {
         use sea_orm::sqlx::postgres::PgPoolCopyExt;
         // Bulk-load into this import's own unindexed table; `attach` indexes it once at the end.
@@ -279,12 +294,7 @@ async fn write_rows(
                     }
                     imported += rows.len() as u64;
                 }
-                Piece::Rejected(line, why) => {
-                    rejected_count += 1;
-                    if rejected.len() < MAX_REPORTED {
-                        rejected.push((line, why));
-                    }
-                }
+                Piece::Rejected(line, why) => rejected.note(line, why),
                 Piece::Failed(why) => {
                     let _ = copy.abort(&why).await;
                     return Err(AppError::Internal(why));
@@ -322,17 +332,12 @@ async fn write_rows(
                     txn.commit().await?;
                     imported += n;
                 }
-                Piece::Rejected(line, why) => {
-                    rejected_count += 1;
-                    if rejected.len() < MAX_REPORTED {
-                        rejected.push((line, why));
-                    }
-                }
+                Piece::Rejected(line, why) => rejected.note(line, why),
                 Piece::Failed(why) => return Err(AppError::Internal(why)),
             }
         }
     }
-    Ok((imported, rejected_count, rejected))
+    Ok((imported, rejected.count, rejected.lines))
 }
 
 /// How long the list of a case's completed imports is served from memory.
