@@ -36,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         command: EvidenceCommand,
     },
+    /// Cases: who works on them.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
     /// The defendant's notice roster.
     Roster {
         #[command(subcommand)]
@@ -45,6 +50,17 @@ enum Command {
     Dev {
         #[command(subcommand)]
         command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseCommand {
+    /// Make a lawyer (by e-mail) a member of a case: lawyers read only their cases' claims.
+    AddMember {
+        #[arg(long)]
+        case: String,
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -186,6 +202,26 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("error: {}", e.message(crate::i18n::Lang::En));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Case { command: CaseCommand::AddMember { case, email } } => {
+            let state = match state().await {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let actor = crate::audit::Actor::default();
+            match crate::review::admin::add_member_by(&state, &actor, None, &case, &email).await {
+                Ok(member) => {
+                    println!("{} ({}) is a member of {case}", member.email, member.user_id);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {}", e.message(crate::i18n::Lang::En));
+                    for (field, message) in e.field_messages(crate::i18n::Lang::En) {
+                        eprintln!("  {field}: {message}");
+                    }
                     ExitCode::FAILURE
                 }
             }

@@ -71,7 +71,23 @@ struct RawSettings {
     s3_server_side_encryption: Option<String>,
     s3_access_key_id: Option<String>,
     s3_secret_access_key: Option<String>,
+    #[serde(default = "default_claim_views_per_hour")]
+    claim_views_per_hour: u32,
+    #[serde(default = "default_evidence_downloads_per_hour")]
+    evidence_downloads_per_hour: u32,
 }
+
+fn default_claim_views_per_hour() -> u32 {
+    DEFAULT_CLAIM_VIEWS_PER_HOUR
+}
+fn default_evidence_downloads_per_hour() -> u32 {
+    DEFAULT_EVIDENCE_DOWNLOADS_PER_HOUR
+}
+/// A careful reviewer reads perhaps 60 claims an hour; 200 leaves room and
+/// still stops a bulk copy (`APP_CLAIM_VIEWS_PER_HOUR`).
+pub const DEFAULT_CLAIM_VIEWS_PER_HOUR: u32 = 200;
+/// Previews count as downloads, so the cap is higher (`APP_EVIDENCE_DOWNLOADS_PER_HOUR`).
+pub const DEFAULT_EVIDENCE_DOWNLOADS_PER_HOUR: u32 = 600;
 
 fn default_evidence_store() -> String {
     "local".into()
@@ -144,6 +160,9 @@ pub struct Settings {
     pub max_evidence_files: u64,
     /// `None`: the local directory store; `Some`: S3.
     pub s3: Option<Secret<crate::evidence::s3::S3Settings>>,
+    /// Per-user hourly caps on staff reads of claims and evidence (S9).
+    pub claim_views_per_hour: u32,
+    pub evidence_downloads_per_hour: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +272,14 @@ impl Settings {
         if raw.max_evidence_bytes == 0 || raw.max_evidence_files == 0 {
             return Err(ConfigError::Invalid("max_evidence_bytes and max_evidence_files must be positive".into()));
         }
+        if raw.claim_views_per_hour == 0 || raw.evidence_downloads_per_hour == 0 {
+            return Err(ConfigError::Invalid(
+                "claim_views_per_hour and evidence_downloads_per_hour must be positive".into(),
+            ));
+        }
         Ok(Settings {
+            claim_views_per_hour: raw.claim_views_per_hour,
+            evidence_downloads_per_hour: raw.evidence_downloads_per_hour,
             evidence_dir: raw.evidence_dir.clone().unwrap_or_else(|| raw.data_dir.join("evidence")),
             max_evidence_bytes: raw.max_evidence_bytes,
             max_evidence_files: raw.max_evidence_files,

@@ -23,6 +23,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("forbidden")]
     Forbidden,
+    /// Staff must pass the TOTP second factor in this session first (S5).
+    #[error("second factor required")]
+    SecondFactorRequired,
     #[error("login failed")]
     LoginFailed,
     #[error("wrong state: {0}")]
@@ -80,7 +83,7 @@ impl AppError {
         match self {
             AppError::NotFound => Status::NotFound,
             AppError::Unauthenticated | AppError::LoginFailed => Status::Unauthorized,
-            AppError::Forbidden | AppError::Csrf => Status::Forbidden,
+            AppError::Forbidden | AppError::Csrf | AppError::SecondFactorRequired => Status::Forbidden,
             AppError::WrongState(_) | AppError::Conflict(_) => Status::Conflict,
             AppError::Invalid(_) | AppError::Incomplete(_) => Status::UnprocessableEntity,
             AppError::TooManyRequests => Status::TooManyRequests,
@@ -97,6 +100,7 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::Unauthenticated => "unauthenticated",
             AppError::Forbidden => "forbidden",
+            AppError::SecondFactorRequired => "second_factor_required",
             AppError::LoginFailed => "login_failed",
             AppError::WrongState(code) | AppError::Conflict(code) => code,
             AppError::Invalid(_) => "invalid",
@@ -158,6 +162,10 @@ impl<'r> Responder<'r, 'static> for AppError {
             tracing::error!(error = %self, path = %req.uri().path(), "request failed");
         } else {
             tracing::info!(code = self.code(), status = status.code, path = %req.uri().path(), "request refused");
+        }
+        if matches!(self, AppError::SecondFactorRequired) && !is_api(req) {
+            // A page asks for the code and comes back.
+            return rocket::response::Redirect::to(crate::review::pages::SECOND_FACTOR_PAGE).respond_to(req);
         }
         let lang = Lang::of_request(req);
         let message = self.message(lang);

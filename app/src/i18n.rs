@@ -78,6 +78,11 @@ impl Lang {
         LOCALES.lookup(&self.id(), key)
     }
 
+    /// The message, if the catalogue has one.
+    pub fn try_t(self, key: &str) -> Option<String> {
+        LOCALES.try_lookup(&self.id(), key)
+    }
+
     pub fn t_args(self, key: &str, args: &[(&'static str, FluentValue<'static>)]) -> String {
         let map: HashMap<Cow<'static, str>, FluentValue> =
             args.iter().map(|(k, v)| (Cow::Borrowed(*k), v.clone())).collect();

@@ -166,6 +166,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .mount("/", evidence::pages::routes())
         .mount("/", consent::pages::routes())
         .mount("/", me::pages::routes())
+        .mount("/", review::pages::routes())
         .mount("/api/v1", auth::api::routes())
         .mount("/api/v1", cases::api::routes())
         .mount("/api/v1", intake::api::routes())
@@ -173,6 +174,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .mount("/api/v1", evidence::api::routes())
         .mount("/api/v1", consent::api::routes())
         .mount("/api/v1", me::api::routes())
+        .mount("/api/v1", review::api::routes())
         .mount("/api/v1", openapi::routes())
         .register("/", web::catchers())
 }

@@ -12,6 +12,8 @@ pub struct Model {
     pub catalogue: Json,
     pub intake_opens_on: Date,
     pub intake_closes_on: Option<Date>,
+    /// The case's policy: verify without a person when code and identity both match.
+    pub auto_verify: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

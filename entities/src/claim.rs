@@ -24,6 +24,11 @@ pub struct Model {
     pub withdrawn_at: Option<DateTimeUtc>,
     pub needs_reverification: bool,
     pub erased_at: Option<DateTimeUtc>,
+    pub assignee_id: Option<Uuid>,
+    pub cure_deadline: Option<Date>,
+    /// ",kind,kind," of the last computed verification signals.
+    pub signals: Option<String>,
+    pub signals_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

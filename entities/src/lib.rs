@@ -1,15 +1,20 @@
 //! SeaORM entity definitions only: no behaviour, no web framework.
 //! Columns named `sealed` hold AEAD ciphertext; columns named `*_index` hold
 //! keyed hashes (blind indexes). Neither is ever plaintext personal data.
+pub mod alert;
 pub mod audit_event;
 pub mod case;
+pub mod case_member;
 pub mod claim;
 pub mod consent;
 pub mod consent_document;
 pub mod evidence;
 pub mod harm;
 pub mod notification;
+pub mod outbox;
 pub mod person;
+pub mod review_decision;
+pub mod review_note;
 pub mod roster_entry;
 pub mod roster_import;
 pub mod session;

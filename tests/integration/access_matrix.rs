@@ -9,6 +9,10 @@ enum Access {
     Public,
     SignedIn,
     Claimant,
+    /// Lawyers and administrators (claimants get 404).
+    Staff,
+    /// The claim's owner, or staff working on its case.
+    ClaimantOrStaff,
     Admin,
 }
 
@@ -36,7 +40,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/claims/<id>/submit", Access::Claimant),
     ("POST", "/claims/<id>/withdraw", Access::Claimant),
     ("POST", "/claims/<id>/evidence", Access::Claimant),
-    ("GET", "/claims/<_id>/evidence/<evidence>", Access::Claimant),
+    ("GET", "/claims/<_id>/evidence/<evidence>", Access::ClaimantOrStaff),
     ("POST", "/claims/<id>/evidence/<evidence>/delete", Access::Claimant),
     ("POST", "/claims/<id>/consent/<document>", Access::Claimant),
     ("GET", "/claims/<id>/consent/receipt", Access::Claimant),
@@ -61,8 +65,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/claims/<id>/withdraw", Access::Claimant),
     ("GET", "/api/v1/admin/audit/verify", Access::Admin),
     ("POST", "/api/v1/claims/<id>/evidence", Access::Claimant),
-    ("GET", "/api/v1/claims/<id>/evidence", Access::Claimant),
-    ("GET", "/api/v1/evidence/<id>/content", Access::Claimant),
+    ("GET", "/api/v1/claims/<id>/evidence", Access::ClaimantOrStaff),
+    ("GET", "/api/v1/evidence/<id>/content", Access::ClaimantOrStaff),
     ("DELETE", "/api/v1/evidence/<id>", Access::Claimant),
     ("GET", "/api/v1/openapi.json", Access::Public),
     ("PUT", "/api/v1/claims/<id>/identity", Access::Claimant),
@@ -75,6 +79,33 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/me/export", Access::Claimant),
     ("GET", "/api/v1/me/export.zip", Access::Claimant),
     ("POST", "/api/v1/me/erase", Access::Claimant),
+    ("GET", "/staff/second-factor", Access::Staff),
+    ("POST", "/staff/second-factor/setup", Access::Staff),
+    ("POST", "/staff/second-factor", Access::Staff),
+    ("GET", "/review", Access::Staff),
+    ("POST", "/review/bulk-verify", Access::Staff),
+    ("GET", "/review/claims/<id>", Access::Staff),
+    ("POST", "/review/claims/<id>/decision", Access::Staff),
+    ("POST", "/review/claims/<id>/notes", Access::Staff),
+    ("POST", "/review/claims/<id>/assignee", Access::Staff),
+    ("GET", "/admin/cases/<slug>/members", Access::Admin),
+    ("POST", "/admin/cases/<slug>/members", Access::Admin),
+    ("POST", "/admin/cases/<slug>/members/<user_id>/remove", Access::Admin),
+    ("POST", "/admin/cases/<slug>/policy", Access::Admin),
+    ("GET", "/admin/alerts", Access::Admin),
+    ("POST", "/admin/alerts/<id>/acknowledge", Access::Admin),
+    ("GET", "/api/v1/review/claims", Access::Staff),
+    ("GET", "/api/v1/review/claims/<id>", Access::Staff),
+    ("POST", "/api/v1/review/claims/<id>/decision", Access::Staff),
+    ("POST", "/api/v1/review/claims/<id>/notes", Access::Staff),
+    ("PUT", "/api/v1/review/claims/<id>/assignee", Access::Staff),
+    ("POST", "/api/v1/review/bulk-verify", Access::Staff),
+    ("GET", "/api/v1/admin/cases/<slug>/members", Access::Admin),
+    ("POST", "/api/v1/admin/cases/<slug>/members", Access::Admin),
+    ("DELETE", "/api/v1/admin/cases/<slug>/members/<user_id>", Access::Admin),
+    ("PUT", "/api/v1/admin/cases/<slug>/policy", Access::Admin),
+    ("GET", "/api/v1/admin/alerts", Access::Admin),
+    ("POST", "/api/v1/admin/alerts/<id>/acknowledge", Access::Admin),
 ];
 
 fn concrete(path: &str) -> String {
@@ -82,6 +113,7 @@ fn concrete(path: &str) -> String {
         .replace("<_id>", &uuid::Uuid::new_v4().to_string())
         .replace("<evidence>", &uuid::Uuid::new_v4().to_string())
         .replace("<document>", &uuid::Uuid::new_v4().to_string())
+        .replace("<user_id>", &uuid::Uuid::new_v4().to_string())
         .replace("<slug>", "benesse-2014")
         .replace("<step>", "identity")
         .replace("<index>", "1")
@@ -126,7 +158,7 @@ async fn staff_cannot_use_claimant_routes_and_claimants_cannot_use_admin_routes(
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let claimant = app.claimant("hanako@example.jp").await;
     for (method, path, access) in MATRIX {
-        if *access == Access::Admin && path.starts_with("/api/v1") {
+        if matches!(access, Access::Admin | Access::Staff) && path.starts_with("/api/v1") {
             let path = concrete(path.trim_start_matches("/api/v1"));
             let r = claimant.call(method.parse().unwrap(), &path, None).await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}");

@@ -12,5 +12,6 @@ mod intake_api;
 mod intake_pages;
 mod logs;
 mod protection;
+mod review;
 mod roster;
 mod second_factor;

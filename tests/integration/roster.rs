@@ -8,9 +8,10 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{json, Value};
 
 /// A roster line that identifies nobody real but is easy to search for.
-const CANARY_LINE: [&str; 5] = ["QX77-ROSTER9", "ろすたー かなりあ", "1966-06-16", "765-4321", "077-555-1234"];
+pub(crate) const CANARY_LINE: [&str; 5] =
+    ["QX77-ROSTER9", "ろすたー かなりあ", "1966-06-16", "765-4321", "077-555-1234"];
 
-fn roster_csv(lines: &[[&str; 5]], synthetic: u64) -> String {
+pub(crate) fn roster_csv(lines: &[[&str; 5]], synthetic: u64) -> String {
     let mut out = Vec::new();
     app::roster::synthetic::write(&mut out, 3, synthetic, 0, |_| {}).unwrap();
     let mut text = String::from_utf8(out).unwrap();
@@ -21,7 +22,7 @@ fn roster_csv(lines: &[[&str; 5]], synthetic: u64) -> String {
     text
 }
 
-async fn import(app: &TestApp, csv: String) -> app::error::AppResult<app::roster::service::ImportReport> {
+pub(crate) async fn import(app: &TestApp, csv: String) -> app::error::AppResult<app::roster::service::ImportReport> {
     let state = app.state().await;
     let progress = Arc::new(app::roster::service::Progress::default());
     app::roster::service::import(&state, "benesse-2014", "notice.csv", std::io::Cursor::new(csv.into_bytes()), progress)
@@ -69,7 +70,7 @@ async fn a_failed_import_leaves_nothing_behind() {
     assert_eq!(imports[0].status, "failed");
 }
 
-fn canary_claim() -> Value {
+pub(crate) fn canary_claim() -> Value {
     json!({
         "persons": [{"relation": "self", "family_name": "炉須太", "given_name": "金糸雀", "family_name_kana": "ロスター",
                      "given_name_kana": "カナリア", "birth_date": "1966-06-16", "gender": "female"}],
@@ -83,12 +84,7 @@ fn canary_claim() -> Value {
 }
 
 async fn submitted(app: &TestApp, email: &str, draft: Value, signer: &str) -> (ApiClient, String) {
-    let api = app.claimant(email).await;
-    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
-    assert_eq!(api.put(&format!("/claims/{id}"), draft).await.status, StatusCode::OK);
-    api.sign_as(&id, signer).await;
-    assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
-    (api, id)
+    app.submitted_claim(email, draft, signer).await
 }
 
 async fn signals(app: &TestApp, claim: &str) -> Vec<SignalKind> {

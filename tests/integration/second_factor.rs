@@ -5,13 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 fn code_for(secret: &str, offset_steps: i64) -> String {
-    let totp = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(secret).expect("base32 secret"))
-        .with_account_name("test")
-        .build()
-        .expect("totp");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    totp.generate((now + offset_steps * 30) as u64).to_string()
+    portal::totp_code(secret, offset_steps)
 }
 
 #[tokio::test]

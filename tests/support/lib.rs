@@ -310,6 +310,37 @@ impl TestApp {
         self.login(email, "staff password long enough").await
     }
 
+    /// A staff account whose session passed the TOTP second factor, and its secret.
+    pub async fn staff_verified(&self, email: &str, role: app::auth::Role) -> (ApiClient, String) {
+        let api = self.staff(email, role).await;
+        let setup = api.post("/auth/totp/setup", json!({})).await;
+        assert_eq!(setup.status, StatusCode::CREATED, "totp setup: {:?}", setup.body);
+        let secret = setup.body["secret"].as_str().expect("secret").to_string();
+        let r = api.post("/auth/totp/verify", json!({"code": totp_code(&secret, 0)})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "totp verify: {:?}", r.body);
+        (api, secret)
+    }
+
+    /// Make the lawyer with `email` a member of the Benesse case.
+    pub async fn add_to_case(&self, email: &str) {
+        let state = self.state().await;
+        app::review::admin::add_member_by(&state, &Default::default(), None, "benesse-2014", email)
+            .await
+            .expect("add member");
+    }
+
+    /// A claimant's submitted claim: `draft` filled in, every document signed as `signer`.
+    pub async fn submitted_claim(&self, email: &str, draft: Value, signer: &str) -> (ApiClient, String) {
+        let api = self.claimant(email).await;
+        let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+        let r = api.put(&format!("/claims/{id}"), draft).await;
+        assert_eq!(r.status, StatusCode::OK, "fill: {:?}", r.body);
+        api.sign_as(&id, signer).await;
+        let r = api.post(&format!("/claims/{id}/submit"), json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "submit: {:?}", r.body);
+        (api, id)
+    }
+
     /// Everything the database holds at rest: the SQLite file and its
     /// write-ahead log, or a `pg_dump` of the PostgreSQL database.
     pub fn bytes_at_rest(&self) -> Vec<u8> {
@@ -411,6 +442,17 @@ impl Browser {
         let res = self.http.post(format!("{}{}", self.base, action)).form(form).send().await.expect("post");
         Page { status: res.status(), url: res.url().to_string(), html: res.text().await.unwrap_or_default() }
     }
+}
+
+/// The TOTP code for `secret` now (`offset_steps` × 30 s away).
+pub fn totp_code(secret: &str, offset_steps: i64) -> String {
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).expect("base32 secret"))
+        .with_account_name("test")
+        .build()
+        .expect("totp");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    totp.generate((now + offset_steps * 30) as u64).to_string()
 }
 
 /// A complete, valid draft for the API, with a given claimant name.

@@ -127,6 +127,23 @@ impl<'r> FromRequest<'r> for AdminUser {
     }
 }
 
+/// A signed-in lawyer or administrator. Claimants get 404 before any
+/// request body is read. (The second factor is checked by the services.)
+pub struct StaffUser(pub CurrentUser);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for StaffUser {
+    type Error = Status;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        match CurrentUser::from_request(req).await {
+            Outcome::Success(user) if user.role != Role::Claimant => Outcome::Success(StaffUser(user)),
+            Outcome::Success(_) => Outcome::Error((Status::NotFound, Status::NotFound)),
+            Outcome::Error(e) => Outcome::Error(e),
+            Outcome::Forward(s) => Outcome::Forward(s),
+        }
+    }
+}
+
 /// The caller if signed in, else `None` (for pages open to everyone).
 pub struct MaybeUser(pub Option<CurrentUser>);
 

@@ -89,6 +89,7 @@ async fn insert_benesse(txn: &crate::db::WriteTx) -> Result<Uuid, sea_orm::DbErr
             catalogue: Set(serde_json::to_value(benesse_catalogue()).unwrap_or_default()),
             intake_opens_on: Set(date(2014, 7, 9)),
             intake_closes_on: Set(None),
+            auto_verify: Set(false),
             created_at: Set(now),
             updated_at: Set(now),
         }

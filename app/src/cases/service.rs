@@ -68,6 +68,13 @@ impl CaseCache {
         }
     }
 
+    /// Drop a case from the cache after it changed here (other instances see it within the TTL).
+    pub fn forget(&self, id: uuid::Uuid) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|(_, c)| c.model.id != id);
+        }
+    }
+
     pub async fn by_id(&self, db: &impl ConnectionTrait, id: uuid::Uuid) -> AppResult<Case> {
         if let Some(c) = self.fresh(|c| c.model.id == id) {
             return Ok(c);

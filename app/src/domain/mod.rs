@@ -43,6 +43,8 @@ pub enum ErrorCode {
     PasswordIncorrect,
     ConsentRequired,
     TotpCode,
+    /// The e-mail names no lawyer's account.
+    NotALawyer,
 }
 
 impl ErrorCode {

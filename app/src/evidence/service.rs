@@ -226,8 +226,13 @@ pub async fn upload(
     Ok(((&row).into(), true))
 }
 
+/// The claim's files: its owner's, or for staff working on its case.
 pub async fn list(state: &AppState, user: &CurrentUser, claim_id: Uuid) -> AppResult<Vec<EvidenceView>> {
-    own_claim(state, user, claim_id).await?;
+    if user.role == Role::Claimant {
+        own_claim(state, user, claim_id).await?;
+    } else {
+        crate::review::access::staff_claim(state, user, claim_id).await?;
+    }
     let rows = evidence::Entity::find()
         .filter(evidence::Column::ClaimId.eq(claim_id))
         .order_by_asc(evidence::Column::CreatedAt)
@@ -272,8 +277,32 @@ pub fn file_name(claim_number: &str, view: &EvidenceView) -> String {
     format!("{}-{}-{}.{}", claim_number, view.kind, short_id, SniffedType::extension(&view.content_type))
 }
 
+/// The evidence row and its claim if the caller may read it: the owner, or
+/// staff working on the claim's case — whose read is capped and audited.
+async fn readable_evidence(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+) -> AppResult<(evidence::Model, claim::Model)> {
+    if user.role == Role::Claimant {
+        return own_evidence(state, user, id).await;
+    }
+    crate::review::access::require_staff(user)?;
+    let row = evidence::Entity::find_by_id(id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
+    let claim = crate::review::access::staff_claim(state, user, row.claim_id).await?;
+    crate::review::access::record_read(
+        state,
+        user,
+        crate::review::access::Read::EvidenceDownload,
+        &claim,
+        ("evidence", row.id),
+    )
+    .await?;
+    Ok((row, claim))
+}
+
 pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Download> {
-    let (row, claim) = own_evidence(state, user, id).await?;
+    let (row, claim) = readable_evidence(state, user, id).await?;
     let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
     let data_key = state.keys.unwrap_data_key(wrapped, &claim.id)?;
     let mut reader = state.store.reader(&row.storage_key).await?;

@@ -52,6 +52,8 @@ pub struct ClaimDetail {
     pub consent: ConsentState,
     /// Why the claim would not join a filing round now (empty: it would).
     pub round_exclusions: Vec<Exclusion>,
+    /// The lawyers' open deficiency notice, or why the claim was rejected.
+    pub notice: Option<crate::review::desk::DecisionView>,
 }
 
 impl ClaimDetail {
@@ -60,7 +62,7 @@ impl ClaimDetail {
         missing.extend(consent.missing.iter().cloned());
         // Whether a claim is a possible duplicate is for the lawyers, not the claimant.
         let round_exclusions = round_exclusions(summary.status, consent.current, false);
-        Self { summary, draft, missing, consent, round_exclusions }
+        Self { summary, draft, missing, consent, round_exclusions, notice: None }
     }
 }
 
@@ -286,10 +288,12 @@ pub(crate) fn identity_index(keys: &Keyring, person: &Person) -> String {
     keys.blind_index("person-identity", &person.identity_key())
 }
 
-async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppResult<ClaimDetail> {
+pub(crate) async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppResult<ClaimDetail> {
     let draft = load_draft(state.db.conn(), &state.keys, model, Parts::All).await?;
     let consent = crate::consent::service::state_of(state.db.conn(), &state.keys, model, &draft).await?;
-    Ok(ClaimDetail::new(summary(model, case_slug)?, draft, consent))
+    let mut detail = ClaimDetail::new(summary(model, case_slug)?, draft, consent);
+    detail.notice = crate::review::desk::claimant_notice(state, model).await?;
+    Ok(detail)
 }
 
 /// Start a claim in a case. One claim per claimant per case: a second
@@ -333,6 +337,10 @@ pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str)
         withdrawn_at: None,
         needs_reverification: false,
         erased_at: None,
+        assignee_id: None,
+        cure_deadline: None,
+        signals: None,
+        signals_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -434,7 +442,11 @@ where
         .await?;
         txn.commit().await?;
         let consent = crate::consent::service::state_of(state.db.conn(), &state.keys, &updated, &draft).await?;
-        return Ok(ClaimDetail::new(summary(&updated, &case.model.slug)?, draft, consent));
+        let mut detail = ClaimDetail::new(summary(&updated, &case.model.slug)?, draft, consent);
+        if status == ClaimStatus::NeedsInfo {
+            detail.notice = crate::review::desk::claimant_notice(state, &updated).await?;
+        }
+        return Ok(detail);
     }
     Err(AppError::Conflict("claim_changed"))
 }
@@ -517,6 +529,8 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Submitted.as_str()))
         .col_expr(claim::Column::SubmittedAt, Expr::value(model.submitted_at.unwrap_or(now)))
         .col_expr(claim::Column::PossibleDuplicate, Expr::value(!duplicates.is_empty()))
+        .col_expr(claim::Column::CureDeadline, Expr::value(Option::<chrono::NaiveDate>::None))
+        .col_expr(claim::Column::SignalsAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
         .col_expr(claim::Column::Version, Expr::value(model.version + 1))
         .col_expr(claim::Column::UpdatedAt, Expr::value(now))
         .filter(claim::Column::Id.eq(id))
@@ -532,9 +546,25 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
             _ => Err(AppError::Conflict("claim_changed")),
         };
     }
+    if status == ClaimStatus::NeedsInfo {
+        // The claimant answered the deficiency notice: the lawyers are told.
+        crate::review::desk::mark_notices_answered(&txn, id).await?;
+        entities::notification::Entity::insert(entities::notification::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            case_id: Set(model.case_id),
+            audience: Set("lawyers".into()),
+            kind: Set("claim.resubmitted".into()),
+            claim_id: Set(Some(model.id)),
+            created_at: Set(now),
+            read_at: Set(None),
+        })
+        .exec_without_returning(&*txn)
+        .await?;
+    }
     if !duplicates.is_empty() {
         claim::Entity::update_many()
             .col_expr(claim::Column::PossibleDuplicate, Expr::value(true))
+            .col_expr(claim::Column::SignalsAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
             .filter(claim::Column::Id.is_in(duplicates.clone()))
             .exec(&*txn)
             .await?;
@@ -553,8 +583,15 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     updated.status = ClaimStatus::Submitted.as_str().into();
     updated.submitted_at = Some(updated.submitted_at.unwrap_or(now));
     updated.possible_duplicate = !duplicates.is_empty();
+    updated.cure_deadline = None;
+    updated.signals_at = None;
     updated.version += 1;
     updated.updated_at = now;
+    // The case's policy may verify it now (only when code and identity both match).
+    if crate::review::desk::auto_verify_if_allowed(state, &updated).await? {
+        updated.status = ClaimStatus::Verified.as_str().into();
+        updated.version += 1;
+    }
     summary(&updated, &case.model.slug)
 }
 

@@ -20,6 +20,8 @@ struct AccessLine {
     #[serde(flatten)]
     entry: AccessEntry,
     at_jst: String,
+    /// What happened, in words (the action code when no words exist yet).
+    action_label: String,
 }
 
 #[derive(Serialize)]
@@ -40,7 +42,11 @@ async fn render(
     let access_log = service::access_log(state, user)
         .await?
         .into_iter()
-        .map(|entry| AccessLine { at_jst: crate::web::format_jst(entry.at), entry })
+        .map(|entry| {
+            let key = format!("action-{}", entry.action.replace(['.', '_'], "-"));
+            let action_label = lang.try_t(&key).unwrap_or_else(|| entry.action.clone());
+            AccessLine { at_jst: crate::web::format_jst(entry.at), action_label, entry }
+        })
         .collect();
     Ok(Template::render(
         "me/index",

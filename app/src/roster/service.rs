@@ -183,6 +183,8 @@ pub async fn import(
             .await?;
             txn.commit().await?;
             state.roster_imports.forget(case.model.id);
+            // The case's claims get their signals recomputed against the new roster.
+            crate::review::desk::invalidate_signals(state, case.model.id).await?;
             Ok(ImportReport { import_id, rows_imported: imported, rows_rejected: rejected_count, rejected })
         }
         Err(e) => {

@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+
+/// A reviewer's note on a claim, sealed with the claim's data key.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "review_notes")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub claim_id: Uuid,
+    pub author_id: Uuid,
+    pub body_sealed: Vec<u8>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
