@@ -92,7 +92,9 @@ fn unreachable_hmac() -> Hmac<Sha256> {
 #[derive(Clone)]
 pub struct Keyring {
     master: Zeroizing<[u8; 32]>,
-    blind: Zeroizing<[u8; 32]>,
+    /// HMAC-SHA256 keyed with the blind-index key, its key schedule done
+    /// once: each blind index clones it (two compressions fewer per hash).
+    blind: Hmac<Sha256>,
     account: Zeroizing<[u8; 32]>,
     csrf: Zeroizing<[u8; 32]>,
     jwt: Zeroizing<Vec<u8>>,
@@ -110,7 +112,9 @@ impl Keyring {
         // Sub-keys are separated by purpose so one never stands in for another.
         let account = Zeroizing::new(hmac(&master[..], &[b"account-email-key/v1"]));
         let csrf = Zeroizing::new(hmac(keys.jwt.expose(), &[b"csrf-key/v1"]));
-        Self { master, blind: keys.blind_index.expose().clone(), account, csrf, jwt: keys.jwt.expose().clone() }
+        let blind = <Hmac<Sha256> as Mac>::new_from_slice(&keys.blind_index.expose()[..])
+            .unwrap_or_else(|_| unreachable_hmac());
+        Self { master, blind, account, csrf, jwt: keys.jwt.expose().clone() }
     }
 
     pub fn jwt_secret(&self) -> &[u8] {
@@ -133,7 +137,12 @@ impl Keyring {
 
     /// Keyed hash of an already-normalised value, separated by `purpose`.
     pub fn blind_index(&self, purpose: &str, normalised: &str) -> String {
-        let mac = hmac(&self.blind[..], &[purpose.as_bytes(), normalised.as_bytes()]);
+        let mut state = self.blind.clone();
+        for part in [purpose.as_bytes(), normalised.as_bytes()] {
+            state.update(&(part.len() as u64).to_be_bytes());
+            state.update(part);
+        }
+        let mac: [u8; 32] = state.finalize().into_bytes().into();
         let mut out = [0u8; 64];
         // Lower-case hex, as `hex::encode` writes it, without a per-character iterator.
         match hex::encode_to_slice(mac, &mut out) {
@@ -207,6 +216,11 @@ mod tests {
         assert_ne!(keys.blind_index("a", "v"), keys.blind_index("b", "v"));
         // Length-prefixing keeps ("ab","c") and ("a","bc") apart.
         assert_ne!(keys.blind_index("ab", "c"), keys.blind_index("a", "bc"));
+        // The precomputed key schedule gives the same HMAC as keying each time
+        // (indexes stored before it still match).
+        assert_eq!(keys.blind_index("person-identity", "ヤマダ|1980-05-05"), {
+            hex::encode(hmac(&[5u8; 32], &["person-identity".as_bytes(), "ヤマダ|1980-05-05".as_bytes()]))
+        });
     }
 
     #[test]

@@ -304,6 +304,8 @@ async fn write_rows(
             }
         }
         copy.finish().await.map_err(|e| AppError::Unavailable(e.to_string()))?;
+        let loaded = std::time::Instant::now();
+        tracing::info!(rows = imported, "roster rows loaded; indexing");
         // Attaching builds the partition's indexes in bulk (far faster than
         // maintaining them row by row) and, thanks to the CHECK, skips a scan.
         state
@@ -313,8 +315,14 @@ async fn write_rows(
                 "ALTER TABLE roster_entries ATTACH PARTITION {part} FOR VALUES IN ('{import_id}')"
             ))
             .await?;
+        let indexed = loaded.elapsed();
         // Statistics, so that lookups use the hash indexes from the first query on.
         state.db.conn().execute_unprepared(&format!("ANALYZE {part}")).await?;
+        tracing::info!(
+            index_s = indexed.as_secs_f64(),
+            analyze_s = (loaded.elapsed() - indexed).as_secs_f64(),
+            "roster partition attached"
+        );
     } else {
         while let Some(piece) = rx.recv().await {
             match piece {
