@@ -22,6 +22,7 @@ pub mod me;
 mod openapi;
 pub mod review;
 pub mod roster;
+pub mod rounds;
 mod web;
 
 use std::net::IpAddr;
