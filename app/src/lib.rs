@@ -176,6 +176,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .mount("/api/v1", consent::api::routes())
         .mount("/api/v1", me::api::routes())
         .mount("/api/v1", review::api::routes())
+        .mount("/api/v1", rounds::api::routes())
         .mount("/api/v1", openapi::routes())
         .register("/", web::catchers())
 }

@@ -10,6 +10,7 @@ mod m20261121_000005_consent_and_data_rights;
 mod m20261121_000006_roster;
 mod m20261121_000007_staff_second_factor;
 mod m20261121_000008_review_desk;
+mod m20261121_000009_filing_rounds;
 
 /// The roster's lookup indexes, which the import recreates on each partition.
 pub use m20261121_000006_roster::ROSTER_INDEXES;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000006_roster::Migration),
             Box::new(m20261121_000007_staff_second_factor::Migration),
             Box::new(m20261121_000008_review_desk::Migration),
+            Box::new(m20261121_000009_filing_rounds::Migration),
         ]
     }
 }

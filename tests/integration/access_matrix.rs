@@ -106,6 +106,13 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("PUT", "/api/v1/admin/cases/<slug>/policy", Access::Admin),
     ("GET", "/api/v1/admin/alerts", Access::Admin),
     ("POST", "/api/v1/admin/alerts/<id>/acknowledge", Access::Admin),
+    ("POST", "/api/v1/admin/cases/<slug>/rounds", Access::Admin),
+    ("GET", "/api/v1/admin/cases/<slug>/rounds", Access::Admin),
+    ("GET", "/api/v1/admin/rounds/<id>", Access::Admin),
+    ("PUT", "/api/v1/admin/rounds/<id>/policy", Access::Admin),
+    ("POST", "/api/v1/admin/rounds/<id>/compute", Access::Admin),
+    ("POST", "/api/v1/admin/rounds/<id>/freeze", Access::Admin),
+    ("GET", "/api/v1/admin/rounds/<id>/members", Access::Admin),
 ];
 
 fn concrete(path: &str) -> String {

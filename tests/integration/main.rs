@@ -14,4 +14,5 @@ mod logs;
 mod protection;
 mod review;
 mod roster;
+mod rounds;
 mod second_factor;

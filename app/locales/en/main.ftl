@@ -418,3 +418,8 @@ action-claim-rejected = Rejected
 action-claim-info-requested = Asked for more information
 action-claim-note-added = Added a legal-team note
 action-claim-assigned = Assigned to a reviewer
+
+# Filing rounds
+error-round-has-no-policy = This round has no tier policy yet. Set one first.
+error-round-not-open = This round is frozen: it can no longer be changed or recomputed.
+error-policy-unchanged = This is the same as the current policy. Save a new version only when something changed.

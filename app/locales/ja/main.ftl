@@ -418,3 +418,8 @@ action-claim-rejected = 却下
 action-claim-info-requested = 追加情報の依頼
 action-claim-note-added = 弁護団メモの追加
 action-claim-assigned = 担当者の割当て
+
+# Filing rounds
+error-round-has-no-policy = この提訴回にはまだ等級（ティア）の方針がありません。先に方針を設定してください。
+error-round-not-open = この提訴回は確定済みのため、変更・再計算はできません。
+error-policy-unchanged = 現在の方針と同じ内容です。変更があるときだけ新しい版を保存してください。

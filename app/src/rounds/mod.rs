@@ -1,6 +1,8 @@
 //! Filing rounds (第1次, 第2次 … 提訴): who is in a round, each plaintiff's
 //! tier and claimed amount with reasons, and the limitation-period warning.
-//! So far only the pure rules (`domain`): the tier policy document and its
-//! validation, and the deterministic computation. Rounds in the database,
-//! freezing, and the filing bundle come next.
+//! `domain` holds the pure rules (the tier policy document and the
+//! deterministic computation); `service` keeps rounds, versioned policies and
+//! frozen members in the database. The filing bundle comes next.
+pub mod api;
 pub mod domain;
+pub mod service;
