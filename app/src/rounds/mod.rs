@@ -4,5 +4,6 @@
 //! deterministic computation); `service` keeps rounds, versioned policies and
 //! frozen members in the database. The filing bundle comes next.
 pub mod api;
+pub mod bundle;
 pub mod domain;
 pub mod service;
