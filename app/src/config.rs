@@ -75,7 +75,15 @@ struct RawSettings {
     claim_views_per_hour: u32,
     #[serde(default = "default_evidence_downloads_per_hour")]
     evidence_downloads_per_hour: u32,
+    #[serde(default = "default_exports_per_hour")]
+    exports_per_hour: u32,
 }
+
+fn default_exports_per_hour() -> u32 {
+    DEFAULT_EXPORTS_PER_HOUR
+}
+/// Filing bundles hold every plaintiff's data: a few an hour is plenty (`APP_EXPORTS_PER_HOUR`).
+pub const DEFAULT_EXPORTS_PER_HOUR: u32 = 5;
 
 fn default_claim_views_per_hour() -> u32 {
     DEFAULT_CLAIM_VIEWS_PER_HOUR
@@ -163,6 +171,7 @@ pub struct Settings {
     /// Per-user hourly caps on staff reads of claims and evidence (S9).
     pub claim_views_per_hour: u32,
     pub evidence_downloads_per_hour: u32,
+    pub exports_per_hour: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,7 +281,7 @@ impl Settings {
         if raw.max_evidence_bytes == 0 || raw.max_evidence_files == 0 {
             return Err(ConfigError::Invalid("max_evidence_bytes and max_evidence_files must be positive".into()));
         }
-        if raw.claim_views_per_hour == 0 || raw.evidence_downloads_per_hour == 0 {
+        if raw.claim_views_per_hour == 0 || raw.evidence_downloads_per_hour == 0 || raw.exports_per_hour == 0 {
             return Err(ConfigError::Invalid(
                 "claim_views_per_hour and evidence_downloads_per_hour must be positive".into(),
             ));
@@ -280,6 +289,7 @@ impl Settings {
         Ok(Settings {
             claim_views_per_hour: raw.claim_views_per_hour,
             evidence_downloads_per_hour: raw.evidence_downloads_per_hour,
+            exports_per_hour: raw.exports_per_hour,
             evidence_dir: raw.evidence_dir.clone().unwrap_or_else(|| raw.data_dir.join("evidence")),
             max_evidence_bytes: raw.max_evidence_bytes,
             max_evidence_files: raw.max_evidence_files,

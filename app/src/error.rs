@@ -26,6 +26,9 @@ pub enum AppError {
     /// Staff must pass the TOTP second factor in this session first (S5).
     #[error("second factor required")]
     SecondFactorRequired,
+    /// Re-enter the password first (S5: before an export download).
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
     #[error("login failed")]
     LoginFailed,
     #[error("wrong state: {0}")]
@@ -83,7 +86,10 @@ impl AppError {
         match self {
             AppError::NotFound => Status::NotFound,
             AppError::Unauthenticated | AppError::LoginFailed => Status::Unauthorized,
-            AppError::Forbidden | AppError::Csrf | AppError::SecondFactorRequired => Status::Forbidden,
+            AppError::Forbidden
+            | AppError::Csrf
+            | AppError::SecondFactorRequired
+            | AppError::ReauthenticationRequired => Status::Forbidden,
             AppError::WrongState(_) | AppError::Conflict(_) => Status::Conflict,
             AppError::Invalid(_) | AppError::Incomplete(_) => Status::UnprocessableEntity,
             AppError::TooManyRequests => Status::TooManyRequests,
@@ -101,6 +107,7 @@ impl AppError {
             AppError::Unauthenticated => "unauthenticated",
             AppError::Forbidden => "forbidden",
             AppError::SecondFactorRequired => "second_factor_required",
+            AppError::ReauthenticationRequired => "reauthentication_required",
             AppError::LoginFailed => "login_failed",
             AppError::WrongState(code) | AppError::Conflict(code) => code,
             AppError::Invalid(_) => "invalid",

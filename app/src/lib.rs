@@ -87,12 +87,34 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// A state for background work (bundle exports) sharing this one's
+    /// database pool, keys, settings and store, with caches of its own.
+    pub fn worker(&self) -> Self {
+        let per_minute = NonZeroU32::new(self.settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
+        Self {
+            db: self.db.clone(),
+            keys: self.keys.clone(),
+            settings: self.settings.clone(),
+            login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            dummy_hash: self.dummy_hash.clone(),
+            cases: Default::default(),
+            roster_imports: Default::default(),
+            store: self.store.clone(),
+        }
+    }
+}
+
 /// Today's date in Japan, where the suits are filed.
 pub fn today() -> chrono::NaiveDate {
-    let now = chrono::Utc::now();
+    today_of(chrono::Utc::now())
+}
+
+/// The date in Japan at an instant.
+pub fn today_of(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
     chrono::FixedOffset::east_opt(9 * 3600)
-        .map(|jst| now.with_timezone(&jst).date_naive())
-        .unwrap_or_else(|| now.date_naive())
+        .map(|jst| at.with_timezone(&jst).date_naive())
+        .unwrap_or_else(|| at.date_naive())
 }
 
 /// Path ids are UUIDs; anything else is simply not found.

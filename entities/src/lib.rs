@@ -9,6 +9,7 @@ pub mod claim;
 pub mod consent;
 pub mod consent_document;
 pub mod evidence;
+pub mod export;
 pub mod filing_round;
 pub mod harm;
 pub mod notification;

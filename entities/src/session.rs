@@ -11,6 +11,8 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     /// When this session passed the second factor (staff).
     pub mfa_verified_at: Option<DateTimeUtc>,
+    /// When this session last re-entered its password (before an export download).
+    pub reauthenticated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -113,6 +113,11 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/admin/rounds/<id>/compute", Access::Admin),
     ("POST", "/api/v1/admin/rounds/<id>/freeze", Access::Admin),
     ("GET", "/api/v1/admin/rounds/<id>/members", Access::Admin),
+    ("POST", "/api/v1/admin/rounds/<id>/exports", Access::Admin),
+    ("GET", "/api/v1/admin/rounds/<id>/exports", Access::Admin),
+    ("GET", "/api/v1/admin/exports/<id>", Access::Admin),
+    ("GET", "/api/v1/admin/exports/<id>/download", Access::Admin),
+    ("POST", "/api/v1/auth/reauth", Access::SignedIn),
 ];
 
 fn concrete(path: &str) -> String {

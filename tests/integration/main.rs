@@ -8,6 +8,7 @@ mod crash;
 mod data_rights;
 mod evidence;
 mod evidence_s3;
+mod exports;
 mod intake_api;
 mod intake_pages;
 mod logs;

@@ -423,3 +423,6 @@ action-claim-assigned = Assigned to a reviewer
 error-round-has-no-policy = This round has no tier policy yet. Set one first.
 error-round-not-open = This round is frozen: it can no longer be changed or recomputed.
 error-policy-unchanged = This is the same as the current policy. Save a new version only when something changed.
+error-reauthentication-required = Enter your password again before downloading.
+error-round-not-frozen = A filing bundle can be made only after the round is frozen.
+error-export-not-ready = The filing bundle is still being made. Please try again shortly.

@@ -423,3 +423,6 @@ action-claim-assigned = 担当者の割当て
 error-round-has-no-policy = この提訴回にはまだ等級（ティア）の方針がありません。先に方針を設定してください。
 error-round-not-open = この提訴回は確定済みのため、変更・再計算はできません。
 error-policy-unchanged = 現在の方針と同じ内容です。変更があるときだけ新しい版を保存してください。
+error-reauthentication-required = ダウンロードの前に、もう一度パスワードを入力してください。
+error-round-not-frozen = 提訴資料は、提訴回を確定してから作成できます。
+error-export-not-ready = 提訴資料はまだ作成中です。しばらくしてからもう一度お試しください。

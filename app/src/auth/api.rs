@@ -83,6 +83,19 @@ pub async fn totp_verify(user: CurrentUser, state: &State<AppState>, body: Json<
     Ok(Status::NoContent)
 }
 
+#[derive(serde::Deserialize)]
+pub struct PasswordBody {
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Re-enter the password: needed shortly before downloading a filing bundle.
+#[rocket::post("/auth/reauth", data = "<body>")]
+pub async fn reauth(user: CurrentUser, state: &State<AppState>, body: Json<PasswordBody>) -> AppResult<Status> {
+    service::reauthenticate(state, &user, &body.password).await?;
+    Ok(Status::NoContent)
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![register, login, logout, me, totp_setup, totp_verify]
+    rocket::routes![register, login, logout, me, totp_setup, totp_verify, reauth]
 }

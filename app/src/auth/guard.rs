@@ -39,6 +39,8 @@ pub struct CurrentUser {
     pub via_cookie: bool,
     /// This session passed the TOTP second factor.
     pub mfa: bool,
+    /// When this session last re-entered its password.
+    pub reauthenticated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl CurrentUser {
@@ -87,6 +89,7 @@ async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
         ip: req.client_ip(),
         via_cookie,
         mfa: session.mfa_verified_at.is_some(),
+        reauthenticated_at: session.reauthenticated_at,
     })
 }
 

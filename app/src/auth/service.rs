@@ -4,6 +4,7 @@ use argon2::Argon2;
 use chrono::{DateTime, Duration, Utc};
 use entities::{session, user};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -249,6 +250,7 @@ pub async fn open_session(
         expires_at: Set(expires_at),
         revoked_at: Set(None),
         mfa_verified_at: Set(None),
+        reauthenticated_at: Set(None),
     }
     .insert(&**db)
     .await?;
@@ -349,4 +351,47 @@ pub async fn bootstrap_admin(state: &AppState) -> AppResult<Option<(String, Stri
     let actor = Actor::default();
     create_account(state, &actor, &email, &parsed, Role::Admin).await?;
     Ok(Some((email.as_str().to_string(), password)))
+}
+
+/// How long a re-entered password counts as fresh (for export downloads).
+pub const REAUTH_VALID_MINUTES: i64 = 10;
+
+/// Fresh re-authentication (S5): the signed-in person re-enters their
+/// password; the session records when. Wrong passwords are audited and
+/// throttled like logins.
+pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, password: &str) -> AppResult<()> {
+    if let Some(ip) = user.ip {
+        if state.login_limiter.check_key(&ip).is_err() {
+            return Err(AppError::TooManyRequests);
+        }
+    }
+    let row = user::Entity::find_by_id(user.id).one(state.db.conn()).await?.ok_or(AppError::Unauthenticated)?;
+    let ok = !password.is_empty() && verify_password(row.password_hash.clone(), password.to_string()).await;
+    let txn = state.db.begin_write().await?;
+    if !ok {
+        audit::append(&txn, &user.actor(), Event::new("auth.reauth_failed").subject("user", user.id).owner(user.id))
+            .await?;
+        txn.commit().await?;
+        let mut errors = FieldErrors::new();
+        errors.add("password", if password.is_empty() { ErrorCode::Required } else { ErrorCode::PasswordIncorrect });
+        return Err(errors.into());
+    }
+    session::Entity::update_many()
+        .col_expr(session::Column::ReauthenticatedAt, Expr::value(Some(Utc::now())))
+        .filter(session::Column::Id.eq(user.session_id))
+        .exec(&*txn)
+        .await?;
+    audit::append(
+        &txn,
+        &user.actor(),
+        Event::new("auth.reauthenticated").subject("session", user.session_id).owner(user.id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Did this session re-enter its password within the last few minutes?
+pub fn freshly_reauthenticated(user: &crate::auth::CurrentUser) -> bool {
+    user.reauthenticated_at.is_some_and(|at| Utc::now() - at < Duration::minutes(REAUTH_VALID_MINUTES))
 }

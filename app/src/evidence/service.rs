@@ -253,6 +253,25 @@ pub struct Download {
 }
 
 impl Download {
+    /// A decrypting reader over any object sealed chunk by chunk (`ChunkSealer`).
+    pub(crate) async fn sealed_object(
+        state: &AppState,
+        storage_key: &str,
+        key: &[u8; 32],
+        size: u64,
+        file_name: String,
+        content_type: String,
+    ) -> AppResult<Self> {
+        let mut reader = state.store.reader(storage_key).await?;
+        let mut header = [0u8; ChunkOpener::HEADER];
+        let n = fill(reader.as_mut(), &mut header).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
+        if n != header.len() {
+            return Err(AppError::Internal("stored object is truncated".into()));
+        }
+        let opener = ChunkOpener::new(key, &header)?;
+        Ok(Self { file_name, content_type, size, reader, opener, chunks_left: chunk_count(size), remaining: size })
+    }
+
     /// The next plaintext chunk, `None` at the end.
     pub async fn next_chunk(&mut self) -> AppResult<Option<Vec<u8>>> {
         if self.chunks_left == 0 {
@@ -303,6 +322,12 @@ async fn readable_evidence(
 
 pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Download> {
     let (row, claim) = readable_evidence(state, user, id).await?;
+    open_object(state, &row, &claim).await
+}
+
+/// A decrypting reader over a file whose read the caller has authorised
+/// (and audited): the download route above, or a filing-bundle export.
+pub(crate) async fn open_object(state: &AppState, row: &evidence::Model, claim: &claim::Model) -> AppResult<Download> {
     let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
     let data_key = state.keys.unwrap_data_key(wrapped, &claim.id)?;
     let mut reader = state.store.reader(&row.storage_key).await?;
@@ -314,8 +339,8 @@ pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
     let opener = ChunkOpener::new(data_key.bytes(), &header)?;
     let size = row.size as u64;
     Ok(Download {
-        file_name: file_name(&claim.number, &EvidenceView::from(&row)),
-        content_type: row.content_type,
+        file_name: file_name(&claim.number, &EvidenceView::from(row)),
+        content_type: row.content_type.clone(),
         size,
         reader,
         opener,
@@ -370,8 +395,16 @@ pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> AppResul
         .into_tuple()
         .all(state.db.conn())
         .await?;
+    // Filing bundles live in the same store: their objects are not orphans.
+    let bundles: Vec<Option<String>> = entities::export::Entity::find()
+        .select_only()
+        .column(entities::export::Column::StorageKey)
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
     let objects = state.store.list().await?;
-    let known: std::collections::HashSet<&str> = rows.iter().map(|(_, k)| k.as_str()).collect();
+    let mut known: std::collections::HashSet<&str> = rows.iter().map(|(_, k)| k.as_str()).collect();
+    known.extend(bundles.iter().flatten().map(String::as_str));
     let present: std::collections::HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let mut report = ReconcileReport::default();
     for object in &objects {

@@ -19,6 +19,8 @@ use crate::AppState;
 pub enum Read {
     ClaimView,
     EvidenceDownload,
+    /// A filing-bundle export (every plaintiff's data at once).
+    Export,
 }
 
 impl Read {
@@ -27,18 +29,21 @@ impl Read {
         match self {
             Read::ClaimView => "claim.viewed",
             Read::EvidenceDownload => "evidence.viewed",
+            Read::Export => "export.requested",
         }
     }
     pub fn alert_kind(self) -> &'static str {
         match self {
             Read::ClaimView => "cap.claim_views",
             Read::EvidenceDownload => "cap.evidence_downloads",
+            Read::Export => "cap.exports",
         }
     }
     pub fn cap(self, state: &AppState) -> u32 {
         match self {
             Read::ClaimView => state.settings.claim_views_per_hour,
             Read::EvidenceDownload => state.settings.evidence_downloads_per_hour,
+            Read::Export => state.settings.exports_per_hour,
         }
     }
 }
@@ -110,17 +115,20 @@ pub async fn record_read(
     claim: &claim::Model,
     subject: (&'static str, Uuid),
 ) -> AppResult<()> {
+    let event = Event::new(read.action())
+        .subject(subject.0, subject.1)
+        .owner(claim.claimant_id)
+        .detail(serde_json::json!({"claim": claim.number, "purpose": "review"}));
+    record_capped(state, user, read, event).await
+}
+
+/// Record `event` (whose action is `read.action()`) within the caller's
+/// hourly cap for `read`: past it, nothing is recorded, an alert is raised
+/// and the answer is `TooManyRequests`.
+pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, event: Event) -> AppResult<()> {
     let since = Utc::now() - Duration::hours(1);
     let txn = state.db.begin_write().await?;
-    audit::append(
-        &txn,
-        &user.actor(),
-        Event::new(read.action())
-            .subject(subject.0, subject.1)
-            .owner(claim.claimant_id)
-            .detail(serde_json::json!({"claim": claim.number, "purpose": "review"})),
-    )
-    .await?;
+    audit::append(&txn, &user.actor(), event).await?;
     let count = audit_event::Entity::find()
         .filter(audit_event::Column::ActorId.eq(user.id))
         .filter(audit_event::Column::Action.eq(read.action()))

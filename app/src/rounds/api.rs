@@ -3,9 +3,11 @@ use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::State;
 
+use super::export::{self, ExportView};
 use super::service::{self, MemberView, PolicyView, Preview, RoundInput, RoundView};
 use crate::auth::AdminUser;
 use crate::error::AppResult;
+use crate::evidence::api::Attachment;
 use crate::{parse_id, AppState};
 
 #[rocket::post("/admin/cases/<slug>/rounds", data = "<body>")]
@@ -53,6 +55,43 @@ pub async fn members(admin: AdminUser, state: &State<AppState>, id: &str) -> App
     Ok(Json(service::members(state, &admin.0, parse_id(id)?).await?))
 }
 
+#[rocket::post("/admin/rounds/<id>/exports")]
+pub async fn start_export(
+    admin: AdminUser,
+    state: &State<AppState>,
+    id: &str,
+) -> AppResult<(Status, Json<ExportView>)> {
+    Ok((Status::Accepted, Json(export::start(state, &admin.0, parse_id(id)?).await?)))
+}
+
+#[rocket::get("/admin/rounds/<id>/exports")]
+pub async fn exports(admin: AdminUser, state: &State<AppState>, id: &str) -> AppResult<Json<Vec<ExportView>>> {
+    Ok(Json(export::list(state, &admin.0, parse_id(id)?).await?))
+}
+
+#[rocket::get("/admin/exports/<id>")]
+pub async fn export_status(admin: AdminUser, state: &State<AppState>, id: &str) -> AppResult<Json<ExportView>> {
+    Ok(Json(export::status(state, &admin.0, parse_id(id)?).await?))
+}
+
+/// The bundle: only shortly after `POST /auth/reauth` in the same session.
+#[rocket::get("/admin/exports/<id>/download")]
+pub async fn download(admin: AdminUser, state: &State<AppState>, id: &str) -> AppResult<Attachment> {
+    Ok(Attachment(export::download(state, &admin.0, parse_id(id)?).await?))
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create, list, get, set_policy, compute, freeze, members]
+    rocket::routes![
+        create,
+        list,
+        get,
+        set_policy,
+        compute,
+        freeze,
+        members,
+        start_export,
+        exports,
+        export_status,
+        download
+    ]
 }

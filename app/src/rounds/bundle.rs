@@ -94,55 +94,83 @@ pub fn neutralise(cell: &str) -> String {
     }
 }
 
-/// A writer that hashes and counts what passes through.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn zip_err(e: zip::result::ZipError) -> io::Error {
     io::Error::other(e.to_string())
+}
+
+struct OpenEntry {
+    name: String,
+    hasher: Sha256,
+    size: u64,
 }
 
 /// Writes the bundle's entries and remembers each file's hash.
 pub struct BundleWriter<W: Write + Seek> {
     zip: zip::ZipWriter<W>,
     files: Vec<FileEntry>,
+    open: Option<OpenEntry>,
+}
+
+/// Writes into the bundle's open entry.
+struct EntryWriter<'a, W: Write + Seek>(&'a mut BundleWriter<W>);
+
+impl<W: Write + Seek> Write for EntryWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_chunk(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<W: Write + Seek> BundleWriter<W> {
     pub fn new(out: W) -> Self {
-        Self { zip: zip::ZipWriter::new(out), files: Vec::new() }
+        Self { zip: zip::ZipWriter::new(out), files: Vec::new(), open: None }
     }
 
-    /// Write one file through `body`. Images and PDFs are already compressed,
-    /// so they are stored; text is deflated.
+    /// Start an entry (closing the one before). Images and PDFs are already
+    /// compressed, so they are stored; text is deflated.
+    pub fn start(&mut self, name: &str, compress: bool) -> io::Result<()> {
+        self.end();
+        let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+        let options = zip::write::SimpleFileOptions::default().compression_method(method).large_file(false);
+        self.zip.start_file(name, options).map_err(zip_err)?;
+        self.open = Some(OpenEntry { name: name.to_string(), hasher: Sha256::new(), size: 0 });
+        Ok(())
+    }
+
+    /// Append to the open entry.
+    pub fn write_chunk(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let Some(open) = self.open.as_mut() else {
+            return Err(io::Error::other("no entry is open"));
+        };
+        self.zip.write_all(bytes)?;
+        open.hasher.update(bytes);
+        open.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn end(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.files.push(FileEntry {
+                name: open.name,
+                size: open.size,
+                sha256: hex::encode(open.hasher.finalize()),
+            });
+        }
+    }
+
+    /// Write one whole entry through `body`.
     pub fn file(
         &mut self,
         name: &str,
         compress: bool,
         body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
-        let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
-        let options = zip::write::SimpleFileOptions::default().compression_method(method).large_file(false);
-        self.zip.start_file(name, options).map_err(zip_err)?;
-        let mut hashing = Hashing { inner: &mut self.zip, hasher: Sha256::new(), size: 0 };
-        body(&mut hashing)?;
-        let (size, sha256) = (hashing.size, hex::encode(hashing.hasher.finalize()));
-        self.files.push(FileEntry { name: name.to_string(), size, sha256 });
+        self.start(name, compress)?;
+        body(&mut EntryWriter(self))?;
+        self.end();
         Ok(())
     }
 
@@ -249,6 +277,7 @@ impl<W: Write + Seek> BundleWriter<W> {
         exported_by: String,
         exported_at: DateTime<Utc>,
     ) -> io::Result<(W, Manifest)> {
+        self.end();
         let manifest = Manifest { round, counts, exported_by, exported_at, files: self.files.clone() };
         let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
         let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);

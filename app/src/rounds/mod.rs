@@ -6,4 +6,5 @@
 pub mod api;
 pub mod bundle;
 pub mod domain;
+pub mod export;
 pub mod service;

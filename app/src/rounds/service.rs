@@ -106,6 +106,10 @@ fn require_admin(user: &CurrentUser) -> AppResult<()> {
     }
 }
 
+pub(crate) async fn latest_policy_row(state: &AppState, round_id: Uuid) -> AppResult<Option<tier_policy::Model>> {
+    latest_policy(state, round_id).await
+}
+
 async fn latest_policy(state: &AppState, round_id: Uuid) -> AppResult<Option<tier_policy::Model>> {
     Ok(tier_policy::Entity::find()
         .filter(tier_policy::Column::RoundId.eq(round_id))
