@@ -190,6 +190,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .mount("/", consent::pages::routes())
         .mount("/", me::pages::routes())
         .mount("/", review::pages::routes())
+        .mount("/", rounds::pages::routes())
         .mount("/api/v1", auth::api::routes())
         .mount("/api/v1", cases::api::routes())
         .mount("/api/v1", intake::api::routes())

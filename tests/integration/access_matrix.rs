@@ -118,6 +118,14 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/admin/exports/<id>", Access::Admin),
     ("GET", "/api/v1/admin/exports/<id>/download", Access::Admin),
     ("POST", "/api/v1/auth/reauth", Access::SignedIn),
+    ("GET", "/admin/cases/<slug>/rounds", Access::Admin),
+    ("POST", "/admin/cases/<slug>/rounds", Access::Admin),
+    ("GET", "/admin/rounds/<id>", Access::Admin),
+    ("POST", "/admin/rounds/<id>/policy", Access::Admin),
+    ("POST", "/admin/rounds/<id>/compute", Access::Admin),
+    ("POST", "/admin/rounds/<id>/freeze", Access::Admin),
+    ("POST", "/admin/rounds/<id>/exports", Access::Admin),
+    ("POST", "/admin/exports/<id>/download", Access::Admin),
 ];
 
 fn concrete(path: &str) -> String {

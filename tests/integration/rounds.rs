@@ -156,3 +156,52 @@ async fn a_round_is_for_administrators_only() {
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body["error"]["fields"]["name"].is_string() && bad.body["error"]["fields"]["filing_date"].is_string());
 }
+
+#[tokio::test]
+async fn administrators_run_a_round_from_the_pages() {
+    let app = spawn_app().await;
+    let _ = people(&app).await;
+    app.staff("admin2@example.jp", Role::Admin).await;
+    let browser = app.browser_signed_in("admin2@example.jp", "staff password long enough").await;
+    let list = browser.get("/admin/cases/benesse-2014/rounds").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let refused = browser
+        .submit(
+            &list,
+            "/admin/cases/benesse-2014/rounds",
+            &[("name", "第1次提訴"), ("court", ""), ("cut_off", "2026-13-01"), ("filing_date", "")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.input_value("name").as_deref(), Some("第1次提訴"), "what was typed is kept");
+    assert!(refused.texts("#f-court-error").len() == 1 && refused.texts("#f-cut_off-error").len() == 1);
+    let today = app::today();
+    let (cut, filing) = (today.to_string(), (today + chrono::Duration::days(10)).to_string());
+    let round = browser
+        .submit(
+            &refused,
+            "/admin/cases/benesse-2014/rounds",
+            &[("name", "第1次提訴"), ("court", "東京地方裁判所"), ("cut_off", &cut), ("filing_date", &filing)],
+        )
+        .await;
+    assert_eq!(round.status, StatusCode::OK);
+    assert!(round.url.contains("/admin/rounds/"), "{}", round.url);
+    let path = round.url.split("/admin/rounds/").nth(1).unwrap().to_string();
+    // The default policy is offered; a broken one is refused beside it.
+    let offered = round.texts("#f-policy").pop().unwrap();
+    assert!(offered.contains("expected_delivery_date"));
+    let broken =
+        browser.submit(&round, &format!("/admin/rounds/{path}/policy"), &[("policy", "{\"tiers\": []}")]).await;
+    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(broken.html.contains("tiers"));
+    let saved = browser.submit(&broken, &format!("/admin/rounds/{path}/policy"), &[("policy", &offered)]).await;
+    assert_eq!(saved.status, StatusCode::OK);
+    let preview = browser.submit(&saved, &format!("/admin/rounds/{path}/compute"), &[]).await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert_eq!(preview.texts("table.chart tbody tr").len(), 4, "a row per tier");
+    assert_eq!(preview.texts("table.chart meter").len(), 8);
+    let frozen = browser.submit(&preview, &format!("/admin/rounds/{path}/freeze"), &[]).await;
+    assert_eq!(frozen.status, StatusCode::OK);
+    assert!(frozen.html.contains("確定済み"));
+    assert_eq!(frozen.texts("#bundle").len(), 1, "the bundle section is offered once frozen");
+}

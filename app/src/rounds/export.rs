@@ -69,6 +69,8 @@ fn require_admin(user: &CurrentUser) -> AppResult<()> {
 /// work goes on in the background (`status` shows its progress).
 pub async fn start(state: &AppState, user: &CurrentUser, round_id: Uuid) -> AppResult<ExportView> {
     require_admin(user)?;
+    // The bundle holds every plaintiff's data: the second factor first (S5).
+    access::require_staff(user)?;
     let round = filing_round::Entity::find_by_id(round_id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
     if round.state == "open" {
         return Err(AppError::WrongState("round_not_frozen"));
@@ -426,6 +428,7 @@ fn fill_sync(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize>
 /// re-entered their password in this session (S5); audited.
 pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Download> {
     require_admin(user)?;
+    access::require_staff(user)?;
     if !crate::auth::service::freshly_reauthenticated(user) {
         return Err(AppError::ReauthenticationRequired);
     }

@@ -7,4 +7,5 @@ pub mod api;
 pub mod bundle;
 pub mod domain;
 pub mod export;
+pub mod pages;
 pub mod service;
