@@ -89,6 +89,21 @@ enum DevCommand {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Make a synthetic frozen round for the export benchmark (claims with a
+    /// child each, evidence uploaded through the real path); also writes the
+    /// plaintext files to a directory. Prints the round id.
+    SeedRound {
+        #[arg(long, default_value = "benesse-2014")]
+        case: String,
+        #[arg(long)]
+        plaintiffs: u64,
+        #[arg(long)]
+        files: u64,
+        #[arg(long, default_value_t = 50_000)]
+        file_bytes: usize,
+        #[arg(long)]
+        plain_dir: std::path::PathBuf,
+    },
     /// Time roster lookups (the verification query) for lines of a synthetic
     /// roster already imported with the same seed; half the samples are absent.
     BenchLookup {
@@ -229,6 +244,30 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Roster { command: RosterCommand::Import { case, file } } => roster_import(&case, &file).await,
         Command::Dev { command: DevCommand::GenRoster { rows, seed, bad_every, out } } => {
             gen_roster(rows, seed, bad_every, out.as_deref())
+        }
+        Command::Dev { command: DevCommand::SeedRound { case, plaintiffs, files, file_bytes, plain_dir } } => {
+            let state = match state().await {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let claims = plaintiffs.div_ceil(2);
+            let bar = bar(claims, "{spinner} seeding claims {bar:40} {pos}/{len} ({eta})");
+            let seeded =
+                crate::rounds::synthetic::seed_round(&state, &case, plaintiffs, files, file_bytes, &plain_dir, |n| {
+                    bar.set_position(n)
+                })
+                .await;
+            bar.finish_and_clear();
+            match seeded {
+                Ok(id) => {
+                    println!("{id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Dev { command: DevCommand::BenchLookup { case, rows, seed, samples } } => {
             bench_lookup(&case, rows, seed, samples).await

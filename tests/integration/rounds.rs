@@ -205,3 +205,24 @@ async fn administrators_run_a_round_from_the_pages() {
     assert!(frozen.html.contains("確定済み"));
     assert_eq!(frozen.texts("#bundle").len(), 1, "the bundle section is offered once frozen");
 }
+
+#[tokio::test]
+async fn an_adult_household_member_is_left_out_until_they_give_their_own_retainer() {
+    let app = spawn_app().await;
+    let (lawyer, _) = app.staff_verified("lawyer@example.jp", Role::Lawyer).await;
+    app.add_to_case("lawyer@example.jp").await;
+    let mut draft = complete_draft("やまだ", "1980-05-05");
+    draft["persons"][1] = json!({"relation": "spouse", "family_name": "山田", "given_name": "太郎",
+        "family_name_kana": "やまだ", "given_name_kana": "たろう", "birth_date": "1978-02-02", "gender": "male"});
+    let (_, claim) = app.submitted_claim("hanako@example.jp", draft, "山田 花子").await;
+    verify(&lawyer, &claim).await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
+    let round = new_round(&admin, "第1次提訴").await;
+    admin.put(&format!("/admin/rounds/{round}/policy"), default_policy()).await;
+    let preview = admin.post(&format!("/admin/rounds/{round}/compute"), json!({})).await.body;
+    let members = preview["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{preview:?}");
+    assert_eq!(members[0]["position"], 0);
+    assert_eq!(preview["excluded"][0]["position"], 1);
+    assert_eq!(preview["excluded"][0]["reasons"], json!(["no_current_consent"]));
+}

@@ -9,3 +9,4 @@ pub mod domain;
 pub mod export;
 pub mod pages;
 pub mod service;
+pub mod synthetic;

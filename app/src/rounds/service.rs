@@ -326,6 +326,12 @@ async fn gather(state: &AppState, round: &filing_round::Model) -> AppResult<Vec<
         let leaked: Vec<String> = serde_json::from_value(model.leaked_items.clone()).unwrap_or_default();
         for (i, p) in draft.persons.iter().enumerate() {
             let mut own = exclusions.clone();
+            // An adult other than the claimant gives their own retainer, which
+            // the portal cannot take for them yet: not a plaintiff through this claim.
+            let adult_other = i > 0 && !p.birth_date.is_minor_on(round.filing_date);
+            if adult_other && !own.contains(&Exclusion::NoCurrentConsent) {
+                own.push(Exclusion::NoCurrentConsent);
+            }
             if own.is_empty() {
                 if let Some(identity) = identities.get(i) {
                     if !seen_people.insert(identity.clone()) {
