@@ -124,6 +124,14 @@ impl<W: Write + Seek> Write for EntryWriter<'_, W> {
     }
 }
 
+impl<S: Write> BundleWriter<zip::write::StreamWriter<S>> {
+    /// A bundle written front to back into `out` (no seeking: entries carry
+    /// data descriptors), so it can be sealed and stored while it is made.
+    pub fn streaming(out: S) -> Self {
+        Self { zip: zip::ZipWriter::new_stream(out), files: Vec::new(), open: None }
+    }
+}
+
 impl<W: Write + Seek> BundleWriter<W> {
     pub fn new(out: W) -> Self {
         Self { zip: zip::ZipWriter::new(out), files: Vec::new(), open: None }
@@ -326,7 +334,7 @@ mod tests {
             evidence_id: uuid::Uuid::nil(),
             extension: "jpg".into(),
         }];
-        let mut w = BundleWriter::new(std::io::Cursor::new(Vec::new()));
+        let mut w = BundleWriter::streaming(Vec::new());
         w.party_list_xlsx(&parties).unwrap();
         w.party_list_csv(&parties).unwrap();
         w.claim_list_csv(&parties).unwrap();
@@ -345,6 +353,7 @@ mod tests {
         let counts = Counts { plaintiffs: 2, exhibits: 1, retainers: 0, total_yen: 110_000 };
         let (out, manifest) = w.finish(round, counts, "admin@example.jp".into(), Utc::now()).unwrap();
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(out.into_inner())).unwrap();
+        // (written as a stream, front to back, and still a readable ZIP)
         assert_eq!(zip.len(), manifest.files.len() + 1);
         for f in &manifest.files {
             let mut bytes = Vec::new();

@@ -5,7 +5,6 @@
 //! evidence store (an S3 multipart upload on S3). Memory stays flat whatever
 //! the round's size. Downloads need a freshly re-entered password, are
 //! audited, and exports are capped per hour with an alert past the cap.
-use std::io::{Read, Seek};
 
 use chrono::{DateTime, Utc};
 use entities::{claim, evidence, export, filing_round, round_member};
@@ -292,10 +291,19 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
         result_sha256: round.result_sha256.clone().unwrap_or_default(),
     };
 
-    // The ZIP is written by a blocking thread into an unlinked temporary file.
+    // Three stages run at once, each on its own thread, through bounded
+    // channels (memory stays flat): this task decrypts evidence and feeds
+    // the ZIP writer; the ZIP writer (CRC, per-file SHA-256) streams the
+    // archive to the sealer; the sealer hashes the whole ZIP and seals it
+    // chunk by chunk; this task writes the sealed chunks to the store.
+    let key = DataKey::generate();
+    let storage_key = Uuid::new_v4().simple().to_string();
+    let mut out = state.store.writer(&storage_key).await?;
     let (tx, mut rx) = rocket::tokio::sync::mpsc::channel::<Piece>(8);
-    let writer = rocket::tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, String, u64)> {
-        let mut bundle = BundleWriter::new(tempfile::tempfile()?);
+    let (plain_tx, plain_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    let (sealed_tx, mut sealed_rx) = rocket::tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let zipper = rocket::tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut bundle = BundleWriter::streaming(std::io::BufWriter::with_capacity(CHUNK, ChannelWriter(plain_tx)));
         while let Some(piece) = rx.blocking_recv() {
             match piece {
                 Piece::Parties(parties) => {
@@ -308,28 +316,44 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
                 Piece::Data(bytes) => bundle.write_chunk(&bytes)?,
                 Piece::Finish(finish) => {
                     let (info, counts, exporter) = *finish;
-                    let (mut file, _manifest) = bundle.finish(info, counts, exporter, Utc::now())?;
-                    // Hash the finished ZIP as it will be downloaded.
-                    file.rewind()?;
-                    let mut hasher = Sha256::new();
-                    let mut buf = vec![0u8; CHUNK];
-                    let mut size = 0u64;
-                    loop {
-                        let n = file.read(&mut buf)?;
-                        if n == 0 {
-                            break;
-                        }
-                        hasher.update(&buf[..n]);
-                        size += n as u64;
-                    }
-                    file.rewind()?;
-                    return Ok((file, hex::encode(hasher.finalize()), size));
+                    let (out, _manifest) = bundle.finish(info, counts, exporter, Utc::now())?;
+                    // Flush the last bytes; dropping the writer closes the channel.
+                    out.into_inner().into_inner().map_err(|e| e.into_error())?;
+                    return Ok(());
                 }
             }
         }
         Err(std::io::Error::other("the bundle was not finished"))
     });
-    let produced: AppResult<()> = async {
+    let seal_key = zeroize::Zeroizing::new(*key.bytes());
+    let sealer_task = rocket::tokio::task::spawn_blocking(move || -> AppResult<(String, u64)> {
+        let mut sealer = ChunkSealer::new(&seal_key);
+        let send = |bytes: Vec<u8>| {
+            sealed_tx.blocking_send(bytes).map_err(|_| AppError::Internal("the store writer stopped".into()))
+        };
+        send(sealer.header().to_vec())?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut block: Vec<u8> = Vec::with_capacity(CHUNK);
+        while let Ok(bytes) = plain_rx.recv() {
+            hasher.update(&bytes);
+            size += bytes.len() as u64;
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                // A full block is sealed only once more data follows: the last one is sealed as last.
+                if block.len() == CHUNK {
+                    send(sealer.seal_next(&block)?)?;
+                    block.clear();
+                }
+                let take = (CHUNK - block.len()).min(rest.len());
+                block.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+            }
+        }
+        send(sealer.seal_last(&block)?)?;
+        Ok((hex::encode(hasher.finalize()), size))
+    });
+    let produced = async {
         let send =
             |piece| async { tx.send(piece).await.map_err(|_| AppError::Internal("the bundle writer stopped".into())) };
         send(Piece::Parties(parties)).await?;
@@ -347,45 +371,30 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
                 send(Piece::Data(chunk)).await?;
             }
             if i % 50 == 0 {
-                set_progress(state, id, "running", 5 + (85 * i / total) as i32).await?;
+                set_progress(state, id, "running", 5 + (90 * i / total) as i32).await?;
             }
         }
         send(Piece::Finish(Box::new((info, counts.clone(), exporter)))).await?;
-        Ok(())
-    }
-    .await;
-    drop(tx);
-    let written = writer.await.map_err(|e| AppError::Internal(e.to_string()))?;
-    produced?;
-    let (mut file, sha256, size) = written.map_err(io_err)?;
-    set_progress(state, id, "running", 92).await?;
-
-    // Seal it into the store with the bundle's own key.
-    let key = DataKey::generate();
-    let storage_key = Uuid::new_v4().simple().to_string();
-    let mut out = state.store.writer(&storage_key).await?;
-    let mut sealer = ChunkSealer::new(key.bytes());
-    let stored: AppResult<()> = async {
-        out.write(sealer.header()).await?;
-        let mut current = vec![0u8; CHUNK];
-        let mut next = vec![0u8; CHUNK];
-        let mut n = fill_sync(&mut file, &mut current).map_err(io_err)?;
-        loop {
-            let m = if n == CHUNK { fill_sync(&mut file, &mut next).map_err(io_err)? } else { 0 };
-            if m == 0 {
-                out.write(&sealer.seal_last(&current[..n])?).await?;
-                return Ok(());
-            }
-            out.write(&sealer.seal_next(&current[..n])?).await?;
-            std::mem::swap(&mut current, &mut next);
-            n = m;
+        drop(tx);
+        Ok::<(), AppError>(())
+    };
+    let stored = async {
+        while let Some(bytes) = sealed_rx.recv().await {
+            out.write(&bytes).await?;
         }
-    }
-    .await;
-    if let Err(e) = stored {
-        out.abort().await;
-        return Err(e);
-    }
+        Ok::<(), AppError>(())
+    };
+    let (produced, stored) = rocket::tokio::join!(produced, stored);
+    let zipped = zipper.await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let sealed = sealer_task.await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let outcome = produced.and(stored).and(zipped.map_err(io_err)).and(sealed);
+    let (sha256, size) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            out.abort().await;
+            return Err(e);
+        }
+    };
     out.finish().await?;
     let txn = state.db.begin_write().await?;
     export::Entity::update_many()
@@ -412,16 +421,17 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
     Ok(())
 }
 
-fn fill_sync(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = file.read(&mut buf[filled..])?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
+/// Hands what is written to the sealing thread.
+struct ChannelWriter(std::sync::mpsc::SyncSender<Vec<u8>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf.to_vec()).map_err(|_| std::io::Error::other("the sealer stopped"))?;
+        Ok(buf.len())
     }
-    Ok(filled)
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The bundle, decrypted as it streams. Only after the administrator
