@@ -7,7 +7,8 @@
 # administrator who passed TOTP; decrypt, ZIP with party list XLSX/CSV,
 # claim list, evidence index and manifest, seal into the store). Prints MB/s
 # of each and the server's peak RSS during the export.
-#   bash bench/export.sh
+#   bash bench/export.sh   (BENCH_PLAINTIFFS, BENCH_FILES, BENCH_FILE_KB; BENCH_SERVER_RUST_LOG=info
+#                           BENCH_SERVER_LOG=path keeps the server log, which times the export's phases)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portal-target}"
@@ -40,7 +41,7 @@ rm -f "$WORK/raw.zip"
 PORT=$((20000 + RANDOM % 20000))
 BASE="http://127.0.0.1:$PORT"
 echo "bench admin password 123" | "$BIN" user create --email bench-admin@example.jp --role admin --password-stdin >/dev/null
-ROCKET_PORT=$PORT ROCKET_LOG_LEVEL=off "$BIN" serve > "$WORK/server.log" 2>&1 &
+RUST_LOG=${BENCH_SERVER_RUST_LOG:-warn} ROCKET_PORT=$PORT ROCKET_LOG_LEVEL=off "$BIN" serve > "$WORK/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 200); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
 json() { python3 -c "import sys,json;print(json.load(sys.stdin)$1)"; }
@@ -79,3 +80,4 @@ printf '%-46s %10s %10s\n' "zip -0 -r of the plaintext files" "$RAW" "$RAW_S"
 printf '%-46s %10s %10s\n' "portal export (decrypt, ZIP, seal into store)" "$EXP" "$EXP_S"
 echo "ratio: $(python3 -c "print(f'{$EXP/$RAW:.2f}')") of zip -0 (target: at least 0.7)"
 echo "server peak RSS during the export: $RSS MB (target: under 200 MB; $SETUP_RSS MB after start-up)"
+[ -n "${BENCH_SERVER_LOG:-}" ] && cp "$WORK/server.log" "$BENCH_SERVER_LOG" || true

@@ -3,7 +3,8 @@
 //! (請求債権目録), the evidence index (証拠説明書) with each evidence file
 //! renamed by its exhibit number (甲第N号証), each plaintiff's signed retainer
 //! record, and `manifest.json` with the SHA-256 of every file. Written entry
-//! by entry to a seekable file, so memory stays flat whatever the round's size.
+//! by entry, to a seekable file or as a stream, so memory stays flat
+//! whatever the round's size.
 use std::io::{self, Seek, Write};
 
 use chrono::{DateTime, NaiveDate, Utc};

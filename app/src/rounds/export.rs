@@ -1,11 +1,12 @@
 //! Filing-bundle exports of a frozen round, as background jobs with
-//! progress: the ZIP is built entry by entry in an unlinked temporary file
-//! by a blocking writer (evidence is decrypted chunk by chunk on the way),
-//! then sealed chunk by chunk with the bundle's own data key into the
-//! evidence store (an S3 multipart upload on S3). Memory stays flat whatever
-//! the round's size. Downloads need a freshly re-entered password, are
-//! audited, and exports are capped per hour with an alert past the cap.
-
+//! progress. The ZIP is streamed front to back through bounded channels:
+//! evidence is decrypted chunk by chunk here, a blocking thread writes the
+//! archive (CRC, per-file SHA-256), another hashes the whole archive and
+//! seals it chunk by chunk with the bundle's own data key, and the sealed
+//! chunks go straight into the evidence store (an S3 multipart upload on
+//! S3). Memory stays flat whatever the round's size. Downloads need a
+//! freshly re-entered password, are audited, and exports are capped per
+//! hour with an alert past the cap.
 use chrono::{DateTime, Utc};
 use entities::{claim, evidence, export, filing_round, round_member};
 use sea_orm::sea_query::Expr;
@@ -193,6 +194,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
         .all(db)
         .await?;
 
+    let began = std::time::Instant::now();
     // Parties, in plaintiff-number order; claims are read once each.
     let mut parties = Vec::with_capacity(members.len());
     let mut claim_order: Vec<Uuid> = Vec::new();
@@ -273,6 +275,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
         }
     }
     set_progress(state, id, "running", 5).await?;
+    tracing::info!(export = %id, plaintiffs = parties.len(), exhibits = exhibits.len(), read_s = began.elapsed().as_secs_f64(), "bundle: claims read");
 
     let counts = Counts {
         plaintiffs: parties.len() as u64,
@@ -385,6 +388,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
         Ok::<(), AppError>(())
     };
     let (produced, stored) = rocket::tokio::join!(produced, stored);
+    tracing::info!(export = %id, total_s = began.elapsed().as_secs_f64(), "bundle: written");
     let zipped = zipper.await.map_err(|e| AppError::Internal(e.to_string()))?;
     let sealed = sealer_task.await.map_err(|e| AppError::Internal(e.to_string()))?;
     let outcome = produced.and(stored).and(zipped.map_err(io_err)).and(sealed);
