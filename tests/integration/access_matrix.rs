@@ -112,6 +112,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("PUT", "/api/v1/admin/rounds/<id>/policy", Access::Admin),
     ("POST", "/api/v1/admin/rounds/<id>/compute", Access::Admin),
     ("POST", "/api/v1/admin/rounds/<id>/freeze", Access::Admin),
+    ("POST", "/api/v1/admin/rounds/<id>/filed", Access::Admin),
     ("GET", "/api/v1/admin/rounds/<id>/members", Access::Admin),
     ("POST", "/api/v1/admin/rounds/<id>/exports", Access::Admin),
     ("GET", "/api/v1/admin/rounds/<id>/exports", Access::Admin),
@@ -124,6 +125,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/admin/rounds/<id>/policy", Access::Admin),
     ("POST", "/admin/rounds/<id>/compute", Access::Admin),
     ("POST", "/admin/rounds/<id>/freeze", Access::Admin),
+    ("POST", "/admin/rounds/<id>/filed", Access::Admin),
     ("POST", "/admin/rounds/<id>/exports", Access::Admin),
     ("POST", "/admin/exports/<id>/download", Access::Admin),
 ];

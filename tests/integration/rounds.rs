@@ -122,6 +122,12 @@ async fn a_round_takes_exactly_the_eligible_plaintiffs_and_says_why_others_are_o
     changed["minor_uplift_points"] = json!(1);
     assert_eq!(admin.put(&format!("/admin/rounds/{round}/policy"), changed).await.status, StatusCode::CONFLICT);
 
+    // Filing is recorded once, after freezing.
+    let filed = admin.post(&format!("/admin/rounds/{round}/filed"), json!({})).await;
+    assert_eq!(filed.status, StatusCode::OK, "{:?}", filed.body);
+    assert_eq!(filed.body["state"], "filed");
+    assert_eq!(admin.post(&format!("/admin/rounds/{round}/filed"), json!({})).await.status, StatusCode::CONFLICT);
+
     // The next round does not take them again.
     let second = new_round(&admin, "第2次提訴").await;
     admin.put(&format!("/admin/rounds/{second}/policy"), default_policy()).await;
@@ -133,7 +139,7 @@ async fn a_round_takes_exactly_the_eligible_plaintiffs_and_says_why_others_are_o
     use sea_orm::EntityTrait;
     let actions: Vec<String> =
         entities::audit_event::Entity::find().all(&db).await.unwrap().into_iter().map(|e| e.action).collect();
-    for a in ["round.created", "round.policy_set", "round.computed", "round.frozen"] {
+    for a in ["round.created", "round.policy_set", "round.computed", "round.frozen", "round.filed"] {
         assert!(actions.iter().any(|x| x == a), "{a} is audited");
     }
 }

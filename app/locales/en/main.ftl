@@ -464,3 +464,4 @@ bundle-status-failed = Failed
 bundle-password = Enter your password to download
 bundle-download = Download
 exclusion-unresolved-duplicate = It may duplicate another claim for the same person, and this is not resolved yet.
+round-mark-filed = Mark as filed

@@ -464,3 +464,4 @@ bundle-status-failed = 失敗
 bundle-password = ダウンロードするにはパスワードを入力してください
 bundle-download = ダウンロード
 exclusion-unresolved-duplicate = 同じ方の別の申込みと重複している可能性があり、確認が済んでいません。
+round-mark-filed = 提訴済みにする

@@ -50,6 +50,12 @@ pub async fn freeze(admin: AdminUser, state: &State<AppState>, id: &str) -> AppR
     Ok(Json(service::freeze(state, &admin.0, parse_id(id)?).await?))
 }
 
+/// The round was filed with the court.
+#[rocket::post("/admin/rounds/<id>/filed")]
+pub async fn filed(admin: AdminUser, state: &State<AppState>, id: &str) -> AppResult<Json<RoundView>> {
+    Ok(Json(service::mark_filed(state, &admin.0, parse_id(id)?).await?))
+}
+
 #[rocket::get("/admin/rounds/<id>/members")]
 pub async fn members(admin: AdminUser, state: &State<AppState>, id: &str) -> AppResult<Json<Vec<MemberView>>> {
     Ok(Json(service::members(state, &admin.0, parse_id(id)?).await?))
@@ -88,6 +94,7 @@ pub fn routes() -> Vec<rocket::Route> {
         set_policy,
         compute,
         freeze,
+        filed,
         members,
         start_export,
         exports,

@@ -277,6 +277,20 @@ pub async fn freeze(
     Ok(PageResponse::redirect(format!("/admin/rounds/{id}")))
 }
 
+#[rocket::post("/admin/rounds/<id>/filed", data = "<form>")]
+pub async fn filed(
+    id: &str,
+    form: Form<CsrfForm>,
+    csrf: Csrf,
+    admin: AdminUser,
+    state: &State<AppState>,
+) -> AppResult<PageResponse> {
+    csrf.verify(&form.csrf)?;
+    let id = parse_id(id)?;
+    service::mark_filed(state, &admin.0, id).await?;
+    Ok(PageResponse::redirect(format!("/admin/rounds/{id}")))
+}
+
 #[rocket::post("/admin/rounds/<id>/exports", data = "<form>")]
 pub async fn start_export(
     id: &str,
@@ -327,5 +341,5 @@ pub async fn download(
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![rounds, create, round, set_policy, compute, freeze, start_export, download]
+    rocket::routes![rounds, create, round, set_policy, compute, freeze, filed, start_export, download]
 }

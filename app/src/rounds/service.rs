@@ -505,3 +505,22 @@ pub async fn members(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResul
         })
         .collect())
 }
+
+/// Record that a frozen round was filed with the court (frozen → filed).
+pub async fn mark_filed(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<RoundView> {
+    require_admin(user)?;
+    round_by_id(state, id).await?;
+    let txn = state.db.begin_write().await?;
+    let changed = filing_round::Entity::update_many()
+        .col_expr(filing_round::Column::State, Expr::value(RoundState::Filed.as_str()))
+        .filter(filing_round::Column::Id.eq(id))
+        .filter(filing_round::Column::State.eq(RoundState::Frozen.as_str()))
+        .exec(&*txn)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(AppError::WrongState("round_not_frozen"));
+    }
+    audit::append(&txn, &user.actor(), Event::new("round.filed").subject("round", id)).await?;
+    txn.commit().await?;
+    view(state, &round_by_id(state, id).await?).await
+}
