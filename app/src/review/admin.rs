@@ -14,16 +14,8 @@ use crate::domain::{Email, ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
 
-fn require_admin(user: &CurrentUser) -> AppResult<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(AppError::NotFound)
-    }
-}
-
 pub async fn members(state: &AppState, user: &CurrentUser, slug: &str) -> AppResult<Vec<MemberView>> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let case = state.cases.by_slug(state.db.conn(), slug).await?;
     let rows = case_member::Entity::find()
         .filter(case_member::Column::CaseId.eq(case.model.id))
@@ -41,7 +33,7 @@ pub async fn members(state: &AppState, user: &CurrentUser, slug: &str) -> AppRes
 /// Make a lawyer a member of a case (by e-mail). Anyone else, or an
 /// unknown address, is a field error; adding twice is harmless.
 pub async fn add_member(state: &AppState, user: &CurrentUser, slug: &str, email: &str) -> AppResult<MemberView> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     add_member_by(state, &user.actor(), Some(user.id), slug, email).await
 }
 
@@ -93,7 +85,7 @@ pub async fn add_member_by(
 }
 
 pub async fn remove_member(state: &AppState, user: &CurrentUser, slug: &str, member: Uuid) -> AppResult<()> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let case = state.cases.by_slug(state.db.conn(), slug).await?;
     let txn = state.db.begin_write().await?;
     let removed = case_member::Entity::delete_by_id((case.model.id, member)).exec(&*txn).await?;
@@ -119,7 +111,7 @@ pub async fn remove_member(state: &AppState, user: &CurrentUser, slug: &str, mem
 
 /// Turn the case's auto-verification policy on or off.
 pub async fn set_auto_verify(state: &AppState, user: &CurrentUser, slug: &str, on: bool) -> AppResult<()> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let case = state.cases.by_slug(state.db.conn(), slug).await?;
     let txn = state.db.begin_write().await?;
     case::Entity::update_many()
@@ -152,7 +144,7 @@ pub struct AlertView {
 
 /// The most recent alerts, newest first.
 pub async fn alerts(state: &AppState, user: &CurrentUser) -> AppResult<Vec<AlertView>> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let rows = alert::Entity::find().order_by_desc(alert::Column::CreatedAt).limit(200).all(state.db.conn()).await?;
     let mut out = Vec::with_capacity(rows.len());
     for a in rows {
@@ -174,7 +166,7 @@ pub async fn alerts(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Alert
 }
 
 pub async fn acknowledge_alert(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<()> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let txn = state.db.begin_write().await?;
     let changed = alert::Entity::update_many()
         .col_expr(alert::Column::AcknowledgedAt, Expr::value(Utc::now()))

@@ -57,18 +57,10 @@ impl From<export::Model> for ExportView {
     }
 }
 
-fn require_admin(user: &CurrentUser) -> AppResult<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(AppError::NotFound)
-    }
-}
-
 /// Ask for a bundle of a frozen round: answered at once with the job; the
 /// work goes on in the background (`status` shows its progress).
 pub async fn start(state: &AppState, user: &CurrentUser, round_id: Uuid) -> AppResult<ExportView> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     // The bundle holds every plaintiff's data: the second factor first (S5).
     access::require_staff(user)?;
     let round = filing_round::Entity::find_by_id(round_id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
@@ -133,12 +125,12 @@ async fn set_progress(state: &AppState, id: Uuid, status: &str, progress: i32) -
 }
 
 pub async fn status(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ExportView> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     Ok(export::Entity::find_by_id(id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?.into())
 }
 
 pub async fn list(state: &AppState, user: &CurrentUser, round_id: Uuid) -> AppResult<Vec<ExportView>> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     Ok(export::Entity::find()
         .filter(export::Column::RoundId.eq(round_id))
         .order_by_desc(export::Column::CreatedAt)
@@ -441,7 +433,7 @@ impl std::io::Write for ChannelWriter {
 /// The bundle, decrypted as it streams. Only after the administrator
 /// re-entered their password in this session (S5); audited.
 pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Download> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     access::require_staff(user)?;
     if !crate::auth::service::freshly_reauthenticated(user) {
         return Err(AppError::ReauthenticationRequired);

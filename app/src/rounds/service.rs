@@ -98,14 +98,6 @@ fn parse_round(input: &RoundInput) -> Result<(String, String, NaiveDate, NaiveDa
     }
 }
 
-fn require_admin(user: &CurrentUser) -> AppResult<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(AppError::NotFound)
-    }
-}
-
 pub(crate) async fn latest_policy_row(state: &AppState, round_id: Uuid) -> AppResult<Option<tier_policy::Model>> {
     latest_policy(state, round_id).await
 }
@@ -142,7 +134,7 @@ async fn round_by_id(state: &AppState, id: Uuid) -> AppResult<filing_round::Mode
 }
 
 pub async fn create(state: &AppState, user: &CurrentUser, slug: &str, input: &RoundInput) -> AppResult<RoundView> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let case = state.cases.by_slug(state.db.conn(), slug).await?;
     let (name, court, cut_off, filing_date) = parse_round(input)?;
     let txn = state.db.begin_write().await?;
@@ -182,7 +174,7 @@ pub async fn create(state: &AppState, user: &CurrentUser, slug: &str, input: &Ro
 }
 
 pub async fn list(state: &AppState, user: &CurrentUser, slug: &str) -> AppResult<Vec<RoundView>> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let case = state.cases.by_slug(state.db.conn(), slug).await?;
     let rounds = filing_round::Entity::find()
         .filter(filing_round::Column::CaseId.eq(case.model.id))
@@ -197,7 +189,7 @@ pub async fn list(state: &AppState, user: &CurrentUser, slug: &str) -> AppResult
 }
 
 pub async fn get(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<RoundView> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     view(state, &round_by_id(state, id).await?).await
 }
 
@@ -215,7 +207,7 @@ pub async fn set_policy(
     id: Uuid,
     raw: &serde_json::Value,
 ) -> AppResult<PolicyView> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let round = round_by_id(state, id).await?;
     if round.state != RoundState::Open.as_str() {
         return Err(AppError::WrongState("round_not_open"));
@@ -383,7 +375,7 @@ async fn computed(
 
 /// Compute the round as it would be frozen now (open rounds only).
 pub async fn compute(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Preview> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let round = round_by_id(state, id).await?;
     if round.state != RoundState::Open.as_str() {
         return Err(AppError::WrongState("round_not_open"));
@@ -411,7 +403,7 @@ pub async fn compute(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResul
 /// Freeze: compute once more and give each member a plaintiff number (1, 2, …
 /// in claim-number and position order). The round no longer changes.
 pub async fn freeze(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Preview> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     let round = round_by_id(state, id).await?;
     if round.state != RoundState::Open.as_str() {
         return Err(AppError::WrongState("round_not_open"));
@@ -484,7 +476,7 @@ pub struct MemberView {
 }
 
 pub async fn members(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Vec<MemberView>> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     round_by_id(state, id).await?;
     let rows = round_member::Entity::find()
         .filter(round_member::Column::RoundId.eq(id))
@@ -508,7 +500,7 @@ pub async fn members(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResul
 
 /// Record that a frozen round was filed with the court (frozen → filed).
 pub async fn mark_filed(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<RoundView> {
-    require_admin(user)?;
+    user.require(Role::Admin)?;
     round_by_id(state, id).await?;
     let txn = state.db.begin_write().await?;
     let changed = filing_round::Entity::update_many()
