@@ -57,7 +57,7 @@ impl DocumentView {
 }
 
 /// Every version of a case's documents, newest first within each kind.
-async fn all_versions(db: &impl ConnectionTrait, case_id: Uuid) -> AppResult<Vec<consent_document::Model>> {
+pub(crate) async fn all_versions(db: &impl ConnectionTrait, case_id: Uuid) -> AppResult<Vec<consent_document::Model>> {
     Ok(consent_document::Entity::find()
         .filter(consent_document::Column::CaseId.eq(case_id))
         .order_by_asc(consent_document::Column::Kind)
@@ -383,6 +383,20 @@ pub async fn signatures(db: &impl ConnectionTrait, keys: &Keyring, model: &claim
         return Ok(vec![]);
     }
     let docs = all_versions(db, model.case_id).await?;
+    open_signatures(keys, model, &docs, rows)
+}
+
+/// Decrypt a claim's signatures from its consent rows (in signing order) and
+/// its case's documents, read by the caller.
+pub(crate) fn open_signatures(
+    keys: &Keyring,
+    model: &claim::Model,
+    docs: &[consent_document::Model],
+    rows: Vec<consent::Model>,
+) -> AppResult<Vec<Signature>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
     let key = data_key(keys, model)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {

@@ -124,6 +124,16 @@ impl ChunkSealer {
             .encrypt_next(chunk)
             .map_err(|_| crate::crypto::CryptoError::Decode)
     }
+    /// Seal a chunk in place (its tag is appended): one full chunk that is
+    /// not the last, or the last one (0 to `CHUNK` bytes) when `last`.
+    pub fn seal_in_place(&mut self, buf: &mut Vec<u8>, last: bool) -> Result<(), crate::crypto::CryptoError> {
+        let sealed = if last {
+            self.encryptor.take().ok_or(crate::crypto::CryptoError::Decode)?.encrypt_last_in_place(b"", buf)
+        } else {
+            self.encryptor.as_mut().ok_or(crate::crypto::CryptoError::Decode)?.encrypt_next_in_place(b"", buf)
+        };
+        sealed.map_err(|_| crate::crypto::CryptoError::Decode)
+    }
     /// Seal the last chunk (0 to `CHUNK` bytes).
     pub fn seal_last(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
         self.encryptor
@@ -156,6 +166,15 @@ impl ChunkOpener {
             .ok_or(crate::crypto::CryptoError::Open)?
             .decrypt_next(chunk)
             .map_err(|_| crate::crypto::CryptoError::Open)
+    }
+    /// Open a sealed chunk in place (its tag is removed); `last` as sealed.
+    pub fn open_in_place(&mut self, buf: &mut Vec<u8>, last: bool) -> Result<(), crate::crypto::CryptoError> {
+        let opened = if last {
+            self.decryptor.take().ok_or(crate::crypto::CryptoError::Open)?.decrypt_last_in_place(b"", buf)
+        } else {
+            self.decryptor.as_mut().ok_or(crate::crypto::CryptoError::Open)?.decrypt_next_in_place(b"", buf)
+        };
+        opened.map_err(|_| crate::crypto::CryptoError::Open)
     }
     pub fn open_last(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
         self.decryptor
@@ -213,6 +232,33 @@ mod tests {
         let mut opener = ChunkOpener::new(&key, &header).unwrap();
         assert!(opener.open_next(&flipped).is_err());
         assert!(ChunkOpener::new(&[8u8; 32], &header).unwrap().open_next(&a).is_err());
+    }
+
+    #[test]
+    fn sealing_in_place_matches_sealing_into_a_new_buffer_and_opens_either_way() {
+        let key = [3u8; 32];
+        let mut sealer = ChunkSealer::new(&key);
+        let header = sealer.header().to_vec();
+        let first = vec![1u8; CHUNK];
+        let mut in_place = first.clone();
+        sealer.seal_in_place(&mut in_place, false).unwrap();
+        let mut last = b"tail".to_vec();
+        sealer.seal_in_place(&mut last, true).unwrap();
+        assert_eq!(in_place.len(), CHUNK + TAG);
+        assert_ne!(&in_place[..CHUNK], &first[..]);
+        let mut opener = ChunkOpener::new(&key, &header).unwrap();
+        assert_eq!(opener.open_next(&in_place).unwrap(), first);
+        let mut opened = last.clone();
+        opener.open_in_place(&mut opened, true).unwrap();
+        assert_eq!(opened, b"tail");
+        // Out of order or tampered: refused in place too.
+        let mut opener = ChunkOpener::new(&key, &header).unwrap();
+        let mut wrong = last.clone();
+        assert!(opener.open_in_place(&mut wrong, false).is_err());
+        let mut opener = ChunkOpener::new(&key, &header).unwrap();
+        let mut tampered = in_place.clone();
+        tampered[0] ^= 1;
+        assert!(opener.open_in_place(&mut tampered, false).is_err());
     }
 
     #[test]

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use super::domain::{chunk_count, sniff, ChunkOpener, ChunkSealer, EvidenceKind, SniffedType, CHUNK, TAG};
 use super::jpeg::strip_metadata;
 use super::source::Source;
-use super::store::StoreError;
+use super::store::{EvidenceStore, StoreError};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
+use crate::crypto::Keyring;
 use crate::error::{AppError, AppResult};
 use crate::intake::domain::ClaimStatus;
 use crate::AppState;
@@ -285,8 +286,8 @@ impl Download {
         }
         self.chunks_left -= 1;
         self.remaining -= plain_len as u64;
-        let plain = if self.chunks_left == 0 { self.opener.open_last(&buf)? } else { self.opener.open_next(&buf)? };
-        Ok(Some(plain))
+        self.opener.open_in_place(&mut buf, self.chunks_left == 0)?;
+        Ok(Some(buf))
     }
 }
 
@@ -322,15 +323,20 @@ async fn readable_evidence(
 
 pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Download> {
     let (row, claim) = readable_evidence(state, user, id).await?;
-    open_object(state, &row, &claim).await
+    open_object(state.store.as_ref(), &state.keys, &row, &claim).await
 }
 
 /// A decrypting reader over a file whose read the caller has authorised
 /// (and audited): the download route above, or a filing-bundle export.
-pub(crate) async fn open_object(state: &AppState, row: &evidence::Model, claim: &claim::Model) -> AppResult<Download> {
+pub(crate) async fn open_object(
+    store: &dyn EvidenceStore,
+    keys: &Keyring,
+    row: &evidence::Model,
+    claim: &claim::Model,
+) -> AppResult<Download> {
     let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
-    let data_key = state.keys.unwrap_data_key(wrapped, &claim.id)?;
-    let mut reader = state.store.reader(&row.storage_key).await?;
+    let data_key = keys.unwrap_data_key(wrapped, &claim.id)?;
+    let mut reader = store.reader(&row.storage_key).await?;
     let mut header = [0u8; ChunkOpener::HEADER];
     let n = fill(reader.as_mut(), &mut header).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
     if n != header.len() {

@@ -117,11 +117,6 @@ pub(crate) async fn load_draft(
     model: &claim::Model,
     parts: Parts,
 ) -> AppResult<Draft> {
-    let key = data_key(keys, model)?;
-    let contact: ContactSealed = match &model.sealed {
-        Some(bytes) => crypto::open_json(key.bytes(), bytes, model.id.as_bytes())?,
-        None => ContactSealed::default(),
-    };
     let persons = person::Entity::find()
         .filter(person::Column::ClaimId.eq(model.id))
         .order_by_asc(person::Column::Position)
@@ -136,6 +131,22 @@ pub(crate) async fn load_draft(
                 .await?
         }
         Parts::WithoutHarms => vec![],
+    };
+    assemble_draft(keys, model, persons, harms)
+}
+
+/// Decrypt a draft from its rows, read by the caller (`load_draft`, or a
+/// batched read of many claims): persons and harms in position order.
+pub(crate) fn assemble_draft(
+    keys: &Keyring,
+    model: &claim::Model,
+    persons: Vec<person::Model>,
+    harms: Vec<harm::Model>,
+) -> AppResult<Draft> {
+    let key = data_key(keys, model)?;
+    let contact: ContactSealed = match &model.sealed {
+        Some(bytes) => crypto::open_json(key.bytes(), bytes, model.id.as_bytes())?,
+        None => ContactSealed::default(),
     };
     let mut draft = Draft {
         address: contact.address,

@@ -101,8 +101,18 @@ fn zip_err(e: zip::result::ZipError) -> io::Error {
 
 struct OpenEntry {
     name: String,
-    hasher: Sha256,
+    digest: Digesting,
     size: u64,
+}
+
+/// How an entry's SHA-256 is known.
+enum Digesting {
+    /// Hashed as it is written.
+    Here(Sha256),
+    /// Hashed when the file was uploaded and authenticated since (an
+    /// evidence file comes out of authenticated decryption, so its bytes are
+    /// the ones hashed then); the writer checks the size.
+    Known { sha256: String, size: u64 },
 }
 
 /// Writes the bundle's entries and remembers each file's hash.
@@ -141,11 +151,22 @@ impl<W: Write + Seek> BundleWriter<W> {
     /// Start an entry (closing the one before). Images and PDFs are already
     /// compressed, so they are stored; text is deflated.
     pub fn start(&mut self, name: &str, compress: bool) -> io::Result<()> {
-        self.end();
+        self.end()?;
         let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
         let options = zip::write::SimpleFileOptions::default().compression_method(method).large_file(false);
         self.zip.start_file(name, options).map_err(zip_err)?;
-        self.open = Some(OpenEntry { name: name.to_string(), hasher: Sha256::new(), size: 0 });
+        self.open = Some(OpenEntry { name: name.to_string(), digest: Digesting::Here(Sha256::new()), size: 0 });
+        Ok(())
+    }
+
+    /// Start a stored entry whose SHA-256 and size are already known: an
+    /// evidence file, hashed at upload and authenticated by its decryption.
+    /// The entry's size is checked against `size` when it ends.
+    pub fn start_known(&mut self, name: &str, sha256: &str, size: u64) -> io::Result<()> {
+        self.start(name, false)?;
+        if let Some(open) = self.open.as_mut() {
+            open.digest = Digesting::Known { sha256: sha256.to_string(), size };
+        }
         Ok(())
     }
 
@@ -155,19 +176,28 @@ impl<W: Write + Seek> BundleWriter<W> {
             return Err(io::Error::other("no entry is open"));
         };
         self.zip.write_all(bytes)?;
-        open.hasher.update(bytes);
+        if let Digesting::Here(hasher) = &mut open.digest {
+            hasher.update(bytes);
+        }
         open.size += bytes.len() as u64;
         Ok(())
     }
 
-    fn end(&mut self) {
+    fn end(&mut self) -> io::Result<()> {
         if let Some(open) = self.open.take() {
-            self.files.push(FileEntry {
-                name: open.name,
-                size: open.size,
-                sha256: hex::encode(open.hasher.finalize()),
-            });
+            let sha256 = match open.digest {
+                Digesting::Here(hasher) => hex::encode(hasher.finalize()),
+                Digesting::Known { sha256, size } if size == open.size => sha256,
+                Digesting::Known { size, .. } => {
+                    return Err(io::Error::other(format!(
+                        "{}: {} bytes written, {size} expected",
+                        open.name, open.size
+                    )))
+                }
+            };
+            self.files.push(FileEntry { name: open.name, size: open.size, sha256 });
         }
+        Ok(())
     }
 
     /// Write one whole entry through `body`.
@@ -179,8 +209,7 @@ impl<W: Write + Seek> BundleWriter<W> {
     ) -> io::Result<()> {
         self.start(name, compress)?;
         body(&mut EntryWriter(self))?;
-        self.end();
-        Ok(())
+        self.end()
     }
 
     /// The party list as CSV (UTF-8 with BOM so Excel reads the kanji).
@@ -286,7 +315,7 @@ impl<W: Write + Seek> BundleWriter<W> {
         exported_by: String,
         exported_at: DateTime<Utc>,
     ) -> io::Result<(W, Manifest)> {
-        self.end();
+        self.end()?;
         let manifest = Manifest { round, counts, exported_by, exported_at, files: self.files.clone() };
         let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
         let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
@@ -310,6 +339,19 @@ mod tests {
             legal_representative: None,
             tier: "B".into(),
             amount_yen: 55_000,
+        }
+    }
+
+    fn round_info() -> RoundInfo {
+        RoundInfo {
+            case: "benesse-2014".into(),
+            number: 1,
+            name: "第1次提訴".into(),
+            court: "東京地方裁判所".into(),
+            filing_date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            policy_version: 1,
+            policy_sha256: "p".into(),
+            result_sha256: "r".into(),
         }
     }
 
@@ -341,16 +383,7 @@ mod tests {
         w.claim_list_csv(&parties).unwrap();
         w.evidence_index_csv(&exhibits).unwrap();
         w.file(&exhibits[0].file_name(), false, |out| out.write_all(b"\xff\xd8 jpeg bytes")).unwrap();
-        let round = RoundInfo {
-            case: "benesse-2014".into(),
-            number: 1,
-            name: "第1次提訴".into(),
-            court: "東京地方裁判所".into(),
-            filing_date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-            policy_version: 1,
-            policy_sha256: "p".into(),
-            result_sha256: "r".into(),
-        };
+        let round = round_info();
         let counts = Counts { plaintiffs: 2, exhibits: 1, retainers: 0, total_yen: 110_000 };
         let (out, manifest) = w.finish(round, counts, "admin@example.jp".into(), Utc::now()).unwrap();
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(out.into_inner())).unwrap();
@@ -379,5 +412,36 @@ mod tests {
         let mut claims = String::new();
         zip.by_name("請求債権目録.csv").unwrap().read_to_string(&mut claims).unwrap();
         assert!(claims.contains(",合計,,110000"), "{claims}");
+    }
+
+    #[test]
+    fn a_known_digest_is_recorded_and_a_short_entry_is_refused() {
+        let body = b"\xff\xd8 uploaded jpeg bytes";
+        let sha = hex::encode(Sha256::digest(body));
+        let mut w = BundleWriter::streaming(Vec::new());
+        w.start_known("evidence/a.jpg", &sha, body.len() as u64).unwrap();
+        w.write_chunk(&body[..5]).unwrap();
+        w.write_chunk(&body[5..]).unwrap();
+        // A second entry whose bytes fall short of the recorded size.
+        w.start_known("evidence/b.jpg", &sha, body.len() as u64).unwrap();
+        w.write_chunk(&body[..5]).unwrap();
+        let round = round_info();
+        let counts = Counts { plaintiffs: 0, exhibits: 2, retainers: 0, total_yen: 0 };
+        let refused = w.finish(round, counts, "admin@example.jp".into(), Utc::now());
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("evidence/b.jpg: 5 bytes written"), "{message}");
+
+        let mut w = BundleWriter::streaming(Vec::new());
+        w.start_known("evidence/a.jpg", &sha, body.len() as u64).unwrap();
+        w.write_chunk(body).unwrap();
+        let round = round_info();
+        let counts = Counts { plaintiffs: 0, exhibits: 1, retainers: 0, total_yen: 0 };
+        let (out, manifest) = w.finish(round, counts, "admin@example.jp".into(), Utc::now()).unwrap();
+        assert_eq!(manifest.files.len(), 1);
+        assert_eq!(manifest.files[0].sha256, sha);
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(out.into_inner())).unwrap();
+        let mut bytes = Vec::new();
+        zip.by_name("evidence/a.jpg").unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, body);
     }
 }

@@ -1,15 +1,20 @@
 //! Filing-bundle exports of a frozen round, as background jobs with
 //! progress. The ZIP is streamed front to back through bounded channels:
-//! evidence is decrypted chunk by chunk here, a blocking thread writes the
-//! archive (CRC, per-file SHA-256), another hashes the whole archive and
-//! seals it chunk by chunk with the bundle's own data key, and the sealed
-//! chunks go straight into the evidence store (an S3 multipart upload on
-//! S3). Memory stays flat whatever the round's size. Downloads need a
-//! freshly re-entered password, are audited, and exports are capped per
-//! hour with an alert past the cap.
+//! evidence files are opened and decrypted a few ahead by tasks of their
+//! own; a blocking thread writes the archive (CRC; each file's SHA-256 is
+//! the one taken at upload, which authenticated decryption vouches for)
+//! and hashes the whole of it; another seals it chunk by chunk with the
+//! bundle's own data key; the sealed batches go straight into the evidence
+//! store (an S3 multipart upload on S3). The party list is decrypted
+//! meanwhile and follows the evidence in the archive. Memory stays flat
+//! whatever the round's size. Downloads need a freshly re-entered
+//! password, are audited, and exports are capped per hour with an alert
+//! past the cap.
 use chrono::{DateTime, Utc};
-use entities::{claim, evidence, export, filing_round, round_member};
-use sea_orm::sea_query::Expr;
+use std::collections::HashMap;
+
+use entities::{claim, consent, evidence, export, filing_round, person, round_member};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -18,11 +23,12 @@ use uuid::Uuid;
 use super::bundle::{BundleWriter, Counts, Exhibit, Party, RoundInfo};
 use crate::audit::{self, Actor, Event};
 use crate::auth::{CurrentUser, Role};
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, Keyring};
 use crate::error::{AppError, AppResult};
-use crate::evidence::domain::{ChunkSealer, SniffedType, CHUNK};
+use crate::evidence::domain::{ChunkSealer, SniffedType, CHUNK, TAG};
 use crate::evidence::service::Download;
-use crate::intake::service::{load_draft, Parts};
+use crate::evidence::store::EvidenceStore;
+use crate::intake::service::assemble_draft;
 use crate::review::access::{self, Read as CappedRead};
 use crate::AppState;
 
@@ -146,6 +152,8 @@ enum Piece {
     Parties(Vec<Party>),
     Exhibits(Vec<Exhibit>),
     Start(String, bool),
+    /// An evidence file: its name, and the SHA-256 and size recorded at upload.
+    Known(String, String, u64),
     Data(Vec<u8>),
     Finish(Box<(RoundInfo, Counts, String)>),
 }
@@ -187,71 +195,38 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
         .await?;
 
     let began = std::time::Instant::now();
-    // Parties, in plaintiff-number order; claims are read once each.
-    let mut parties = Vec::with_capacity(members.len());
+    // Claims in plaintiff-number order (each once), and their files.
     let mut claim_order: Vec<Uuid> = Vec::new();
-    let mut retainers: Vec<(u32, serde_json::Value)> = Vec::new();
-    let mut current: Option<(
-        Uuid,
-        claim::Model,
-        crate::intake::domain::Draft,
-        Vec<crate::consent::service::Signature>,
-    )> = None;
+    let mut seen = std::collections::HashSet::new();
     for m in &members {
-        if current.as_ref().map(|c| c.0) != Some(m.claim_id) {
-            let model = claim::Entity::find_by_id(m.claim_id).one(db).await?.ok_or(AppError::NotFound)?;
-            let draft = load_draft(db, &state.keys, &model, Parts::WithoutHarms).await?;
-            let signatures = crate::consent::service::signatures(db, &state.keys, &model).await?;
+        if seen.insert(m.claim_id) {
             claim_order.push(m.claim_id);
-            current = Some((m.claim_id, model, draft, signatures));
         }
-        let Some((_, model, draft, signatures)) = current.as_ref() else { continue };
-        let Some(person) = draft.persons.get(m.position as usize) else { continue };
-        let name = person.display_name();
-        let address = draft
-            .address
-            .as_ref()
-            .map(|a| {
-                let line2 = a.line2.as_deref().unwrap_or("");
-                format!("〒{} {}{}{} {}", a.postal_code.display(), a.prefecture.as_str(), a.city, a.line1, line2)
-            })
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let guardian = if person.birth_date.is_minor_on(round.filing_date) {
-            draft.claimant().map(|c| format!("親権者 {}", c.display_name()))
-        } else {
-            None
-        };
-        let retainer: Vec<&crate::consent::service::Signature> = signatures
-            .iter()
-            .filter(|s| s.kind == crate::consent::domain::DocumentKind::Retainer && s.subject_name == name)
-            .collect();
-        retainers.push((
-            m.plaintiff_number as u32,
-            serde_json::json!({"plaintiff_number": m.plaintiff_number, "claim": model.number, "signatures": retainer}),
-        ));
-        parties.push(Party {
-            plaintiff_number: m.plaintiff_number as u32,
-            name,
-            address,
-            legal_representative: guardian,
-            tier: m.tier.clone(),
-            amount_yen: m.amount_yen.max(0) as u64,
-        });
     }
+    let in_round = round_claims(round.id);
+    let claims: HashMap<Uuid, claim::Model> = claim::Entity::find()
+        .filter(claim::Column::Id.in_subquery(in_round.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let claims = std::sync::Arc::new(claims);
+    let mut evidence_of = by_claim(
+        evidence::Entity::find()
+            .filter(evidence::Column::ClaimId.in_subquery(in_round))
+            .order_by_asc(evidence::Column::CreatedAt)
+            .all(db)
+            .await?,
+        |e| e.claim_id,
+    );
 
     // Exhibits: each claim's files in plaintiff order, numbered 甲第1号証, 甲第2号証, …
     let mut exhibits = Vec::new();
-    let mut files: Vec<(evidence::Model, claim::Model)> = Vec::new();
+    let mut files: Vec<(evidence::Model, &claim::Model)> = Vec::new();
     for claim_id in &claim_order {
-        let model = claim::Entity::find_by_id(*claim_id).one(db).await?.ok_or(AppError::NotFound)?;
-        let rows = evidence::Entity::find()
-            .filter(evidence::Column::ClaimId.eq(*claim_id))
-            .order_by_asc(evidence::Column::CreatedAt)
-            .all(db)
-            .await?;
-        for row in rows {
+        let model = claims.get(claim_id).ok_or(AppError::NotFound)?;
+        for row in evidence_of.remove(claim_id).unwrap_or_default() {
             let (title, author, purpose) = kind_text(&row.kind, &defendant);
             exhibits.push(Exhibit {
                 number: exhibits.len() as u32 + 1,
@@ -263,18 +238,21 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
                 evidence_id: row.id,
                 extension: SniffedType::extension(&row.content_type).to_string(),
             });
-            files.push((row, model.clone()));
+            files.push((row, model));
         }
     }
+    // The party list is decrypted in a task of its own while the evidence
+    // streams into the archive; its entries follow the evidence.
+    let parties_task = rocket::tokio::spawn(parties_of(
+        state.db.clone(),
+        state.keys.clone(),
+        claims.clone(),
+        members,
+        (round.id, round.case_id, round.filing_date),
+    ));
     set_progress(state, id, "running", 5).await?;
-    tracing::info!(export = %id, plaintiffs = parties.len(), exhibits = exhibits.len(), read_s = began.elapsed().as_secs_f64(), "bundle: claims read");
+    tracing::info!(export = %id, exhibits = exhibits.len(), read_s = began.elapsed().as_secs_f64(), "bundle: files listed");
 
-    let counts = Counts {
-        plaintiffs: parties.len() as u64,
-        exhibits: exhibits.len() as u64,
-        retainers: retainers.len() as u64,
-        total_yen: parties.iter().map(|p| p.amount_yen).sum(),
-    };
     let info = RoundInfo {
         case: case.model.slug.clone(),
         number: round.number,
@@ -286,19 +264,21 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
         result_sha256: round.result_sha256.clone().unwrap_or_default(),
     };
 
-    // Three stages run at once, each on its own thread, through bounded
-    // channels (memory stays flat): this task decrypts evidence and feeds
-    // the ZIP writer; the ZIP writer (CRC, per-file SHA-256) streams the
-    // archive to the sealer; the sealer hashes the whole ZIP and seals it
-    // chunk by chunk; this task writes the sealed chunks to the store.
+    // Stages run at once through bounded channels (memory stays flat):
+    // tasks open and decrypt evidence files a few ahead; this task feeds
+    // them to the ZIP writer, a blocking thread that also hashes the whole
+    // archive and seals it chunk by chunk; this task writes the sealed
+    // batches to the store.
     let key = DataKey::generate();
     let storage_key = Uuid::new_v4().simple().to_string();
     let mut out = state.store.writer(&storage_key).await?;
     let (tx, mut rx) = rocket::tokio::sync::mpsc::channel::<Piece>(8);
-    let (plain_tx, plain_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
-    let (sealed_tx, mut sealed_rx) = rocket::tokio::sync::mpsc::channel::<Vec<u8>>(16);
-    let zipper = rocket::tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let mut bundle = BundleWriter::streaming(std::io::BufWriter::with_capacity(CHUNK, ChannelWriter(plain_tx)));
+    let (plain_tx, plain_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    let (plain_spent_tx, plain_spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (sealed_tx, mut sealed_rx) = rocket::tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let zipper = rocket::tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+        let mut bundle = BundleWriter::streaming(HashingSink::new(plain_tx, plain_spent_rx));
         while let Some(piece) = rx.blocking_recv() {
             match piece {
                 Piece::Parties(parties) => {
@@ -308,49 +288,70 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
                 }
                 Piece::Exhibits(exhibits) => bundle.evidence_index_csv(&exhibits)?,
                 Piece::Start(name, deflate) => bundle.start(&name, deflate)?,
+                Piece::Known(name, sha256, size) => bundle.start_known(&name, &sha256, size)?,
                 Piece::Data(bytes) => bundle.write_chunk(&bytes)?,
                 Piece::Finish(finish) => {
                     let (info, counts, exporter) = *finish;
                     let (out, _manifest) = bundle.finish(info, counts, exporter, Utc::now())?;
-                    // Flush the last bytes; dropping the writer closes the channel.
-                    out.into_inner().into_inner().map_err(|e| e.into_error())?;
-                    return Ok(());
+                    // Hand over the rest; dropping the sink closes the channel.
+                    return out.into_inner().finish();
                 }
             }
         }
         Err(std::io::Error::other("the bundle was not finished"))
     });
     let seal_key = zeroize::Zeroizing::new(*key.bytes());
-    let sealer_task = rocket::tokio::task::spawn_blocking(move || -> AppResult<(String, u64)> {
-        let mut sealer = ChunkSealer::new(&seal_key);
-        let send = |bytes: Vec<u8>| {
-            sealed_tx.blocking_send(bytes).map_err(|_| AppError::Internal("the store writer stopped".into()))
-        };
-        send(sealer.header().to_vec())?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let mut block: Vec<u8> = Vec::with_capacity(CHUNK);
-        while let Ok(bytes) = plain_rx.recv() {
-            hasher.update(&bytes);
-            size += bytes.len() as u64;
-            let mut rest = &bytes[..];
-            while !rest.is_empty() {
-                // A full block is sealed only once more data follows: the last one is sealed as last.
-                if block.len() == CHUNK {
-                    send(sealer.seal_next(&block)?)?;
-                    block.clear();
-                }
-                let take = (CHUNK - block.len()).min(rest.len());
-                block.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
-            }
+    let sealer = rocket::tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut sealing = SealingWriter::new(&seal_key, sealed_tx, spent_rx);
+        while let Ok(batch) = plain_rx.recv() {
+            std::io::Write::write_all(&mut sealing, &batch)?;
+            // Back to the ZIP side for reuse (dropped if it has finished).
+            let _ = plain_spent_tx.send(batch);
         }
-        send(sealer.seal_last(&block)?)?;
-        Ok((hex::encode(hasher.finalize()), size))
+        sealing.finish()
     });
     let produced = async {
         let send =
             |piece| async { tx.send(piece).await.map_err(|_| AppError::Internal("the bundle writer stopped".into())) };
+        let total = files.len().max(1);
+        let mut shown = std::time::Instant::now();
+        // Files are opened and their first chunks decrypted a few files
+        // ahead, as tasks of their own (in parallel, and the ZIP writer
+        // never waits for a file to open); memory stays within
+        // PREFETCH_FILES × PREFETCH_BYTES.
+        let mut queue = files.iter().map(|(row, model)| {
+            let (store, keys, row, model) = (state.store.clone(), state.keys.clone(), row.clone(), (*model).clone());
+            rocket::tokio::spawn(async move { Prefetched::open(store, keys, row, model).await })
+        });
+        let mut ahead: std::collections::VecDeque<_> = queue.by_ref().take(PREFETCH_FILES).collect();
+        for (i, ((row, _), exhibit)) in files.iter().zip(&exhibits).enumerate() {
+            let next = ahead.pop_front().ok_or_else(|| AppError::Internal("prefetch".into()))?;
+            ahead.extend(queue.next());
+            let Prefetched { mut download, head, complete } =
+                next.await.map_err(|e| AppError::Internal(e.to_string()))??;
+            send(Piece::Known(exhibit.file_name(), row.sha256.clone(), row.size.max(0) as u64)).await?;
+            for chunk in head {
+                send(Piece::Data(chunk)).await?;
+            }
+            if !complete {
+                while let Some(chunk) = download.next_chunk().await? {
+                    send(Piece::Data(chunk)).await?;
+                }
+            }
+            // Progress twice a second, not per file: each update is a write.
+            if shown.elapsed() >= std::time::Duration::from_millis(500) {
+                set_progress(state, id, "running", 5 + (90 * i / total) as i32).await?;
+                shown = std::time::Instant::now();
+            }
+        }
+        let (parties, retainers) = parties_task.await.map_err(|e| AppError::Internal(e.to_string()))??;
+        tracing::info!(export = %id, plaintiffs = parties.len(), at_s = began.elapsed().as_secs_f64(), "bundle: evidence written, parties ready");
+        let counts = Counts {
+            plaintiffs: parties.len() as u64,
+            exhibits: exhibits.len() as u64,
+            retainers: retainers.len() as u64,
+            total_yen: parties.iter().map(|p| p.amount_yen).sum(),
+        };
         send(Piece::Parties(parties)).await?;
         send(Piece::Exhibits(exhibits.clone())).await?;
         for (number, record) in &retainers {
@@ -358,33 +359,27 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
             send(Piece::Start(format!("委任状/原告{number:05}.json"), true)).await?;
             send(Piece::Data(json)).await?;
         }
-        let total = files.len().max(1);
-        for (i, ((row, model), exhibit)) in files.iter().zip(&exhibits).enumerate() {
-            let mut download = crate::evidence::service::open_object(state, row, model).await?;
-            send(Piece::Start(exhibit.file_name(), false)).await?;
-            while let Some(chunk) = download.next_chunk().await? {
-                send(Piece::Data(chunk)).await?;
-            }
-            if i % 50 == 0 {
-                set_progress(state, id, "running", 5 + (90 * i / total) as i32).await?;
-            }
-        }
         send(Piece::Finish(Box::new((info, counts.clone(), exporter)))).await?;
         drop(tx);
-        Ok::<(), AppError>(())
+        Ok::<Counts, AppError>(counts)
     };
     let stored = async {
         while let Some(bytes) = sealed_rx.recv().await {
             out.write(&bytes).await?;
+            // Back for reuse (if the ZIP writer has already finished, dropped).
+            let _ = spent_tx.send(bytes);
         }
         Ok::<(), AppError>(())
     };
     let (produced, stored) = rocket::tokio::join!(produced, stored);
     tracing::info!(export = %id, total_s = began.elapsed().as_secs_f64(), "bundle: written");
     let zipped = zipper.await.map_err(|e| AppError::Internal(e.to_string()))?;
-    let sealed = sealer_task.await.map_err(|e| AppError::Internal(e.to_string()))?;
-    let outcome = produced.and(stored).and(zipped.map_err(io_err)).and(sealed);
-    let (sha256, size) = match outcome {
+    let sealed = sealer.await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let outcome = stored
+        .and(produced)
+        .and_then(|counts| Ok((counts, zipped.map_err(io_err)?)))
+        .and_then(|done| sealed.map(|()| done).map_err(io_err));
+    let (counts, (sha256, size)) = match outcome {
         Ok(done) => done,
         Err(e) => {
             out.abort().await;
@@ -417,12 +412,245 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
     Ok(())
 }
 
-/// Hands what is written to the sealing thread.
-struct ChannelWriter(std::sync::mpsc::SyncSender<Vec<u8>>);
+/// How many evidence files are opened ahead of the ZIP writer, and how much
+/// of each is decrypted ahead.
+const PREFETCH_FILES: usize = 4;
+const PREFETCH_BYTES: usize = 1 << 20;
+/// The size of the writes into the store.
+const STORE_BATCH: usize = 1 << 20;
 
-impl std::io::Write for ChannelWriter {
+/// An evidence file opened, with its first chunks decrypted.
+struct Prefetched {
+    download: Download,
+    head: Vec<Vec<u8>>,
+    /// Whether `head` is the whole file.
+    complete: bool,
+}
+
+impl Prefetched {
+    async fn open(
+        store: std::sync::Arc<dyn EvidenceStore>,
+        keys: Keyring,
+        row: evidence::Model,
+        claim: claim::Model,
+    ) -> AppResult<Self> {
+        let mut download = crate::evidence::service::open_object(store.as_ref(), &keys, &row, &claim).await?;
+        let mut head = Vec::new();
+        let mut bytes = 0;
+        while bytes < PREFETCH_BYTES {
+            match download.next_chunk().await? {
+                Some(chunk) => {
+                    bytes += chunk.len();
+                    head.push(chunk);
+                }
+                None => return Ok(Self { download, head, complete: true }),
+            }
+        }
+        Ok(Self { download, head, complete: false })
+    }
+}
+
+/// The claims of a round's members (a subquery, so no list of ids is sent).
+fn round_claims(round_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(round_member::Column::ClaimId)
+        .from(round_member::Entity)
+        .and_where(round_member::Column::RoundId.eq(round_id))
+        .to_owned()
+}
+
+fn by_claim<T>(rows: Vec<T>, claim_of: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {
+    let mut out: HashMap<Uuid, Vec<T>> = HashMap::new();
+    for row in rows {
+        out.entry(claim_of(&row)).or_default().push(row);
+    }
+    out
+}
+
+type Retainers = Vec<(u32, serde_json::Value)>;
+
+/// The party list and each plaintiff's retainer record, in plaintiff-number
+/// order. The persons and signatures of the whole round are read in three
+/// queries (not several per claim); each claim is decrypted once.
+async fn parties_of(
+    db: crate::db::Db,
+    keys: Keyring,
+    claims: std::sync::Arc<HashMap<Uuid, claim::Model>>,
+    members: Vec<round_member::Model>,
+    (round_id, case_id, filing_date): (Uuid, Uuid, chrono::NaiveDate),
+) -> AppResult<(Vec<Party>, Retainers)> {
+    let db = db.conn();
+    let mut persons = by_claim(
+        person::Entity::find()
+            .filter(person::Column::ClaimId.in_subquery(round_claims(round_id)))
+            .order_by_asc(person::Column::Position)
+            .all(db)
+            .await?,
+        |p| p.claim_id,
+    );
+    let mut consents = by_claim(
+        consent::Entity::find()
+            .filter(consent::Column::ClaimId.in_subquery(round_claims(round_id)))
+            .order_by_asc(consent::Column::SignedAt)
+            .all(db)
+            .await?,
+        |c| c.claim_id,
+    );
+    let documents = crate::consent::service::all_versions(db, case_id).await?;
+    let mut parties = Vec::with_capacity(members.len());
+    let mut retainers = Vec::with_capacity(members.len());
+    let mut current: Option<(Uuid, crate::intake::domain::Draft, Vec<crate::consent::service::Signature>)> = None;
+    for m in &members {
+        let model = claims.get(&m.claim_id).ok_or(AppError::NotFound)?;
+        if current.as_ref().map(|c| c.0) != Some(m.claim_id) {
+            let draft = assemble_draft(&keys, model, persons.remove(&m.claim_id).unwrap_or_default(), vec![])?;
+            let rows = consents.remove(&m.claim_id).unwrap_or_default();
+            let signatures = crate::consent::service::open_signatures(&keys, model, &documents, rows)?;
+            current = Some((m.claim_id, draft, signatures));
+        }
+        let Some((_, draft, signatures)) = current.as_ref() else { continue };
+        let Some(person) = draft.persons.get(m.position as usize) else { continue };
+        let name = person.display_name();
+        let address = draft
+            .address
+            .as_ref()
+            .map(|a| {
+                let line2 = a.line2.as_deref().unwrap_or("");
+                format!("〒{} {}{}{} {}", a.postal_code.display(), a.prefecture.as_str(), a.city, a.line1, line2)
+            })
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let guardian = if person.birth_date.is_minor_on(filing_date) {
+            draft.claimant().map(|c| format!("親権者 {}", c.display_name()))
+        } else {
+            None
+        };
+        let retainer: Vec<&crate::consent::service::Signature> = signatures
+            .iter()
+            .filter(|s| s.kind == crate::consent::domain::DocumentKind::Retainer && s.subject_name == name)
+            .collect();
+        retainers.push((
+            m.plaintiff_number as u32,
+            serde_json::json!({"plaintiff_number": m.plaintiff_number, "claim": model.number, "signatures": retainer}),
+        ));
+        parties.push(Party {
+            plaintiff_number: m.plaintiff_number as u32,
+            name,
+            address,
+            legal_representative: guardian,
+            tier: m.tier.clone(),
+            amount_yen: m.amount_yen.max(0) as u64,
+        });
+    }
+    Ok((parties, retainers))
+}
+
+/// Where the ZIP writer writes: hashes the archive as it comes and hands it
+/// to the sealing thread a megabyte at a time (buffers come back for reuse:
+/// a fresh megabyte would be a fresh mapping from the allocator each time).
+struct HashingSink {
+    hasher: Sha256,
+    size: u64,
+    batch: Vec<u8>,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+fn batch_buffer(spent: &std::sync::mpsc::Receiver<Vec<u8>>) -> Vec<u8> {
+    let mut buf = spent.try_recv().unwrap_or_else(|_| Vec::with_capacity(STORE_BATCH + CHUNK + TAG));
+    buf.clear();
+    buf
+}
+
+impl HashingSink {
+    fn new(tx: std::sync::mpsc::SyncSender<Vec<u8>>, spent: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+        Self { hasher: Sha256::new(), size: 0, batch: Vec::with_capacity(STORE_BATCH + CHUNK + TAG), tx, spent }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let next = batch_buffer(&self.spent);
+        let full = std::mem::replace(&mut self.batch, next);
+        self.tx.send(full).map_err(|_| std::io::Error::other("the sealer stopped"))
+    }
+
+    /// Send what is left: the archive's SHA-256 and size.
+    fn finish(mut self) -> std::io::Result<(String, u64)> {
+        if !self.batch.is_empty() {
+            self.send()?;
+        }
+        Ok((hex::encode(self.hasher.finalize()), self.size))
+    }
+}
+
+impl std::io::Write for HashingSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.send(buf.to_vec()).map_err(|_| std::io::Error::other("the sealer stopped"))?;
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        self.batch.extend_from_slice(buf);
+        if self.batch.len() >= STORE_BATCH {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Seals the archive chunk by chunk with the bundle's key (in place) and
+/// hands the sealed bytes to the store writer a megabyte at a time.
+struct SealingWriter {
+    sealer: ChunkSealer,
+    block: Vec<u8>,
+    batch: Vec<u8>,
+    tx: rocket::tokio::sync::mpsc::Sender<Vec<u8>>,
+    /// Batches the store writer has written, for reuse.
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+impl SealingWriter {
+    fn new(
+        key: &[u8; 32],
+        tx: rocket::tokio::sync::mpsc::Sender<Vec<u8>>,
+        spent: std::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> Self {
+        let sealer = ChunkSealer::new(key);
+        let mut batch = Vec::with_capacity(STORE_BATCH + CHUNK + TAG);
+        batch.extend_from_slice(sealer.header());
+        Self { sealer, block: Vec::with_capacity(CHUNK + TAG), batch, tx, spent }
+    }
+
+    fn seal_block(&mut self, last: bool) -> std::io::Result<()> {
+        self.sealer.seal_in_place(&mut self.block, last).map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.batch.extend_from_slice(&self.block);
+        self.block.clear();
+        if self.batch.len() >= STORE_BATCH || last {
+            let next = batch_buffer(&self.spent);
+            let full = std::mem::replace(&mut self.batch, next);
+            self.tx.blocking_send(full).map_err(|_| std::io::Error::other("the store writer stopped"))?;
+        }
+        Ok(())
+    }
+
+    /// Seal the last block and send what is left.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.seal_block(true)
+    }
+}
+
+impl std::io::Write for SealingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            // A full block is sealed only once more data follows: the last one is sealed as last.
+            if self.block.len() == CHUNK {
+                self.seal_block(false)?;
+            }
+            let take = (CHUNK - self.block.len()).min(rest.len());
+            self.block.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
