@@ -160,13 +160,6 @@ impl ChunkOpener {
         let prefix: [u8; NONCE_PREFIX] = header[4..].try_into().map_err(|_| crate::crypto::CryptoError::Decode)?;
         Ok(Self { decryptor: Some(DecryptorBE32::from_aead(aead, (&prefix).into())) })
     }
-    pub fn open_next(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
-        self.decryptor
-            .as_mut()
-            .ok_or(crate::crypto::CryptoError::Open)?
-            .decrypt_next(chunk)
-            .map_err(|_| crate::crypto::CryptoError::Open)
-    }
     /// Open a sealed chunk in place (its tag is removed); `last` as sealed.
     pub fn open_in_place(&mut self, buf: &mut Vec<u8>, last: bool) -> Result<(), crate::crypto::CryptoError> {
         let opened = if last {
@@ -175,13 +168,6 @@ impl ChunkOpener {
             self.decryptor.as_mut().ok_or(crate::crypto::CryptoError::Open)?.decrypt_next_in_place(b"", buf)
         };
         opened.map_err(|_| crate::crypto::CryptoError::Open)
-    }
-    pub fn open_last(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
-        self.decryptor
-            .take()
-            .ok_or(crate::crypto::CryptoError::Open)?
-            .decrypt_last(chunk)
-            .map_err(|_| crate::crypto::CryptoError::Open)
     }
 }
 
@@ -213,6 +199,13 @@ mod tests {
         assert_eq!(sniff(b""), None);
     }
 
+    /// A sealed chunk opened into a new buffer.
+    fn open(opener: &mut ChunkOpener, sealed: &[u8], last: bool) -> Result<Vec<u8>, crate::crypto::CryptoError> {
+        let mut buf = sealed.to_vec();
+        opener.open_in_place(&mut buf, last)?;
+        Ok(buf)
+    }
+
     #[test]
     fn sealed_chunks_round_trip_and_detect_tampering() {
         let key = [9u8; 32];
@@ -222,16 +215,16 @@ mod tests {
         let b = sealer.seal_last(b"tail").unwrap();
         assert_eq!(a.len(), CHUNK + TAG);
         let mut opener = ChunkOpener::new(&key, &header).unwrap();
-        assert_eq!(opener.open_next(&a).unwrap(), vec![1u8; CHUNK]);
-        assert_eq!(opener.open_last(&b).unwrap(), b"tail");
+        assert_eq!(open(&mut opener, &a, false).unwrap(), vec![1u8; CHUNK]);
+        assert_eq!(open(&mut opener, &b, true).unwrap(), b"tail");
         // Out of order, or the last chunk presented as a middle one: refused.
         let mut opener = ChunkOpener::new(&key, &header).unwrap();
-        assert!(opener.open_next(&b).is_err());
+        assert!(open(&mut opener, &b, false).is_err());
         let mut flipped = a.clone();
         flipped[10] ^= 1;
         let mut opener = ChunkOpener::new(&key, &header).unwrap();
-        assert!(opener.open_next(&flipped).is_err());
-        assert!(ChunkOpener::new(&[8u8; 32], &header).unwrap().open_next(&a).is_err());
+        assert!(open(&mut opener, &flipped, false).is_err());
+        assert!(open(&mut ChunkOpener::new(&[8u8; 32], &header).unwrap(), &a, false).is_err());
     }
 
     #[test]
@@ -247,7 +240,7 @@ mod tests {
         assert_eq!(in_place.len(), CHUNK + TAG);
         assert_ne!(&in_place[..CHUNK], &first[..]);
         let mut opener = ChunkOpener::new(&key, &header).unwrap();
-        assert_eq!(opener.open_next(&in_place).unwrap(), first);
+        assert_eq!(open(&mut opener, &in_place, false).unwrap(), first);
         let mut opened = last.clone();
         opener.open_in_place(&mut opened, true).unwrap();
         assert_eq!(opened, b"tail");

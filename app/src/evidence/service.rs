@@ -256,14 +256,14 @@ pub struct Download {
 impl Download {
     /// A decrypting reader over any object sealed chunk by chunk (`ChunkSealer`).
     pub(crate) async fn sealed_object(
-        state: &AppState,
+        store: &dyn EvidenceStore,
         storage_key: &str,
         key: &[u8; 32],
         size: u64,
         file_name: String,
         content_type: String,
     ) -> AppResult<Self> {
-        let mut reader = state.store.reader(storage_key).await?;
+        let mut reader = store.reader(storage_key).await?;
         let mut header = [0u8; ChunkOpener::HEADER];
         let n = fill(reader.as_mut(), &mut header).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
         if n != header.len() {
@@ -336,23 +336,15 @@ pub(crate) async fn open_object(
 ) -> AppResult<Download> {
     let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
     let data_key = keys.unwrap_data_key(wrapped, &claim.id)?;
-    let mut reader = store.reader(&row.storage_key).await?;
-    let mut header = [0u8; ChunkOpener::HEADER];
-    let n = fill(reader.as_mut(), &mut header).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
-    if n != header.len() {
-        return Err(AppError::Internal("stored object is truncated".into()));
-    }
-    let opener = ChunkOpener::new(data_key.bytes(), &header)?;
-    let size = row.size as u64;
-    Ok(Download {
-        file_name: file_name(&claim.number, &EvidenceView::from(row)),
-        content_type: row.content_type.clone(),
-        size,
-        reader,
-        opener,
-        chunks_left: chunk_count(size),
-        remaining: size,
-    })
+    Download::sealed_object(
+        store,
+        &row.storage_key,
+        data_key.bytes(),
+        row.size as u64,
+        file_name(&claim.number, &EvidenceView::from(row)),
+        row.content_type.clone(),
+    )
+    .await
 }
 
 /// Delete a file while the claim is a draft; afterwards evidence is immutable.

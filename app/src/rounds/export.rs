@@ -681,5 +681,13 @@ pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
     .await?;
     txn.commit().await?;
     let file_name = format!("filing-bundle-round{}-{}.zip", round.number, &id.simple().to_string()[..8]);
-    Download::sealed_object(state, storage_key, key.bytes(), size as u64, file_name, "application/zip".into()).await
+    Download::sealed_object(
+        state.store.as_ref(),
+        storage_key,
+        key.bytes(),
+        size as u64,
+        file_name,
+        "application/zip".into(),
+    )
+    .await
 }
