@@ -2,7 +2,7 @@
 # Roster import benchmark (PostgreSQL): generate a synthetic notice roster of
 # BENCH_ROWS lines (default 10,000,000), time a plain `COPY` of the same file
 # into an unindexed table, then `app roster import` (parse, normalise, four
-# HMACs per line, COPY into the indexed roster table) into a fresh database,
+# HMACs per line, spill, sort into buckets, COPY) into a fresh database,
 # and the verification lookup's latency percentiles. Prints the figures.
 #   bash bench/roster.sh     (BENCH_ROWS, BENCH_PG=postgres://postgres@127.0.0.1:5432)
 set -euo pipefail
@@ -48,6 +48,6 @@ LOOKUP=$("$BIN" dev bench-lookup --case benesse-2014 --rows "$ROWS" --seed 1 --s
 echo "Roster import: $ROWS lines, $((SIZE/1000000)) MB, PostgreSQL $(psql -tA "$PG/$DB" -c 'show server_version'), $(nproc) cores"
 printf '%-44s %12s %10s\n' "what" "lines/s" "seconds"
 printf '%-44s %12s %10s\n' "plain COPY of the file (psql \\copy)" "$RAW" "$RAW_S"
-printf '%-44s %12s %10s\n' "app roster import (hash + COPY, indexed)" "$IMPORT" "$IMPORT_S"
+printf '%-44s %12s %10s\n' "app roster import (hash, sort, COPY)" "$IMPORT" "$IMPORT_S"
 echo "ratio: $(python3 -c "print(f'{$IMPORT/$RAW:.2f}')") of the plain COPY (target: at least 0.5)"
 echo "$LOOKUP (target: p99 under 1 ms)"

@@ -17,7 +17,7 @@ pub mod outbox;
 pub mod person;
 pub mod review_decision;
 pub mod review_note;
-pub mod roster_entry;
+pub mod roster_bucket;
 pub mod roster_import;
 pub mod round_member;
 pub mod session;

@@ -10,6 +10,8 @@ pub struct Model {
     pub status: String,
     pub rows_imported: i64,
     pub rows_rejected: i64,
+    /// How many top bits of a roster key name its bucket in this import.
+    pub bucket_bits: i16,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
 }

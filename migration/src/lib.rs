@@ -12,9 +12,7 @@ mod m20261121_000007_staff_second_factor;
 mod m20261121_000008_review_desk;
 mod m20261121_000009_filing_rounds;
 mod m20261121_000010_exports;
-
-/// The roster's lookup indexes, which the import recreates on each partition.
-pub use m20261121_000006_roster::ROSTER_INDEXES;
+mod m20261122_000011_roster_keys;
 
 pub struct Migrator;
 
@@ -32,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000008_review_desk::Migration),
             Box::new(m20261121_000009_filing_rounds::Migration),
             Box::new(m20261121_000010_exports::Migration),
+            Box::new(m20261122_000011_roster_keys::Migration),
         ]
     }
 }

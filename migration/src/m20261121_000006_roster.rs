@@ -31,7 +31,7 @@ enum RosterEntries {
 }
 
 /// The roster's lookup indexes (name, column).
-pub const ROSTER_INDEXES: [(&str, &str); 4] = [
+const ROSTER_INDEXES: [(&str, &str); 4] = [
     ("ix_roster_code", "code_hash"),
     ("ix_roster_identity", "identity_hash"),
     ("ix_roster_phone", "phone_hash"),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use app::review::domain::SignalKind;
 use portal::{spawn_app, ApiClient, TestApp};
 use reqwest::StatusCode;
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
 /// A roster line that identifies nobody real but is easy to search for.
@@ -20,6 +20,12 @@ pub(crate) fn roster_csv(lines: &[[&str; 5]], synthetic: u64) -> String {
         text.push('\n');
     }
     text
+}
+
+/// Roster keys stored (8 bytes each in their buckets).
+async fn roster_keys(db: &sea_orm::DatabaseConnection) -> usize {
+    let buckets = entities::roster_bucket::Entity::find().all(db).await.unwrap();
+    buckets.iter().map(|b| b.keys.len() / 8).sum()
 }
 
 pub(crate) async fn import(app: &TestApp, csv: String) -> app::error::AppResult<app::roster::service::ImportReport> {
@@ -43,7 +49,28 @@ async fn the_roster_keeps_only_hashes_and_reports_bad_lines_by_number() {
     assert_eq!(report.rejected[1].0, 204);
 
     let db = app.db().await;
-    assert_eq!(entities::roster_entry::Entity::find().count(&db).await.unwrap(), 201);
+    // 201 lines, each with a code, identity, phone and postal key unless a
+    // value was left empty (the synthetic lines leave some codes and phones out).
+    let lines: Vec<app::roster::domain::RosterKeys> = {
+        let state = app.state().await;
+        let mut out = Vec::new();
+        for i in 0..200 {
+            let fields = app::roster::synthetic::row(3, i);
+            let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+            out.push(app::roster::domain::keys_of_row(&state.keys, &app::roster::domain::parse_row(&refs).unwrap()));
+        }
+        out.push(app::roster::domain::keys_of_row(&state.keys, &app::roster::domain::parse_row(&CANARY_LINE).unwrap()));
+        out
+    };
+    let mut distinct = std::collections::HashSet::new();
+    for keys in &lines {
+        for (kind, key) in keys.by_kind().into_iter().enumerate() {
+            if let Some(key) = key {
+                distinct.insert((kind, key));
+            }
+        }
+    }
+    assert_eq!(roster_keys(&db).await, distinct.len());
     let plain = [
         "QX77ROSTER9",
         "QX77-ROSTER9",
@@ -64,10 +91,96 @@ async fn a_failed_import_leaves_nothing_behind() {
     let err = import(&app, "code,name\nAB12CD34,ヤマダ\n".into()).await.unwrap_err();
     assert!(err.to_string().contains("registration_code,kana_name"), "{err}");
     let db = app.db().await;
-    assert_eq!(entities::roster_entry::Entity::find().count(&db).await.unwrap(), 0);
+    assert_eq!(roster_keys(&db).await, 0);
     let imports = entities::roster_import::Entity::find().all(&db).await.unwrap();
     assert_eq!(imports.len(), 1);
     assert_eq!(imports[0].status, "failed");
+}
+
+#[tokio::test]
+async fn a_roster_imported_before_buckets_is_converted_and_still_matches() {
+    use app::roster::domain::{keys_of_row, parse_row};
+    use migration::MigratorTrait;
+    use sea_orm::sea_query::{Alias, Query};
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let state = app.state().await;
+    let case_id = app::cases::service::by_slug(state.db.conn(), "benesse-2014").await.unwrap().model.id;
+    let newer = import(&app, roster_csv(&[], 20)).await.unwrap().import_id;
+    let db = app.db().await;
+
+    // Down: the bucket table goes and an import whose keys cannot be turned
+    // back into whole digests is marked failed, not left matching nothing.
+    migration::Migrator::down(&db, Some(1)).await.unwrap();
+    let status = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT status FROM roster_imports".to_string(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.try_get::<String>("", "status").unwrap(), "failed", "import {newer}");
+
+    // An import as the earlier schema kept it: one row per line, whole hex digests.
+    let import_id = uuid::Uuid::new_v4();
+    let insert = Query::insert()
+        .into_table(Alias::new("roster_imports"))
+        .columns(["id", "case_id", "source", "status", "rows_imported", "rows_rejected", "started_at"].map(Alias::new))
+        .values_panic([
+            import_id.into(),
+            case_id.into(),
+            "old.csv".into(),
+            "complete".into(),
+            1i64.into(),
+            0i64.into(),
+            chrono::Utc::now().into(),
+        ])
+        .to_owned();
+    db.execute(&insert).await.unwrap();
+    let [code, kana, birth, postal, phone] = CANARY_LINE;
+    let row = parse_row(&CANARY_LINE).unwrap();
+    let kana_index = row.kana.clone().unwrap();
+    let keys = &state.keys;
+    let digests = [
+        keys.blind_index("registration-code", row.code.as_ref().unwrap().as_str()),
+        keys.blind_index("person-identity", &format!("{kana_index}|{}", row.birth_date.unwrap())),
+        keys.blind_index("roster-phone", row.phone.as_ref().unwrap().digits()),
+        keys.blind_index("roster-postal-kana", &format!("{}|{kana_index}", row.postal.as_ref().unwrap().digits())),
+    ];
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // The earlier schema kept one partition per import.
+        let part = format!(
+            "CREATE TABLE roster_part_{} PARTITION OF roster_entries FOR VALUES IN ('{import_id}')",
+            import_id.simple()
+        );
+        db.execute_unprepared(&part).await.unwrap();
+    }
+    let insert = Query::insert()
+        .into_table(Alias::new("roster_entries"))
+        .columns(["import_id", "code_hash", "identity_hash", "phone_hash", "postal_kana_hash"].map(Alias::new))
+        .values_panic([
+            import_id.into(),
+            digests[0].clone().into(),
+            digests[1].clone().into(),
+            digests[2].clone().into(),
+            digests[3].clone().into(),
+        ])
+        .to_owned();
+    db.execute(&insert).await.unwrap();
+
+    // Up again: the old rows become buckets, and the line is found by every value.
+    migration::Migrator::up(&db, None).await.unwrap();
+    let state = app.state().await;
+    let found = app::roster::service::lookup(&state, case_id, &[keys_of_row(&state.keys, &row)]).await.unwrap();
+    assert_eq!(
+        found,
+        app::roster::service::RosterMatch { code: true, identity: true, phone: true, postal_kana: true },
+        "{code} {kana} {birth} {postal} {phone}"
+    );
+    let other = parse_row(&["ZZ99-ZZ99", "ほか の ひと", "1970-01-01", "100-0001", "03-1111-2222"]).unwrap();
+    let found = app::roster::service::lookup(&state, case_id, &[keys_of_row(&state.keys, &other)]).await.unwrap();
+    assert_eq!(found, app::roster::service::RosterMatch::default());
 }
 
 pub(crate) fn canary_claim() -> Value {

@@ -55,7 +55,8 @@ impl PostalCode {
             return Err(ErrorCode::Required);
         }
         let v = v.trim_start_matches('〒').trim();
-        let digits: String = v.chars().filter(|c| !is_dash(*c) && *c != ' ').collect();
+        let mut digits = String::with_capacity(v.len());
+        digits.extend(v.chars().filter(|c| !is_dash(*c) && *c != ' '));
         let dashes = v.chars().filter(|c| is_dash(*c)).count();
         let dash_ok = dashes == 0 || (dashes == 1 && v.chars().nth(3).is_some_and(is_dash));
         if digits.len() != 7 || !digits.chars().all(|c| c.is_ascii_digit()) || !dash_ok {
@@ -90,7 +91,8 @@ impl Phone {
         if v.is_empty() {
             return Err(ErrorCode::Required);
         }
-        let mut digits: String = v.chars().filter(|c| !is_dash(*c) && !matches!(c, ' ' | '(' | ')' | '.')).collect();
+        let mut digits = String::with_capacity(v.len());
+        digits.extend(v.chars().filter(|c| !is_dash(*c) && !matches!(c, ' ' | '(' | ')' | '.')));
         if let Some(rest) = digits.strip_prefix("+81") {
             digits = format!("0{}", rest.trim_start_matches('0'));
         }
@@ -214,7 +216,10 @@ pub struct RegistrationCode(String);
 
 impl RegistrationCode {
     pub fn parse(raw: &str) -> Result<Self, ErrorCode> {
-        let v: String = normalise(raw).chars().filter(|c| !is_dash(*c) && *c != ' ').collect::<String>().to_uppercase();
+        let v = normalise(raw);
+        let mut code = String::with_capacity(v.len());
+        code.extend(v.chars().filter(|c| !is_dash(*c) && *c != ' ').flat_map(char::to_uppercase));
+        let v = code;
         if v.is_empty() {
             return Err(ErrorCode::Required);
         }

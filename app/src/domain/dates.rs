@@ -10,8 +10,9 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate, ErrorCode> {
     if v.is_empty() {
         return Err(ErrorCode::Required);
     }
-    let unified: String =
-        v.trim_end_matches('日').chars().map(|c| if matches!(c, '/' | '.' | '年' | '月') { '-' } else { c }).collect();
+    let mut unified = String::with_capacity(v.len());
+    unified
+        .extend(v.trim_end_matches('日').chars().map(|c| if matches!(c, '/' | '.' | '年' | '月') { '-' } else { c }));
     let parts: Vec<&str> = unified.split('-').collect();
     if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
         return Err(ErrorCode::Date);

@@ -54,7 +54,9 @@ impl KanaName {
     }
     /// The form used in blind indexes: no spaces or middle dots.
     pub fn index_form(&self) -> String {
-        self.0.chars().filter(|c| *c != ' ' && *c != '・').collect()
+        let mut out = String::with_capacity(self.0.len());
+        out.extend(self.0.chars().filter(|c| *c != ' ' && *c != '・'));
+        out
     }
 }
 

@@ -1,12 +1,19 @@
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
 /// NFKC, trimmed, inner runs of white space folded to one ASCII space, and
 /// control characters removed. Full-width digits and letters become ASCII;
 /// half-width katakana become full-width.
 pub fn normalise(raw: &str) -> String {
-    // NFKC leaves ASCII unchanged: skip it for the common all-ASCII field.
+    // NFKC leaves ASCII and text already in NFKC unchanged: skip it then
+    // (the quick check answers "yes" only when it is sure).
     let nfkc: std::borrow::Cow<'_, str> =
-        if raw.is_ascii() { std::borrow::Cow::Borrowed(raw) } else { std::borrow::Cow::Owned(raw.nfkc().collect()) };
+        if raw.is_ascii() || unicode_normalization::is_nfkc_quick(raw.chars()) == IsNormalized::Yes {
+            std::borrow::Cow::Borrowed(raw)
+        } else {
+            let mut out = String::with_capacity(raw.len());
+            out.extend(raw.nfkc());
+            std::borrow::Cow::Owned(out)
+        };
     let mut out = String::with_capacity(nfkc.len());
     let mut pending_space = false;
     for c in nfkc.chars() {
@@ -27,12 +34,12 @@ pub fn normalise(raw: &str) -> String {
 
 /// Hiragana → katakana (ぁ..ゖ and ゝゞ shift by 0x60); other characters unchanged.
 pub fn hiragana_to_katakana(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
-            _ => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    out.extend(s.chars().map(|c| match c {
+        '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
+        _ => c,
+    }));
+    out
 }
 
 #[cfg(test)]

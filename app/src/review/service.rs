@@ -9,7 +9,7 @@ use super::domain::{signals, Facts, SignalKind, Weight};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
 use crate::intake::service::{load_draft, Parts};
-use crate::roster::domain::{identity_hash, phone_hash, postal_kana_hash, RosterHashes};
+use crate::roster::domain::{identity_key, key_of_index, phone_key, postal_kana_key, RosterKeys};
 use crate::AppState;
 
 /// How far apart claims from one address count as a burst.
@@ -30,16 +30,16 @@ pub async fn facts(state: &AppState, claim_id: Uuid) -> AppResult<Facts> {
     let model = claim::Entity::find_by_id(claim_id).one(db).await?.ok_or(AppError::NotFound)?;
     let draft = load_draft(db, &state.keys, &model, Parts::WithoutHarms).await?;
     let mut hashes = Vec::new();
-    hashes.push(RosterHashes {
-        code: model.registration_code_index.clone(),
-        phone: draft.phone.as_ref().map(|p| phone_hash(&state.keys, p)),
+    hashes.push(RosterKeys {
+        code: model.registration_code_index.as_deref().and_then(key_of_index),
+        phone: draft.phone.as_ref().map(|p| phone_key(&state.keys, p)),
         ..Default::default()
     });
     for p in &draft.persons {
         let kana = format!("{}{}", p.family_name_kana.index_form(), p.given_name_kana.index_form());
-        hashes.push(RosterHashes {
-            identity: Some(identity_hash(&state.keys, &kana, p.birth_date.date())),
-            postal_kana: draft.address.as_ref().map(|a| postal_kana_hash(&state.keys, &a.postal_code, &kana)),
+        hashes.push(RosterKeys {
+            identity: Some(identity_key(&state.keys, &kana, p.birth_date.date())),
+            postal_kana: draft.address.as_ref().map(|a| postal_kana_key(&state.keys, &a.postal_code, &kana)),
             ..Default::default()
         });
     }

@@ -1,32 +1,43 @@
 //! Roster import and lookups.
 //!
-//! An import streams the file: a reader thread parses and hashes lines in
-//! batches; the database side writes them (multi-row INSERTs on SQLite; on
-//! PostgreSQL one `COPY … FROM STDIN` into the import's own unindexed
-//! partition, indexed in bulk when it is attached). Rows carry their import's id and
-//! only a `complete` import is ever matched, so an import is all-or-nothing:
-//! if it fails, its rows are deleted and it is marked `failed`, and nothing
-//! of it was ever visible. It is not resumable: run it again.
-use std::io::Read;
+//! An import has two passes. The first streams the file: a reader thread
+//! splits it into batches of lines, worker threads (one per core) parse and
+//! hash them into roster keys, and a spill thread appends each key to one of
+//! 64 temporary files by kind and top four bits, so memory stays flat
+//! whatever the roster's size. The second pass takes the files one by one,
+//! sorts each and cuts it into buckets of about 128 keys, one row per bucket
+//! (a binary `COPY` on PostgreSQL, multi-row INSERTs on SQLite). A lookup
+//! reads one small row by primary key per value and searches it.
+//!
+//! Rows carry their import's id and only a `complete` import is ever
+//! matched, so an import is all-or-nothing: if it fails, its rows are
+//! deleted and it is marked `failed`, and nothing of it was ever visible. It
+//! is not resumable: run it again.
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
-use entities::{roster_entry, roster_import};
+use entities::{roster_bucket, roster_import};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Set};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::domain::{hash_row, parse_row, RosterHashes, COLUMNS};
+use super::domain::{
+    bucket_bits, bucket_contains, bucket_of, encode_bucket, keys_of_row, parse_row, RosterKeys, COLUMNS, KINDS,
+};
 use crate::audit::{self, Actor, Event};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
 
-/// Lines hashed and written together.
+/// Lines parsed and hashed together.
 const BATCH: usize = 4_000;
 /// Rejected lines kept for the report (all are counted).
 const MAX_REPORTED: usize = 1_000;
+/// Spill files per kind: keys are split by their top `SPILL_BITS` bits.
+const SPILL_BITS: u32 = 4;
+const SPILLS: usize = 1 << SPILL_BITS;
 
 /// What an import did.
 #[derive(Debug, Serialize)]
@@ -58,19 +69,102 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-enum Piece {
-    Rows(Vec<RosterHashes>),
-    Rejected(u64, String),
-    Failed(String),
+/// Skipped lines: all counted, the `MAX_REPORTED` first by line number kept
+/// for the report (they arrive from several workers, not in order).
+#[derive(Default)]
+struct Rejected {
+    count: u64,
+    lines: Vec<(u64, String)>,
 }
 
-/// Parse and hash the file on a blocking thread, sending batches.
-fn read_file(
-    reader: impl Read + Send + 'static,
-    keys: crate::crypto::Keyring,
-    progress: Arc<Progress>,
-    tx: rocket::tokio::sync::mpsc::Sender<Piece>,
-) {
+impl Rejected {
+    fn note(&mut self, lines: Vec<(u64, String)>) {
+        self.count += lines.len() as u64;
+        self.lines.extend(lines);
+        if self.lines.len() > 2 * MAX_REPORTED {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        self.lines.sort_by_key(|(line, _)| *line);
+        self.lines.truncate(MAX_REPORTED);
+    }
+}
+
+/// The first pass's result: every accepted line's keys, spilled by kind and
+/// top bits, and the lines refused.
+struct Spill {
+    dir: tempfile::TempDir,
+    files: Vec<std::io::BufWriter<std::fs::File>>,
+    /// Keys of each kind.
+    counts: [u64; KINDS],
+    lines: u64,
+    rejected: Rejected,
+}
+
+impl Spill {
+    fn new() -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("roster-import-").tempdir()?;
+        let files = (0..KINDS * SPILLS)
+            .map(|i| {
+                Ok(std::io::BufWriter::with_capacity(64 * 1024, std::fs::File::create(dir.path().join(i.to_string()))?))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Self { dir, files, counts: [0; KINDS], lines: 0, rejected: Rejected::default() })
+    }
+
+    fn push(&mut self, rows: &[RosterKeys]) -> std::io::Result<()> {
+        self.lines += rows.len() as u64;
+        for row in rows {
+            for (kind, key) in row.by_kind().into_iter().enumerate() {
+                if let Some(key) = key {
+                    let spill = ((key as u64) >> (64 - SPILL_BITS)) as usize;
+                    self.files[kind * SPILLS + spill].write_all(&key.to_ne_bytes())?;
+                    self.counts[kind] += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush, and give the files' paths in (kind, top bits) order.
+    fn finish(self) -> std::io::Result<Spilled> {
+        for mut f in self.files {
+            f.flush()?;
+        }
+        let paths = (0..KINDS * SPILLS).map(|i| self.dir.path().join(i.to_string())).collect();
+        let bits = bucket_bits(self.counts.iter().copied().max().unwrap_or(0));
+        Ok(Spilled { _dir: self.dir, paths, bits, lines: self.lines, rejected: self.rejected })
+    }
+}
+
+struct Spilled {
+    /// Removed (with the files) when the import ends, however it ends.
+    _dir: tempfile::TempDir,
+    paths: Vec<std::path::PathBuf>,
+    bits: u8,
+    lines: u64,
+    rejected: Rejected,
+}
+
+/// Lines read but not yet parsed: (line number, record). Batches go back to
+/// the reader once parsed, so their records' buffers are reused rather than
+/// grown afresh for every line.
+struct Lines {
+    lines: Vec<(u64, csv::StringRecord)>,
+    filled: usize,
+}
+
+enum Parsed {
+    Rows(Vec<RosterKeys>),
+    Rejected(Vec<(u64, String)>),
+}
+
+/// The first pass, on blocking threads: read the file, have one worker per
+/// core parse and hash its lines, and spill their keys. An error is a reason
+/// the whole import fails (unreadable file, wrong header, full disk).
+fn read_file(reader: impl Read, keys: &crate::crypto::Keyring, progress: Arc<Progress>) -> Result<Spilled, String> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -82,52 +176,144 @@ fn read_file(
     });
     match header_ok {
         Ok(true) => {}
-        Ok(false) => {
-            let _ =
-                tx.blocking_send(Piece::Failed(format!("the first line must name the columns: {}", COLUMNS.join(","))));
-            return;
-        }
-        Err(e) => {
-            let _ = tx.blocking_send(Piece::Failed(format!("cannot read the file: {e}")));
-            return;
-        }
+        Ok(false) => return Err(format!("the first line must name the columns: {}", COLUMNS.join(","))),
+        Err(e) => return Err(format!("cannot read the file: {e}")),
     }
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut record = csv::StringRecord::new();
-    loop {
-        match csv.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map(|p| p.line()).unwrap_or_default();
-                let fields: Vec<&str> = record.iter().collect();
-                match parse_row(&fields) {
-                    Ok(row) => batch.push(hash_row(&keys, &row)),
-                    Err(e) => {
-                        if tx.blocking_send(Piece::Rejected(line, e.to_string())).is_err() {
-                            return;
-                        }
+    let mut spill = Spill::new().map_err(|e| format!("cannot write temporary files: {e}"))?;
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let (lines_tx, lines_rx) = std::sync::mpsc::sync_channel::<Lines>(workers * 2);
+    let lines_rx = Arc::new(std::sync::Mutex::new(lines_rx));
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Lines>();
+    let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel::<Parsed>(workers * 2);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (lines_rx, spent_tx, parsed_tx) = (lines_rx.clone(), spent_tx.clone(), parsed_tx.clone());
+            scope.spawn(move || loop {
+                let next = match lines_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok(batch) = next else { return };
+                let mut rows = Vec::with_capacity(batch.filled);
+                let mut rejected = Vec::new();
+                let mut fields: Vec<&str> = Vec::with_capacity(COLUMNS.len());
+                for (line, record) in &batch.lines[..batch.filled] {
+                    fields.clear();
+                    fields.extend(record.iter());
+                    match parse_row(&fields) {
+                        Ok(row) => rows.push(keys_of_row(keys, &row)),
+                        Err(e) => rejected.push((*line, e.to_string())),
                     }
                 }
-                progress.rows.fetch_add(1, Ordering::Relaxed);
-                if batch.len() == BATCH && tx.blocking_send(Piece::Rows(std::mem::take(&mut batch))).is_err() {
+                drop(fields);
+                let _ = spent_tx.send(batch);
+                if (!rejected.is_empty() && parsed_tx.send(Parsed::Rejected(rejected)).is_err())
+                    || parsed_tx.send(Parsed::Rows(rows)).is_err()
+                {
                     return;
+                }
+            });
+        }
+        drop((spent_tx, parsed_tx));
+        let spiller = scope.spawn(move || {
+            for parsed in parsed_rx {
+                match parsed {
+                    Parsed::Rows(rows) => {
+                        spill.push(&rows).map_err(|e| format!("cannot write temporary files: {e}"))?
+                    }
+                    Parsed::Rejected(lines) => spill.rejected.note(lines),
                 }
             }
+            Ok::<_, String>(spill)
+        });
+        let read = read_lines(&mut csv, &lines_tx, &spent_rx, &progress);
+        // Closing the channel lets the workers finish their last batches.
+        drop(lines_tx);
+        let mut spill = spiller.join().map_err(|_| "the import stopped unexpectedly".to_string())??;
+        spill.rejected.note(read?);
+        spill.finish().map_err(|e| format!("cannot write temporary files: {e}"))
+    })
+}
+
+/// Read the lines in batches for the workers; gives the lines whose
+/// encoding or quoting is broken (reported, the rest goes on).
+fn read_lines<R: Read>(
+    csv: &mut csv::Reader<R>,
+    lines_tx: &std::sync::mpsc::SyncSender<Lines>,
+    spent_rx: &std::sync::mpsc::Receiver<Lines>,
+    progress: &Progress,
+) -> Result<Vec<(u64, String)>, String> {
+    let fresh = || Lines { lines: Vec::with_capacity(BATCH), filled: 0 };
+    let stopped = || "the import stopped unexpectedly".to_string();
+    let mut batch = fresh();
+    let mut broken = Vec::new();
+    loop {
+        if batch.filled == batch.lines.len() {
+            batch.lines.push((0, csv::StringRecord::new()));
+        }
+        let (line, record) = &mut batch.lines[batch.filled];
+        match csv.read_record(record) {
+            Ok(false) => break,
+            Ok(true) => {
+                *line = record.position().map(|p| p.line()).unwrap_or_default();
+                batch.filled += 1;
+                progress.rows.fetch_add(1, Ordering::Relaxed);
+                if batch.filled == BATCH {
+                    let mut next = spent_rx.try_recv().unwrap_or_else(|_| fresh());
+                    next.filled = 0;
+                    lines_tx.send(std::mem::replace(&mut batch, next)).map_err(|_| stopped())?;
+                }
+            }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(format!("cannot read the file: {e}")),
             Err(e) => {
-                // Broken encoding or quoting: the line is reported, the rest goes on.
                 let line = e.position().map(|p| p.line()).unwrap_or_default();
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    let _ = tx.blocking_send(Piece::Failed(format!("cannot read the file: {e}")));
-                    return;
-                }
-                if tx.blocking_send(Piece::Rejected(line, "unreadable line (encoding or quotes)".into())).is_err() {
-                    return;
-                }
+                broken.push((line, "unreadable line (encoding or quotes)".to_string()));
             }
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.blocking_send(Piece::Rows(batch));
+    if batch.filled > 0 {
+        lines_tx.send(batch).map_err(|_| stopped())?;
+    }
+    Ok(broken)
+}
+
+/// One bucket row: (kind, bucket, keys).
+type Bucket = (i16, i32, Vec<u8>);
+
+/// The second pass's source, on a blocking thread: each spill file in
+/// turn, sorted, deduplicated and cut into buckets, sent in batches.
+fn buckets_of(
+    paths: &[std::path::PathBuf],
+    bits: u8,
+    tx: &rocket::tokio::sync::mpsc::Sender<Result<Vec<Bucket>, String>>,
+) {
+    let mut keys: Vec<u64> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let kind = (i / SPILLS) as i16;
+        bytes.clear();
+        let read = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes));
+        if let Err(e) = read {
+            let _ = tx.blocking_send(Err(format!("cannot read temporary files: {e}")));
+            return;
+        }
+        keys.clear();
+        keys.extend(bytes.chunks_exact(8).map(|c| {
+            let mut k = [0u8; 8];
+            k.copy_from_slice(c);
+            i64::from_ne_bytes(k) as u64
+        }));
+        keys.sort_unstable();
+        keys.dedup();
+        let mut batch = Vec::new();
+        for group in keys.chunk_by(|a, b| bucket_of(*a as i64, bits) == bucket_of(*b as i64, bits)) {
+            let mut blob = Vec::new();
+            encode_bucket(group, &mut blob);
+            batch.push((kind, bucket_of(group[0] as i64, bits), blob));
+        }
+        if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
+            return;
+        }
     }
 }
 
@@ -149,6 +335,7 @@ pub async fn import(
         status: Set("running".into()),
         rows_imported: Set(0),
         rows_rejected: Set(0),
+        bucket_bits: Set(0),
         started_at: Set(Utc::now()),
         finished_at: Set(None),
     })
@@ -156,19 +343,24 @@ pub async fn import(
     .await?;
     txn.commit().await?;
 
-    let (tx, rx) = rocket::tokio::sync::mpsc::channel(4);
     let keys = state.keys.clone();
-    let reader_thread = rocket::tokio::task::spawn_blocking(move || read_file(reader, keys, progress, tx));
-    let written = write_rows(state, import_id, rx).await;
-    let _ = reader_thread.await;
+    let spilled = rocket::tokio::task::spawn_blocking(move || read_file(reader, &keys, progress))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
+        .and_then(|r| r.map_err(AppError::Internal));
+    let written = match spilled {
+        Ok(spilled) => write_buckets(state, import_id, spilled).await,
+        Err(e) => Err(e),
+    };
     let actor = Actor::default();
     match written {
-        Ok((imported, rejected_count, rejected)) => {
+        Ok((imported, bits, rejected)) => {
             let txn = state.db.begin_write().await?;
             roster_import::Entity::update_many()
                 .col_expr(roster_import::Column::Status, Expr::value("complete"))
                 .col_expr(roster_import::Column::RowsImported, Expr::value(imported as i64))
-                .col_expr(roster_import::Column::RowsRejected, Expr::value(rejected_count as i64))
+                .col_expr(roster_import::Column::RowsRejected, Expr::value(rejected.count as i64))
+                .col_expr(roster_import::Column::BucketBits, Expr::value(i16::from(bits)))
                 .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(Utc::now())))
                 .filter(roster_import::Column::Id.eq(import_id))
                 .exec(&*txn)
@@ -177,7 +369,7 @@ pub async fn import(
                 &txn,
                 &actor,
                 Event::new("roster.imported").subject("roster_import", import_id).detail(serde_json::json!({
-                    "case": case.model.slug, "rows": imported, "rejected": rejected_count
+                    "case": case.model.slug, "rows": imported, "rejected": rejected.count
                 })),
             )
             .await?;
@@ -185,22 +377,21 @@ pub async fn import(
             state.roster_imports.forget(case.model.id);
             // The case's claims get their signals recomputed against the new roster.
             crate::review::desk::invalidate_signals(state, case.model.id).await?;
-            Ok(ImportReport { import_id, rows_imported: imported, rows_rejected: rejected_count, rejected })
+            let mut rejected = rejected;
+            rejected.trim();
+            Ok(ImportReport {
+                import_id,
+                rows_imported: imported,
+                rows_rejected: rejected.count,
+                rejected: rejected.lines,
+            })
         }
         Err(e) => {
             // Nothing of a failed import stays: its rows go, and it is marked failed.
-            if state.db.backend() == DatabaseBackend::Postgres {
-                state
-                    .db
-                    .conn()
-                    .execute_unprepared(&format!("DROP TABLE IF EXISTS {}", partition_name(import_id)))
-                    .await?;
-            } else {
-                roster_entry::Entity::delete_many()
-                    .filter(roster_entry::Column::ImportId.eq(import_id))
-                    .exec(state.db.conn())
-                    .await?;
-            }
+            roster_bucket::Entity::delete_many()
+                .filter(roster_bucket::Column::ImportId.eq(import_id))
+                .exec(state.db.conn())
+                .await?;
             let txn = state.db.begin_write().await?;
             roster_import::Entity::update_many()
                 .col_expr(roster_import::Column::Status, Expr::value("failed"))
@@ -222,132 +413,102 @@ pub async fn import(
     }
 }
 
-type Written = (u64, u64, Vec<(u64, String)>);
+/// Binary `COPY` framing (PostgreSQL's documented format).
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+const COPY_TRAILER: [u8; 2] = (-1i16).to_be_bytes();
 
-/// Skipped lines: all counted, the first `MAX_REPORTED` kept for the report.
-#[derive(Default)]
-struct Rejected {
-    count: u64,
-    lines: Vec<(u64, String)>,
+/// One bucket row in binary `COPY` form.
+fn encode_row(buf: &mut Vec<u8>, import_id: &Uuid, (kind, bucket, keys): &Bucket) {
+    buf.extend_from_slice(&4i16.to_be_bytes());
+    buf.extend_from_slice(&16i32.to_be_bytes());
+    buf.extend_from_slice(import_id.as_bytes());
+    buf.extend_from_slice(&2i32.to_be_bytes());
+    buf.extend_from_slice(&kind.to_be_bytes());
+    buf.extend_from_slice(&4i32.to_be_bytes());
+    buf.extend_from_slice(&bucket.to_be_bytes());
+    buf.extend_from_slice(&(keys.len() as i32).to_be_bytes());
+    buf.extend_from_slice(keys);
 }
 
-impl Rejected {
-    fn note(&mut self, line: u64, why: String) {
-        self.count += 1;
-        if self.lines.len() < MAX_REPORTED {
-            self.lines.push((line, why));
-        }
-    }
+/// The second pass: write the buckets (one `COPY` statement on PostgreSQL,
+/// so a failure leaves none of them; batches of INSERTs on SQLite, cleaned
+/// up by the caller on failure). Gives the lines imported, the bucket bits
+/// and the lines refused.
+async fn write_buckets(state: &AppState, import_id: Uuid, spilled: Spilled) -> AppResult<(u64, u8, Rejected)> {
+    let Spilled { _dir, paths, bits, lines, rejected } = spilled;
+    let (tx, mut rx) = rocket::tokio::sync::mpsc::channel(4);
+    let producer = rocket::tokio::task::spawn_blocking(move || {
+        buckets_of(&paths, bits, &tx);
+        drop(_dir);
+    });
+    let result = if state.db.backend() == DatabaseBackend::Postgres {
+        copy_buckets(state, import_id, &mut rx).await
+    } else {
+        insert_buckets(state, import_id, &mut rx).await
+    };
+    // Stop the producer (if the writer failed) and wait for it to remove its files.
+    drop(rx);
+    let _ = producer.await;
+    result.map(|()| (lines, bits, rejected))
 }
 
-/// The PostgreSQL partition that holds one import's rows.
-fn partition_name(import_id: Uuid) -> String {
-    format!("roster_part_{}", import_id.simple())
-}
-
-async fn write_rows(
+async fn copy_buckets(
     state: &AppState,
     import_id: Uuid,
-    mut rx: rocket::tokio::sync::mpsc::Receiver<Piece>,
-) -> AppResult<Written> {
-    let mut imported = 0u64;
-    let mut rejected = Rejected::default();
-    if state.db.backend() == DatabaseBackend::Postgres {
-        use sea_orm::sqlx::postgres::PgPoolCopyExt;
-        // Bulk-load into this import's own unindexed table; `attach` indexes it once at the end.
-        let part = partition_name(import_id);
-        state
-            .db
-            .conn()
-            .execute_unprepared(&format!(
-                r#"CREATE TABLE {part} (
-                    id bigint NOT NULL DEFAULT nextval('roster_entries_id_seq'),
-                    import_id uuid NOT NULL CHECK (import_id = '{import_id}'),
-                    code_hash varchar(64) COLLATE "C",
-                    identity_hash varchar(64) COLLATE "C",
-                    phone_hash varchar(64) COLLATE "C",
-                    postal_kana_hash varchar(64) COLLATE "C")"#
-            ))
-            .await?;
-        let pool = state.db.conn().get_postgres_connection_pool();
-        let mut copy = pool
-            .copy_in_raw(&format!(
-                "COPY {part} (import_id, code_hash, identity_hash, phone_hash, postal_kana_hash) FROM STDIN"
-            ))
-            .await
-            .map_err(|e| AppError::Unavailable(e.to_string()))?;
-        let id = import_id.to_string();
-        while let Some(piece) = rx.recv().await {
-            match piece {
-                Piece::Rows(rows) => {
-                    let mut buf = Vec::with_capacity(rows.len() * 280);
-                    for r in &rows {
-                        buf.extend_from_slice(id.as_bytes());
-                        for v in [&r.code, &r.identity, &r.phone, &r.postal_kana] {
-                            buf.push(b'\t');
-                            // Hex digests need no escaping; a missing value is \N.
-                            buf.extend_from_slice(v.as_deref().unwrap_or("\\N").as_bytes());
-                        }
-                        buf.push(b'\n');
-                    }
-                    if let Err(e) = copy.send(buf).await {
-                        let _ = copy.abort("import failed").await;
-                        return Err(AppError::Unavailable(e.to_string()));
-                    }
-                    imported += rows.len() as u64;
-                }
-                Piece::Rejected(line, why) => rejected.note(line, why),
-                Piece::Failed(why) => {
-                    let _ = copy.abort(&why).await;
-                    return Err(AppError::Internal(why));
-                }
+    rx: &mut rocket::tokio::sync::mpsc::Receiver<Result<Vec<Bucket>, String>>,
+) -> AppResult<()> {
+    use sea_orm::sqlx::postgres::PgPoolCopyExt;
+    let unavailable = |e: sea_orm::sqlx::Error| AppError::Unavailable(e.to_string());
+    let pool = state.db.conn().get_postgres_connection_pool();
+    let mut copy = pool
+        .copy_in_raw("COPY roster_buckets (import_id, kind, bucket, keys) FROM STDIN (FORMAT binary)")
+        .await
+        .map_err(unavailable)?;
+    let mut buf = COPY_HEADER.to_vec();
+    let sent: AppResult<()> = async {
+        while let Some(batch) = rx.recv().await {
+            for bucket in &batch.map_err(AppError::Internal)? {
+                encode_row(&mut buf, &import_id, bucket);
+            }
+            if buf.len() >= 1 << 20 {
+                copy.send(std::mem::take(&mut buf)).await.map_err(unavailable)?;
             }
         }
-        copy.finish().await.map_err(|e| AppError::Unavailable(e.to_string()))?;
-        let loaded = std::time::Instant::now();
-        tracing::info!(rows = imported, "roster rows loaded; indexing");
-        // Attaching builds the partition's indexes in bulk (far faster than
-        // maintaining them row by row) and, thanks to the CHECK, skips a scan.
-        state
-            .db
-            .conn()
-            .execute_unprepared(&format!(
-                "ALTER TABLE roster_entries ATTACH PARTITION {part} FOR VALUES IN ('{import_id}')"
-            ))
-            .await?;
-        let indexed = loaded.elapsed();
-        // Statistics, so that lookups use the hash indexes from the first query on.
-        state.db.conn().execute_unprepared(&format!("ANALYZE {part}")).await?;
-        tracing::info!(
-            index_s = indexed.as_secs_f64(),
-            analyze_s = (loaded.elapsed() - indexed).as_secs_f64(),
-            "roster partition attached"
-        );
-    } else {
-        while let Some(piece) = rx.recv().await {
-            match piece {
-                Piece::Rows(rows) => {
-                    let models = rows.into_iter().map(|r| roster_entry::ActiveModel {
-                        import_id: Set(import_id),
-                        code_hash: Set(r.code),
-                        identity_hash: Set(r.identity),
-                        phone_hash: Set(r.phone),
-                        postal_kana_hash: Set(r.postal_kana),
-                        ..Default::default()
-                    });
-                    let models: Vec<_> = models.collect();
-                    let n = models.len() as u64;
-                    let txn = state.db.begin_write().await?;
-                    roster_entry::Entity::insert_many(models).exec_without_returning(&*txn).await?;
-                    txn.commit().await?;
-                    imported += n;
-                }
-                Piece::Rejected(line, why) => rejected.note(line, why),
-                Piece::Failed(why) => return Err(AppError::Internal(why)),
-            }
+        buf.extend_from_slice(&COPY_TRAILER);
+        copy.send(buf).await.map_err(unavailable)?;
+        Ok(())
+    }
+    .await;
+    match sent {
+        Ok(()) => copy.finish().await.map(|_| ()).map_err(unavailable),
+        Err(e) => {
+            let _ = copy.abort("import failed").await;
+            Err(e)
         }
     }
-    Ok((imported, rejected.count, rejected.lines))
+}
+
+async fn insert_buckets(
+    state: &AppState,
+    import_id: Uuid,
+    rx: &mut rocket::tokio::sync::mpsc::Receiver<Result<Vec<Bucket>, String>>,
+) -> AppResult<()> {
+    while let Some(batch) = rx.recv().await {
+        let batch = batch.map_err(AppError::Internal)?;
+        // Four values a row, well under SQLite's limit on bound parameters.
+        for rows in batch.chunks(1_000) {
+            let models = rows.iter().map(|(kind, bucket, keys)| roster_bucket::ActiveModel {
+                import_id: Set(import_id),
+                kind: Set(*kind),
+                bucket: Set(*bucket),
+                keys: Set(keys.clone()),
+            });
+            let txn = state.db.begin_write().await?;
+            roster_bucket::Entity::insert_many(models.collect::<Vec<_>>()).exec_without_returning(&*txn).await?;
+            txn.commit().await?;
+        }
+    }
+    Ok(())
 }
 
 /// How long the list of a case's completed imports is served from memory.
@@ -355,29 +516,34 @@ async fn write_rows(
 /// instance sees its own at once.
 pub const IMPORTS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The completed imports per case, cached: they change a few times in a
+/// A case's completed imports: (import id, bucket bits).
+type Imports = Vec<(Uuid, u8)>;
+
+/// The completed imports per case with their bucket bits, cached: they change a few times in a
 /// case's life, and every lookup needs them.
 #[derive(Default)]
 pub struct ImportCache {
-    entries: std::sync::RwLock<std::collections::HashMap<Uuid, (std::time::Instant, Vec<Uuid>)>>,
+    entries: std::sync::RwLock<std::collections::HashMap<Uuid, (std::time::Instant, Imports)>>,
 }
 
 impl ImportCache {
-    pub async fn complete(&self, db: &impl ConnectionTrait, case_id: Uuid) -> AppResult<Vec<Uuid>> {
+    pub async fn complete(&self, db: &impl ConnectionTrait, case_id: Uuid) -> AppResult<Imports> {
         let cached = self.entries.read().ok().and_then(|e| {
             e.get(&case_id).filter(|(at, _)| at.elapsed() < IMPORTS_CACHE_TTL).map(|(_, ids)| ids.clone())
         });
         if let Some(ids) = cached {
             return Ok(ids);
         }
-        let ids: Vec<Uuid> = roster_import::Entity::find()
+        let ids: Vec<(Uuid, i16)> = roster_import::Entity::find()
             .select_only()
             .column(roster_import::Column::Id)
+            .column(roster_import::Column::BucketBits)
             .filter(roster_import::Column::CaseId.eq(case_id))
             .filter(roster_import::Column::Status.eq("complete"))
             .into_tuple()
             .all(db)
             .await?;
+        let ids: Imports = ids.into_iter().map(|(id, bits)| (id, bits.clamp(1, 63) as u8)).collect();
         if let Ok(mut e) = self.entries.write() {
             e.insert(case_id, (std::time::Instant::now(), ids.clone()));
         }
@@ -400,39 +566,55 @@ pub struct RosterMatch {
     pub postal_kana: bool,
 }
 
-/// Look the hashes up in the case's completed imports (cached): one
-/// statement for the four kinds of value, each an indexed EXISTS.
-pub async fn lookup(state: &AppState, case_id: Uuid, hashes: &[RosterHashes]) -> AppResult<RosterMatch> {
+/// Look the keys up in the case's completed imports (cached): one statement
+/// reads the bucket of every (import, kind, key) by primary key, and each
+/// key is searched in its bucket.
+pub async fn lookup(state: &AppState, case_id: Uuid, hashes: &[RosterKeys]) -> AppResult<RosterMatch> {
     let db = state.db.conn();
     let imports = state.roster_imports.complete(db, case_id).await?;
-    if imports.is_empty() {
+    let wanted: Vec<(i16, i64)> = hashes
+        .iter()
+        .flat_map(|h| h.by_kind().into_iter().enumerate().filter_map(|(kind, key)| Some((kind as i16, key?))))
+        .collect();
+    if imports.is_empty() || wanted.is_empty() {
         return Ok(RosterMatch::default());
     }
-    // One statement with an EXISTS per kind of value: one round trip.
-    let pick = |f: fn(&RosterHashes) -> &Option<String>| hashes.iter().filter_map(|h| f(h).clone()).collect::<Vec<_>>();
-    let exists = |column: roster_entry::Column, values: Vec<String>| {
-        Expr::exists(
-            Query::select()
-                .expr(Expr::val(1))
-                .from(roster_entry::Entity)
-                .and_where(Expr::col(column).is_in(values))
-                .and_where(Expr::col(roster_entry::Column::ImportId).is_in(imports.clone()))
-                .limit(1)
-                .to_owned(),
-        )
-    };
+    let mut places: Vec<(Uuid, i16, i32)> = imports
+        .iter()
+        .flat_map(|(import, bits)| wanted.iter().map(|(kind, key)| (*import, *kind, bucket_of(*key, *bits))))
+        .collect();
+    places.sort_unstable();
+    places.dedup();
     let query = Query::select()
-        .expr_as(exists(roster_entry::Column::CodeHash, pick(|h| &h.code)), "code")
-        .expr_as(exists(roster_entry::Column::IdentityHash, pick(|h| &h.identity)), "identity")
-        .expr_as(exists(roster_entry::Column::PhoneHash, pick(|h| &h.phone)), "phone")
-        .expr_as(exists(roster_entry::Column::PostalKanaHash, pick(|h| &h.postal_kana)), "postal_kana")
+        .columns([
+            roster_bucket::Column::ImportId,
+            roster_bucket::Column::Kind,
+            roster_bucket::Column::Bucket,
+            roster_bucket::Column::Keys,
+        ])
+        .from(roster_bucket::Entity)
+        .and_where(
+            Expr::tuple([
+                Expr::col(roster_bucket::Column::ImportId),
+                Expr::col(roster_bucket::Column::Kind),
+                Expr::col(roster_bucket::Column::Bucket),
+            ])
+            .is_in(places.iter().map(|(i, k, b)| Expr::tuple([Expr::val(*i), Expr::val(*k), Expr::val(*b)]))),
+        )
         .to_owned();
-    let row = db.query_one(&query).await?.ok_or_else(|| AppError::Internal("roster lookup returned nothing".into()))?;
-    let flag = |name: &str| row.try_get::<bool>("", name).map_err(AppError::from);
-    Ok(RosterMatch {
-        code: flag("code")?,
-        identity: flag("identity")?,
-        phone: flag("phone")?,
-        postal_kana: flag("postal_kana")?,
-    })
+    let mut found = [false; KINDS];
+    for row in db.query_all(&query).await? {
+        let import: Uuid = row.try_get("", "import_id")?;
+        let kind: i16 = row.try_get("", "kind")?;
+        let bucket: i32 = row.try_get("", "bucket")?;
+        let keys: Vec<u8> = row.try_get("", "keys")?;
+        let Some((_, bits)) = imports.iter().find(|(id, _)| *id == import) else { continue };
+        for (k, key) in &wanted {
+            if *k == kind && bucket_of(*key, *bits) == bucket && bucket_contains(&keys, *key) {
+                found[kind as usize] = true;
+            }
+        }
+    }
+    let [code, identity, phone, postal_kana] = found;
+    Ok(RosterMatch { code, identity, phone, postal_kana })
 }
