@@ -4,7 +4,8 @@
 # store (a real S3-protocol server, s3s-fs, in its own process on loopback),
 # beside a raw copy of the same bytes on the same disk in the same run; prints
 # MB/s and the portal server's peak RSS for each store.
-#   bash bench/evidence.sh            (BENCH_TOTAL_MB, BENCH_FILE_MB, BENCH_CLIENTS to change)
+#   bash bench/evidence.sh            (BENCH_TOTAL_MB, BENCH_FILE_MB, BENCH_CLIENTS to change;
+#                                      BENCH_PERF=path records a CPU profile of the server per store, path.local and path.s3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portal-target}"
@@ -74,9 +75,12 @@ run_store() {
   local setup_rss; setup_rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
   echo 5 > "/proc/$PID/clear_refs" 2>/dev/null || echo "note: cannot reset the RSS high-water mark; the figure includes start-up" >&2
   local start end
+  local perf=
+  if [ -n "${BENCH_PERF:-}" ]; then perf record -q -F 499 -g -p "$PID" -o "$BENCH_PERF.$name" 2>/dev/null & perf=$!; sleep 0.5; fi
   start=$(date +%s.%N)
   seq 1 "$FILES" | xargs -P "$CLIENTS" -I{} bash -c 'upload {}'
   end=$(date +%s.%N)
+  if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" 2>/dev/null || true; fi
   local up rss stored
   up=$(python3 -c "print(f'{$BYTES*$FILES/1e6/($end-$start):.1f}')")
   rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status")

@@ -43,6 +43,9 @@ pub struct UploadForm<'r> {
     file: Capped<TempFile<'r>>,
 }
 
+/// How much of the temporary file is read at a time.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// Parse the kind and take the uploaded file's bytes from the temporary
 /// file Rocket streamed them into (never whole in memory).
 pub async fn upload_from_form(
@@ -60,7 +63,8 @@ pub async fn upload_from_form(
     }
     let size = form.file.len();
     let reader = form.file.open().await.map_err(|e| AppError::Internal(e.to_string()))?;
-    let mut reader = Box::pin(reader);
+    // Large reads: each read of the temporary file is a trip to the blocking pool.
+    let mut reader = Box::pin(rocket::tokio::io::BufReader::with_capacity(READ_BUFFER, reader));
     service::upload(state, user, claim_id, kind, size, &mut reader, key).await
 }
 

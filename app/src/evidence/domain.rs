@@ -116,14 +116,6 @@ impl ChunkSealer {
     pub fn header(&self) -> &[u8] {
         &self.header
     }
-    /// Seal one full chunk (exactly `CHUNK` bytes) that is not the last.
-    pub fn seal_next(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
-        self.encryptor
-            .as_mut()
-            .ok_or(crate::crypto::CryptoError::Decode)?
-            .encrypt_next(chunk)
-            .map_err(|_| crate::crypto::CryptoError::Decode)
-    }
     /// Seal a chunk in place (its tag is appended): one full chunk that is
     /// not the last, or the last one (0 to `CHUNK` bytes) when `last`.
     pub fn seal_in_place(&mut self, buf: &mut Vec<u8>, last: bool) -> Result<(), crate::crypto::CryptoError> {
@@ -133,14 +125,6 @@ impl ChunkSealer {
             self.encryptor.as_mut().ok_or(crate::crypto::CryptoError::Decode)?.encrypt_next_in_place(b"", buf)
         };
         sealed.map_err(|_| crate::crypto::CryptoError::Decode)
-    }
-    /// Seal the last chunk (0 to `CHUNK` bytes).
-    pub fn seal_last(&mut self, chunk: &[u8]) -> Result<Vec<u8>, crate::crypto::CryptoError> {
-        self.encryptor
-            .take()
-            .ok_or(crate::crypto::CryptoError::Decode)?
-            .encrypt_last(chunk)
-            .map_err(|_| crate::crypto::CryptoError::Decode)
     }
 }
 
@@ -211,8 +195,10 @@ mod tests {
         let key = [9u8; 32];
         let mut sealer = ChunkSealer::new(&key);
         let header = sealer.header().to_vec();
-        let a = sealer.seal_next(&[1u8; CHUNK]).unwrap();
-        let b = sealer.seal_last(b"tail").unwrap();
+        let mut a = vec![1u8; CHUNK];
+        sealer.seal_in_place(&mut a, false).unwrap();
+        let mut b = b"tail".to_vec();
+        sealer.seal_in_place(&mut b, true).unwrap();
         assert_eq!(a.len(), CHUNK + TAG);
         let mut opener = ChunkOpener::new(&key, &header).unwrap();
         assert_eq!(open(&mut opener, &a, false).unwrap(), vec![1u8; CHUNK]);
@@ -228,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn sealing_in_place_matches_sealing_into_a_new_buffer_and_opens_either_way() {
+    fn chunks_sealed_in_place_open_in_place_and_refuse_tampering() {
         let key = [3u8; 32];
         let mut sealer = ChunkSealer::new(&key);
         let header = sealer.header().to_vec();
