@@ -247,6 +247,8 @@ fn main() {
         println!("intake benchmark: run it with `cargo bench --bench intake`");
         return;
     }
+    // The allocator settings the server binary runs with.
+    app::tune_allocator();
     let intakes = env_usize("BENCH_INTAKES", 3000);
     let clients = env_usize("BENCH_CLIENTS", 64);
     let postgres =

@@ -166,3 +166,49 @@ async fn bundle_round_trip(app: &TestApp, stored_objects: impl Fn() -> Vec<std::
     }
     assert_eq!(actions.iter().filter(|a| *a == "export.downloaded").count(), 1);
 }
+
+#[tokio::test]
+async fn an_export_cut_short_by_a_stop_is_marked_failed_at_start_up() {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+    let app = portal::spawn_app().await;
+    let db = app.db().await;
+    let row = |status: &str| entities::export::Model {
+        id: uuid::Uuid::new_v4(),
+        round_id: uuid::Uuid::new_v4(),
+        status: status.into(),
+        progress: 40,
+        storage_key: None,
+        wrapped_key: None,
+        sha256: None,
+        size: None,
+        counts: None,
+        error: None,
+        requested_by: uuid::Uuid::new_v4(),
+        created_at: chrono::Utc::now(),
+        finished_at: None,
+    };
+    let (running, queued, done) = (row("running"), row("queued"), row("done"));
+    for r in [&running, &queued, &done] {
+        entities::export::ActiveModel::from(r.clone()).insert(&db).await.unwrap();
+    }
+
+    // What the server does at start-up after a stop.
+    let state = app.state().await;
+    assert_eq!(app::rounds::export::fail_interrupted(&state).await.unwrap(), 2);
+    for stuck in [&running, &queued] {
+        let now = entities::export::Entity::find_by_id(stuck.id).one(&db).await.unwrap().unwrap();
+        assert_eq!(now.status, "failed");
+        assert!(now.error.as_deref().unwrap_or_default().contains("Start the export again"), "{:?}", now.error);
+        assert!(now.finished_at.is_some());
+        let audited = entities::audit_event::Entity::find()
+            .filter(entities::audit_event::Column::Action.eq("export.failed"))
+            .filter(entities::audit_event::Column::SubjectId.eq(stuck.id))
+            .all(&db)
+            .await
+            .unwrap();
+        assert_eq!(audited.len(), 1);
+    }
+    let untouched = entities::export::Entity::find_by_id(done.id).one(&db).await.unwrap().unwrap();
+    assert_eq!(untouched, done);
+    assert_eq!(app::rounds::export::fail_interrupted(&state).await.unwrap(), 0, "nothing left to mark");
+}

@@ -425,6 +425,7 @@ error-round-not-open = This round is frozen: it can no longer be changed or reco
 error-policy-unchanged = This is the same as the current policy. Save a new version only when something changed.
 error-reauthentication-required = Enter your password again before downloading.
 error-round-not-frozen = A filing bundle can be made only after the round is frozen.
+error-export-interrupted = The server stopped while this bundle was being made. Start the export again.
 error-export-not-ready = The filing bundle is still being made. Please try again shortly.
 rounds-title = Filing rounds
 rounds-new = New round

@@ -425,6 +425,7 @@ error-round-not-open = この提訴回は確定済みのため、変更・再計
 error-policy-unchanged = 現在の方針と同じ内容です。変更があるときだけ新しい版を保存してください。
 error-reauthentication-required = ダウンロードの前に、もう一度パスワードを入力してください。
 error-round-not-frozen = 提訴資料は、提訴回を確定してから作成できます。
+error-export-interrupted = 作成中にサーバーが停止したため、この提訴資料は完成していません。もう一度作成してください。
 error-export-not-ready = 提訴資料はまだ作成中です。しばらくしてからもう一度お試しください。
 rounds-title = 提訴回
 rounds-new = 新しい提訴回

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use entities::{claim, consent, evidence, export, filing_round, person, round_member};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -118,6 +118,25 @@ async fn fail(state: &AppState, id: Uuid, e: &AppError) -> AppResult<()> {
     audit::append(&txn, &Actor::default(), Event::new("export.failed").subject("export", id)).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Exports left `queued` or `running` by a stopped server can never finish:
+/// at start-up they are marked failed (audited), so that the admin sees why
+/// and starts the export again instead of watching a bar that never moves.
+/// Assumes exports run in the one portal instance that starts here.
+pub async fn fail_interrupted(state: &AppState) -> AppResult<usize> {
+    let stuck: Vec<Uuid> = export::Entity::find()
+        .select_only()
+        .column(export::Column::Id)
+        .filter(export::Column::Status.is_in(["queued", "running"]))
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
+    let interrupted = AppError::WrongState("export_interrupted");
+    for id in &stuck {
+        fail(state, *id, &interrupted).await?;
+    }
+    Ok(stuck.len())
 }
 
 async fn set_progress(state: &AppState, id: Uuid, status: &str, progress: i32) -> AppResult<()> {
