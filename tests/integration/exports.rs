@@ -209,6 +209,6 @@ async fn an_export_cut_short_by_a_stop_is_marked_failed_at_start_up() {
         assert_eq!(audited.len(), 1);
     }
     let untouched = entities::export::Entity::find_by_id(done.id).one(&db).await.unwrap().unwrap();
-    assert_eq!(untouched, done);
+    assert_eq!((untouched.status, untouched.error, untouched.finished_at), (done.status, done.error, done.finished_at));
     assert_eq!(app::rounds::export::fail_interrupted(&state).await.unwrap(), 0, "nothing left to mark");
 }
