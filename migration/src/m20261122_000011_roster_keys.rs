@@ -127,11 +127,12 @@ impl MigrationTrait for Migration {
         for ((import_id, kind, bucket), mut keys) in buckets {
             keys.sort_unstable();
             let bytes: Vec<u8> = keys.iter().flat_map(|k| k.to_be_bytes()).collect();
-            let insert = Query::insert()
+            let mut insert = Query::insert();
+            insert
                 .into_table(RosterBuckets::Table)
                 .columns([RosterBuckets::ImportId, RosterBuckets::Kind, RosterBuckets::Bucket, RosterBuckets::Keys])
-                .values_panic([import_id.into(), kind.into(), bucket.into(), bytes.into()])
-                .to_owned();
+                .values([import_id.into(), kind.into(), bucket.into(), bytes.into()])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
             db.execute(&insert).await?;
         }
         db.execute_unprepared("DROP TABLE roster_entries").await?;
