@@ -330,7 +330,14 @@ async fn roster_import(case: &str, file: &std::path::Path) -> ExitCode {
         rocket::tokio::spawn(async move {
             loop {
                 bar.set_position(progress.bytes_read.load(std::sync::atomic::Ordering::Relaxed));
-                bar.set_message(format!("{} lines", progress.rows.load(std::sync::atomic::Ordering::Relaxed)));
+                let lines = progress.rows.load(std::sync::atomic::Ordering::Relaxed);
+                let parts = progress.parts_written.load(std::sync::atomic::Ordering::Relaxed);
+                bar.set_message(if parts == 0 {
+                    format!("{lines} lines")
+                } else {
+                    let total = crate::roster::service::SPILL_FILES;
+                    format!("{lines} lines read; sorting and writing part {parts}/{total}")
+                });
                 rocket::tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         })

@@ -31,8 +31,16 @@ async fn roster_keys(db: &sea_orm::DatabaseConnection) -> usize {
 pub(crate) async fn import(app: &TestApp, csv: String) -> app::error::AppResult<app::roster::service::ImportReport> {
     let state = app.state().await;
     let progress = Arc::new(app::roster::service::Progress::default());
-    app::roster::service::import(&state, "benesse-2014", "notice.csv", std::io::Cursor::new(csv.into_bytes()), progress)
-        .await
+    let lines = csv.lines().count() as u64 - 1;
+    let cursor = std::io::Cursor::new(csv.into_bytes());
+    let report = app::roster::service::import(&state, "benesse-2014", "notice.csv", cursor, progress.clone()).await;
+    if report.is_ok() {
+        // The progress bar saw every line read and every part written.
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(progress.rows.load(Relaxed), lines);
+        assert_eq!(progress.parts_written.load(Relaxed), app::roster::service::SPILL_FILES);
+    }
+    report
 }
 
 #[tokio::test]

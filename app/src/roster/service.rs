@@ -49,12 +49,17 @@ pub struct ImportReport {
     pub rejected: Vec<(u64, String)>,
 }
 
-/// How far an import is, for a progress bar.
+/// How far an import is, for a progress bar: the first pass reads the file
+/// (`bytes_read`, `rows`), the second writes `SPILL_FILES` sorted parts.
 #[derive(Default)]
 pub struct Progress {
     pub bytes_read: AtomicU64,
     pub rows: AtomicU64,
+    pub parts_written: AtomicU64,
 }
+
+/// How many parts the second pass writes, for a progress bar.
+pub const SPILL_FILES: u64 = (KINDS * SPILLS) as u64;
 
 struct CountingReader<R> {
     inner: R,
@@ -285,6 +290,7 @@ type Bucket = (i16, i32, Vec<u8>);
 fn buckets_of(
     paths: &[std::path::PathBuf],
     bits: u8,
+    progress: &Progress,
     tx: &rocket::tokio::sync::mpsc::Sender<Result<Vec<Bucket>, String>>,
 ) {
     let mut keys: Vec<u64> = Vec::new();
@@ -314,6 +320,7 @@ fn buckets_of(
         if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
             return;
         }
+        progress.parts_written.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -344,12 +351,13 @@ pub async fn import(
     txn.commit().await?;
 
     let keys = state.keys.clone();
-    let spilled = rocket::tokio::task::spawn_blocking(move || read_file(reader, &keys, progress))
+    let reading = progress.clone();
+    let spilled = rocket::tokio::task::spawn_blocking(move || read_file(reader, &keys, reading))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))
         .and_then(|r| r.map_err(AppError::Internal));
     let written = match spilled {
-        Ok(spilled) => write_buckets(state, import_id, spilled).await,
+        Ok(spilled) => write_buckets(state, import_id, spilled, progress).await,
         Err(e) => Err(e),
     };
     let actor = Actor::default();
@@ -434,11 +442,16 @@ fn encode_row(buf: &mut Vec<u8>, import_id: &Uuid, (kind, bucket, keys): &Bucket
 /// so a failure leaves none of them; batches of INSERTs on SQLite, cleaned
 /// up by the caller on failure). Gives the lines imported, the bucket bits
 /// and the lines refused.
-async fn write_buckets(state: &AppState, import_id: Uuid, spilled: Spilled) -> AppResult<(u64, u8, Rejected)> {
+async fn write_buckets(
+    state: &AppState,
+    import_id: Uuid,
+    spilled: Spilled,
+    progress: Arc<Progress>,
+) -> AppResult<(u64, u8, Rejected)> {
     let Spilled { _dir, paths, bits, lines, rejected } = spilled;
     let (tx, mut rx) = rocket::tokio::sync::mpsc::channel(4);
     let producer = rocket::tokio::task::spawn_blocking(move || {
-        buckets_of(&paths, bits, &tx);
+        buckets_of(&paths, bits, &progress, &tx);
         drop(_dir);
     });
     let result = if state.db.backend() == DatabaseBackend::Postgres {
