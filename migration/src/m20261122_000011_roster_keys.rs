@@ -143,36 +143,8 @@ impl MigrationTrait for Migration {
     /// be rebuilt from 64-bit keys, so every import is marked failed and the
     /// roster has to be imported again rather than silently matching nothing.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        crate::m20261121_000006_roster::create_entries(manager).await?;
         let db = manager.get_connection();
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            db.execute_unprepared(
-                r#"CREATE TABLE roster_entries (
-                    id bigserial NOT NULL,
-                    import_id uuid NOT NULL,
-                    code_hash varchar(64) COLLATE "C",
-                    identity_hash varchar(64) COLLATE "C",
-                    phone_hash varchar(64) COLLATE "C",
-                    postal_kana_hash varchar(64) COLLATE "C"
-                ) PARTITION BY LIST (import_id)"#,
-            )
-            .await?;
-        } else {
-            db.execute_unprepared(
-                "CREATE TABLE roster_entries (
-                    id integer NOT NULL PRIMARY KEY AUTOINCREMENT,
-                    import_id uuid_text NOT NULL,
-                    code_hash varchar(64) NULL,
-                    identity_hash varchar(64) NULL,
-                    phone_hash varchar(64) NULL,
-                    postal_kana_hash varchar(64) NULL)",
-            )
-            .await?;
-            db.execute_unprepared("CREATE INDEX ix_roster_import ON roster_entries (import_id)").await?;
-        }
-        let indexes = ["ix_roster_code", "ix_roster_identity", "ix_roster_phone", "ix_roster_postal_kana"];
-        for (index, column) in indexes.iter().zip(OLD_COLUMNS) {
-            db.execute_unprepared(&format!("CREATE INDEX {index} ON roster_entries ({column})")).await?;
-        }
         db.execute_unprepared("UPDATE roster_imports SET status = 'failed' WHERE status = 'complete'").await?;
         manager.drop_table(Table::drop().table(RosterBuckets::Table).to_owned()).await?;
         manager

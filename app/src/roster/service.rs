@@ -287,6 +287,8 @@ type Bucket = (i16, i32, Vec<u8>);
 
 /// The second pass's source, on a blocking thread: each spill file in
 /// turn, sorted, deduplicated and cut into buckets, sent in batches.
+/// A bucket never spans two spill files because `bucket_bits` is never
+/// below `SPILL_BITS` (4): each bucket is written once.
 fn buckets_of(
     paths: &[std::path::PathBuf],
     bits: u8,
