@@ -6,7 +6,10 @@
 //! from 64 concurrent clients over
 //! HTTP. Sign-in is excluded: sessions are opened directly before the clock
 //! starts. Prints intakes/s and latency percentiles per intake, and the same
-//! build's `GET /health` requests/s as the ceiling of the HTTP stack.
+//! build's `GET /health` requests/s as the ceiling of the HTTP stack. Then
+//! what bounds it: the machine's CPU time per intake and per `/health`
+//! request (all processes, from /proc/stat, with the hypervisor's steal),
+//! and on SQLite how much of the run the one writer lock was held.
 //!
 //! Environment: BENCH_INTAKES (default 3000), BENCH_CLIENTS (64), BENCH_SQLITE_CONNECTIONS and
 //! BENCH_PG_CONNECTIONS (the server's pool size, default 16),
@@ -126,6 +129,46 @@ struct Figures {
     p99: f64,
     max: f64,
     health_rps: f64,
+    /// Machine-wide busy CPU time (every process: client, server, PostgreSQL) per intake.
+    cpu_ms_per_intake: f64,
+    cpu_ms_per_health: f64,
+    /// The share of CPU time the hypervisor gave to other guests during the run.
+    steal_share: f64,
+    /// The SQLite writer lock during the measured run (none on PostgreSQL).
+    writer: Option<app::db::WriterFigures>,
+}
+
+/// Machine-wide CPU time from /proc/stat, in milliseconds.
+struct MachineCpu {
+    busy_ms: f64,
+    idle_ms: f64,
+    steal_ms: f64,
+}
+
+impl MachineCpu {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<f64> =
+            stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+        // Fields: user nice system idle iowait irq softirq steal, in USER_HZ (100) ticks.
+        let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0) * 10.0;
+        Self { busy_ms: at(0) + at(1) + at(2) + at(5) + at(6), idle_ms: at(3) + at(4), steal_ms: at(7) }
+    }
+    fn since(&self, earlier: &Self) -> Self {
+        Self {
+            busy_ms: self.busy_ms - earlier.busy_ms,
+            idle_ms: self.idle_ms - earlier.idle_ms,
+            steal_ms: self.steal_ms - earlier.steal_ms,
+        }
+    }
+    fn steal_share(&self) -> f64 {
+        let total = self.busy_ms + self.idle_ms + self.steal_ms;
+        if total > 0.0 {
+            self.steal_ms / total
+        } else {
+            0.0
+        }
+    }
 }
 
 async fn drive(base: String, tokens: Vec<String>, clients: usize) -> (Vec<Duration>, usize, Duration) {
@@ -179,7 +222,7 @@ async fn drive(base: String, tokens: Vec<String>, clients: usize) -> (Vec<Durati
     (all, errors, started.elapsed())
 }
 
-async fn health_ceiling(base: &str, clients: usize, duration: Duration) -> f64 {
+async fn health_ceiling(base: &str, clients: usize, duration: Duration) -> (usize, f64) {
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
     let count = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -199,7 +242,8 @@ async fn health_ceiling(base: &str, clients: usize, duration: Duration) -> f64 {
     for t in tasks {
         let _ = t.await;
     }
-    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let count = count.load(Ordering::Relaxed);
+    (count, count as f64 / started.elapsed().as_secs_f64())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -224,9 +268,16 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
     });
     let (warm, measured) = tokens.split_at(warmup);
     client_rt.block_on(drive(base.clone(), warm.to_vec(), clients));
+    let writer_before = app.served_db.writer_figures();
+    let cpu_before = MachineCpu::now();
     let (mut latencies, errors, elapsed) = client_rt.block_on(drive(base.clone(), measured.to_vec(), clients));
+    let cpu = MachineCpu::now().since(&cpu_before);
+    let writer_after = app.served_db.writer_figures();
+    let writer = writer_after.zip(writer_before).map(|(after, before)| after - before);
     latencies.sort();
-    let health_rps = client_rt.block_on(health_ceiling(&base, clients, Duration::from_secs(3)));
+    let cpu_health_before = MachineCpu::now();
+    let (health_requests, health_rps) = client_rt.block_on(health_ceiling(&base, clients, Duration::from_secs(3)));
+    let cpu_health = MachineCpu::now().since(&cpu_health_before);
     let figures = Figures {
         intakes: latencies.len(),
         errors,
@@ -235,6 +286,10 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
         p99: percentile(&latencies, 0.99),
         max: percentile(&latencies, 1.0),
         health_rps,
+        cpu_ms_per_intake: cpu.busy_ms / latencies.len().max(1) as f64,
+        cpu_ms_per_health: cpu_health.busy_ms / health_requests.max(1) as f64,
+        steal_share: cpu.steal_share(),
+        writer,
     };
     drop(app);
     server_rt.shutdown_timeout(Duration::from_secs(2));
@@ -253,19 +308,23 @@ fn main() {
     let clients = env_usize("BENCH_CLIENTS", 64);
     let postgres =
         std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    println!("Complete intakes (create + fill + sign 3 documents + submit; sign-in excluded), {clients} concurrent clients, {intakes} intakes per backend, release build, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    println!(
-        "{:<10} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>13}",
-        "backend", "intakes", "errors", "seconds", "intakes/s", "p50 ms", "p99 ms", "max ms", "/health req/s"
-    );
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut backends: Vec<(&str, Option<&str>)> = vec![("sqlite", None)];
     if postgres != "off" {
         backends.push(("postgres", Some(postgres.as_str())));
     }
+    let mut results = Vec::new();
     for (name, url) in backends {
         let connections =
             env_usize(if url.is_some() { "BENCH_PG_CONNECTIONS" } else { "BENCH_SQLITE_CONNECTIONS" }, 16);
-        let f = run_backend(url, intakes, clients, connections);
+        results.push((name, run_backend(url, intakes, clients, connections)));
+    }
+    println!("Complete intakes (create + fill + sign 3 documents + submit; sign-in excluded), {clients} concurrent clients, {intakes} intakes per backend, release build, {cores} cores");
+    println!(
+        "{:<10} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>13}",
+        "backend", "intakes", "errors", "seconds", "intakes/s", "p50 ms", "p99 ms", "max ms", "/health req/s"
+    );
+    for (name, f) in &results {
         println!(
             "{:<10} {:>8} {:>7} {:>8.2} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>13.0}",
             name,
@@ -279,5 +338,41 @@ fn main() {
             f.health_rps
         );
     }
+    println!();
+    println!("Machine CPU (all processes, from /proc/stat) and the SQLite writer lock during the measured intakes:");
+    println!(
+        "{:<10} {:>17} {:>19} {:>7} {:>22} {:>15} {:>15}",
+        "backend",
+        "CPU ms per intake",
+        "CPU ms per /health",
+        "steal",
+        "writer lock held",
+        "per write txn",
+        "write txns"
+    );
+    for (name, f) in &results {
+        let (held, per_txn, txns) = match f.writer {
+            Some(w) if w.transactions > 0 => (
+                format!("{:.0} % of the run", w.held.as_secs_f64() / f.seconds * 100.0),
+                format!("{:.2} ms", w.held.as_secs_f64() * 1000.0 / w.transactions as f64),
+                format!("{:.1}/intake", w.transactions as f64 / f.intakes.max(1) as f64),
+            ),
+            _ => ("-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<10} {:>17.2} {:>19.3} {:>6.0}% {:>22} {:>15} {:>15}",
+            name,
+            f.cpu_ms_per_intake,
+            f.cpu_ms_per_health,
+            f.steal_share * 100.0,
+            held,
+            per_txn,
+            txns
+        );
+    }
+    println!(
+        "At 1000 intakes/s the machine has {:.1} ms of CPU per intake ({cores} cores), for client, server and database together.",
+        cores as f64
+    );
     println!("Target: at least 1000 intakes/s with p99 under 200 ms.");
 }

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub sqlite_path: Option<PathBuf>,
     pub data_dir: tempfile::TempDir,
     pub figment: Figment,
+    /// The database handle of the running server (its writer lock figures).
+    pub served_db: app::db::Db,
     shutdown: rocket::Shutdown,
 }
 
@@ -148,11 +150,20 @@ pub async fn spawn_app_at(postgres: Option<&str>, customise: impl FnOnce(Figment
         .await
         .expect("the app ignites");
     let shutdown = rocket.shutdown();
+    let served_db = rocket.state::<app::AppState>().expect("the app manages its state").db.clone();
     tokio::spawn(async move {
         let _ = rocket.launch().await;
     });
     let port = rx.await.expect("the app lifts off");
-    TestApp { address: format!("http://127.0.0.1:{port}"), database_url, sqlite_path, data_dir, figment, shutdown }
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        database_url,
+        sqlite_path,
+        data_dir,
+        figment,
+        served_db,
+        shutdown,
+    }
 }
 
 /// A JSON API caller that holds a bearer token.
