@@ -13,6 +13,7 @@ mod m20261121_000008_review_desk;
 mod m20261121_000009_filing_rounds;
 mod m20261121_000010_exports;
 mod m20261122_000011_roster_keys;
+mod m20261122_000012_one_signature_each;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000009_filing_rounds::Migration),
             Box::new(m20261121_000010_exports::Migration),
             Box::new(m20261122_000011_roster_keys::Migration),
+            Box::new(m20261122_000012_one_signature_each::Migration),
         ]
     }
 }

@@ -98,6 +98,43 @@ async fn the_parent_signs_for_each_minor_as_legal_representative() {
 }
 
 #[tokio::test]
+async fn signing_one_document_many_times_at_once_records_each_signature_once() {
+    let app = spawn_app().await;
+    let (api, id) = claimant_with_draft(&app, "hanako@example.jp").await;
+    let docs = api.get("/cases/benesse-2014/documents").await.body;
+    let retainer = docs[0]["id"].as_str().unwrap().to_string();
+    // A double tap and a retry, eight times over, all in flight together.
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (api, path) = (api.clone(), format!("/claims/{id}/consents"));
+            let body = json!({"document_id": retainer, "signer_name": "山田 花子"});
+            tokio::spawn(async move { api.post(&path, body).await })
+        })
+        .collect();
+    let mut reported = Vec::new();
+    for call in calls {
+        let r = call.await.unwrap();
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        reported.extend(r.body.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()));
+    }
+    // Self and the one minor child: two signatures, each reported by exactly one call.
+    reported.sort();
+    let before_dedup = reported.len();
+    reported.dedup();
+    assert_eq!((before_dedup, reported.len()), (2, 2), "{reported:?}");
+    let state = api.get(&format!("/claims/{id}/consents")).await.body;
+    assert_eq!(state["documents"][0]["signed"], true);
+    assert_eq!(state["documents"][0]["pending"], json!([]));
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let stored = entities::consent::Entity::find()
+        .filter(entities::consent::Column::DocumentId.eq(uuid::Uuid::parse_str(&retainer).unwrap()))
+        .count(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(stored, 2, "one row per signature");
+}
+
+#[tokio::test]
 async fn a_signature_that_is_not_the_claimants_name_is_refused() {
     let app = spawn_app().await;
     let (mut api, id) = claimant_with_draft(&app, "hanako@example.jp").await;
@@ -303,4 +340,47 @@ async fn the_status_page_asks_for_a_new_signature_after_a_revision() {
     let page = browser.get(&format!("/claims/{id}/consent")).await;
     assert!(page.url.ends_with("/consent"), "{}", page.url);
     assert!(page.html.contains("以前の版に署名済みです"));
+}
+
+#[tokio::test]
+async fn duplicate_signatures_from_before_the_unique_index_are_merged_into_the_earliest() {
+    use entities::consent;
+    use migration::MigratorTrait;
+    use sea_orm::{EntityTrait, IntoActiveModel};
+    let app = spawn_app().await;
+    let (api, id) = claimant_with_draft(&app, "hanako@example.jp").await;
+    api.sign_all(&id).await;
+    let db = app.db().await;
+    let mut originals = consent::Entity::find().all(&db).await.unwrap();
+    assert_eq!(originals.len(), 6, "three documents × (self + one child)");
+
+    // Before the index, a race could record the same signature twice.
+    migration::Migrator::down(&db, Some(1)).await.unwrap();
+    let copy = |of: &consent::Model, later: i64| {
+        let mut c = of.clone();
+        c.id = uuid::Uuid::new_v4();
+        c.signed_at = of.signed_at + chrono::Duration::seconds(later);
+        c
+    };
+    let mut duplicates: Vec<consent::Model> = originals.iter().map(|o| copy(o, 1)).collect();
+    // Recorded in the same instant: the smaller id is kept.
+    let tie = copy(&originals[0], 0);
+    duplicates.push(tie.clone());
+    for d in duplicates {
+        consent::Entity::insert(d.into_active_model()).exec(&db).await.unwrap();
+    }
+    assert_eq!(consent::Entity::find().all(&db).await.unwrap().len(), 13);
+
+    migration::Migrator::up(&db, None).await.unwrap();
+    if tie.id < originals[0].id {
+        originals[0] = tie.clone();
+    }
+    let mut kept: Vec<uuid::Uuid> = consent::Entity::find().all(&db).await.unwrap().iter().map(|c| c.id).collect();
+    let mut expected: Vec<uuid::Uuid> = originals.iter().map(|c| c.id).collect();
+    kept.sort();
+    expected.sort();
+    assert_eq!(kept, expected, "the earliest of each signature is kept");
+    // The index refuses another copy.
+    let again = consent::Entity::insert(copy(&originals[1], 5).into_active_model()).exec(&db).await;
+    assert!(again.is_err(), "a second row for the same signature must be refused");
 }

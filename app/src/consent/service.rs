@@ -3,7 +3,7 @@
 //! consent state of a claim, and the receipt.
 use chrono::{DateTime, Utc};
 use entities::{claim, consent, consent_document};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TryInsertResult};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -302,13 +302,16 @@ pub async fn sign(
     let subjects = required_subjects(&state.keys, &draft);
     let user_agent = context.user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
     let now = Utc::now();
-
-    let txn = state.db.begin_write().await?;
+    // Checked before the write transaction, which then only writes: a
+    // version published in between leaves this signature on the text the
+    // claimant was shown, and the claim then asks for the new one
+    // (`state_of` marks it outdated). The unique index on signatures keeps
+    // a concurrent second signing from recording twice.
     let newest_of_kind = consent_document::Entity::find()
         .filter(consent_document::Column::CaseId.eq(model.case_id))
         .filter(consent_document::Column::Kind.eq(doc.kind.clone()))
         .order_by_desc(consent_document::Column::Version)
-        .one(&*txn)
+        .one(state.db.conn())
         .await?;
     if newest_of_kind.is_none_or(|n| n.id != doc.id) {
         return Err(AppError::Conflict("document_superseded"));
@@ -316,7 +319,7 @@ pub async fn sign(
     let existing = consent::Entity::find()
         .filter(consent::Column::ClaimId.eq(model.id))
         .filter(consent::Column::DocumentId.eq(doc.id))
-        .all(&*txn)
+        .all(state.db.conn())
         .await?;
     let kind = DocumentKind::parse(&doc.kind).map_err(|_| AppError::Internal("document kind".into()))?;
     let mut rows = Vec::new();
@@ -357,8 +360,23 @@ pub async fn sign(
             user_agent: sealed.user_agent,
         });
     }
+    let txn = state.db.begin_write().await?;
     if !rows.is_empty() {
-        consent::Entity::insert_many(rows).exec_without_returning(&*txn).await?;
+        let inserted = consent::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([
+                consent::Column::ClaimId,
+                consent::Column::DocumentId,
+                consent::Column::Capacity,
+                consent::Column::SubjectIndex,
+            ])
+            .exec_with_returning_keys(&*txn)
+            .await?;
+        // Only what this call recorded: a concurrent signing may have won.
+        let kept = match inserted {
+            TryInsertResult::Inserted(ids) => ids,
+            TryInsertResult::Empty | TryInsertResult::Conflicted => vec![],
+        };
+        recorded.retain(|s| kept.contains(&s.id));
     }
     audit::append(
         &txn,
