@@ -116,6 +116,14 @@ enum DevCommand {
         #[arg(long, default_value_t = 2000)]
         samples: u64,
     },
+    /// Measure, on one core, what every evidence byte must go through: the
+    /// SHA-256 digest and the chunked AEAD sealing. Prints MB/s and CPU
+    /// milliseconds per MB; the evidence benchmark compares them with its
+    /// budget.
+    CryptoSpeed {
+        #[arg(long, default_value_t = 256)]
+        mb: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -272,6 +280,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dev { command: DevCommand::BenchLookup { case, rows, seed, samples } } => {
             bench_lookup(&case, rows, seed, samples).await
         }
+        Command::Dev { command: DevCommand::CryptoSpeed { mb } } => crypto_speed(mb),
         Command::Audit { command: AuditCommand::Verify } => {
             let state = match state().await {
                 Ok(s) => s,
@@ -432,6 +441,45 @@ async fn bench_lookup(case: &str, rows: u64, seed: u64, samples: u64) -> ExitCod
         pct(0.99).unwrap_or(f64::NAN),
         pct(1.0).unwrap_or(f64::NAN)
     );
+    ExitCode::SUCCESS
+}
+
+/// One core's speed at the per-byte work of an evidence upload.
+fn crypto_speed(mb: usize) -> ExitCode {
+    use crate::evidence::domain::{ChunkSealer, CHUNK};
+    use sha2::{Digest, Sha256};
+    use std::time::Instant;
+    let bytes = mb.max(1) * 1_000_000;
+    let mut data = vec![0u8; CHUNK];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut data);
+    let key = crate::crypto::DataKey::generate();
+    let chunks = bytes / CHUNK;
+    let megabytes = (chunks * CHUNK) as f64 / 1e6;
+    let report = |what: &str, seconds: f64| {
+        println!("{what:<28} {:>8.0} MB/s {:>7.3} ms/MB", megabytes / seconds, seconds * 1000.0 / megabytes);
+    };
+
+    let started = Instant::now();
+    let mut hasher = Sha256::new();
+    for _ in 0..chunks {
+        hasher.update(&data);
+    }
+    std::hint::black_box(hasher.finalize());
+    report("sha-256", started.elapsed().as_secs_f64());
+
+    let mut sealer = ChunkSealer::new(key.bytes());
+    let mut buf = Vec::with_capacity(CHUNK + 16);
+    let started = Instant::now();
+    for _ in 0..chunks {
+        buf.clear();
+        buf.extend_from_slice(&data);
+        if sealer.seal_in_place(&mut buf, false).is_err() {
+            eprintln!("sealing failed");
+            return ExitCode::FAILURE;
+        }
+        std::hint::black_box(&buf);
+    }
+    report("xchacha20-poly1305 sealing", started.elapsed().as_secs_f64());
     ExitCode::SUCCESS
 }
 

@@ -198,3 +198,65 @@ async fn an_unavailable_store_answers_503_and_the_draft_is_intact() {
     assert_eq!(draft.body["persons"][0]["family_name_kana"], "ヤマダ");
     assert_eq!(api.get(&format!("/claims/{claim}/evidence")).await.body, json!([]), "no row without its object");
 }
+
+#[tokio::test]
+async fn an_upload_without_its_file_or_kind_first_gets_field_errors_and_a_broken_body_400() {
+    let app = spawn_app().await;
+    let (mut api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    api.lang = "en";
+    let url = format!("{}/api/v1/claims/{claim}/evidence", api.base);
+    let send = |form: reqwest::multipart::Form| {
+        api.http
+            .post(&url)
+            .bearer_auth(api.token.clone().unwrap())
+            .header("Accept-Language", "en")
+            .multipart(form)
+            .send()
+    };
+    // No file part.
+    let r = send(reqwest::multipart::Form::new().text("kind", "direct_mail")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["fields"]["file"].is_string(), "{body}");
+    // The kind must come before the file (the file is streamed as it arrives).
+    let file = reqwest::multipart::Part::bytes(jpeg(2000)).file_name("a.jpg");
+    let r = send(reqwest::multipart::Form::new().part("file", file).text("kind", "direct_mail")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["fields"]["kind"].is_string(), "{body}");
+    // A body cut off inside the file part.
+    let cut = b"--XyZ\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nother\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n\xFF\xD8\xFF\xE0 not finished";
+    let r = api
+        .http
+        .post(&url)
+        .bearer_auth(api.token.clone().unwrap())
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(cut.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(api.get(&format!("/claims/{claim}/evidence")).await.body, json!([]));
+    assert!(app.stored_objects().is_empty(), "nothing stored from a refused upload");
+}
+
+#[tokio::test]
+async fn a_page_upload_with_a_wrong_form_token_stores_nothing() {
+    let app = spawn_app().await;
+    let (api, claim) = claimant_with_draft(&app, "hanako@example.jp").await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", "not-the-token")
+        .text("upload.kind", "direct_mail")
+        .part("upload.file", reqwest::multipart::Part::bytes(jpeg(2000)).file_name("a.jpg"));
+    let r = api
+        .http
+        .post(format!("{}/claims/{claim}/evidence", api.base))
+        .bearer_auth(api.token.clone().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(api.get(&format!("/claims/{claim}/evidence")).await.body, json!([]));
+    assert!(app.stored_objects().is_empty());
+}

@@ -1,18 +1,21 @@
 //! `/api/v1/claims/{id}/evidence`, `/api/v1/evidence/{id}…`.
-use rocket::data::Capped;
-use rocket::form::Form;
-use rocket::fs::TempFile;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use rocket::data::{Data, Limits};
+use rocket::futures::{Stream, TryStreamExt};
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::stream::ByteStream;
 use rocket::response::{self, Responder};
 use rocket::serde::json::Json;
 use rocket::State;
+use tokio_util::io::{ReaderStream, StreamReader};
 
 use super::domain::EvidenceKind;
 use super::service::{self, Download, EvidenceView};
 use crate::auth::CurrentUser;
-use crate::domain::FieldErrors;
+use crate::domain::{ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::{parse_id, AppState};
 
@@ -37,46 +40,139 @@ impl<'r> FromRequest<'r> for IdempotencyKey {
     }
 }
 
-#[derive(rocket::FromForm)]
-pub struct UploadForm<'r> {
-    kind: String,
-    file: Capped<TempFile<'r>>,
+/// How much of the request body is read at a time.
+const READ_CHUNK: usize = 64 * 1024;
+/// The text fields before the file (`kind`, and `csrf` from a page) are short.
+const TEXT_FIELD_LIMIT: usize = 4 * 1024;
+const TEXT_FIELDS_MAX: usize = 8;
+
+/// multer reads its input until it would block, so a fast client could fill
+/// its buffer with megabytes the pipeline has not asked for yet (sixteen
+/// uploads to a slower store, each holding the socket's worth). This hands it
+/// one chunk per poll and wakes the task at once for the next, so an upload
+/// buffers about a chunk and TCP holds the rest back at the client.
+struct OneChunkAtATime<S> {
+    inner: S,
+    yielded: bool,
 }
 
-/// How much of the temporary file is read at a time.
-const READ_BUFFER: usize = 256 * 1024;
+impl<S: Stream + Unpin> Stream for OneChunkAtATime<S> {
+    type Item = S::Item;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if self.yielded {
+            self.yielded = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let next = Pin::new(&mut self.inner).poll_next(cx);
+        self.yielded = matches!(next, Poll::Ready(Some(_)));
+        next
+    }
+}
 
-/// Parse the kind and take the uploaded file's bytes from the temporary
-/// file Rocket streamed them into (never whole in memory).
-pub async fn upload_from_form(
+/// The declared length of the request body, if any.
+pub struct BodyLength(Option<u64>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for BodyLength {
+    type Error = ();
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        Outcome::Success(BodyLength(req.headers().get_one("Content-Length").and_then(|v| v.parse().ok())))
+    }
+}
+
+/// An upload as it arrives: the short text fields sent before the file
+/// part, then the file part, read straight from the request body as the
+/// pipeline asks for it — no temporary file, never whole in memory.
+pub struct StreamedUpload<'r> {
+    fields: Vec<(String, String)>,
+    file: multer::Field<'r>,
+}
+
+impl<'r> StreamedUpload<'r> {
+    /// Read the multipart body up to the part named `file_field`. The
+    /// body is capped at Rocket's `data-form` limit (the evidence size
+    /// limit and 64 KiB); a body declared larger is refused at once.
+    pub async fn open(
+        content_type: Option<&ContentType>,
+        length: &BodyLength,
+        limits: &Limits,
+        data: Data<'r>,
+        file_field: &str,
+    ) -> AppResult<StreamedUpload<'r>> {
+        let limit = limits.get("data-form").unwrap_or(Limits::DATA_FORM);
+        if length.0.is_some_and(|n| n > limit.as_u64()) {
+            return Err(AppError::TooLarge);
+        }
+        let boundary = content_type
+            .filter(|ct| ct.is_form_data())
+            .and_then(|ct| ct.params().find(|(k, _)| *k == "boundary").map(|(_, v)| v.to_string()))
+            .ok_or(AppError::Malformed)?;
+        let body = OneChunkAtATime { inner: ReaderStream::with_capacity(data.open(limit), READ_CHUNK), yielded: false };
+        let mut multipart = multer::Multipart::new(body, boundary);
+        let mut fields = Vec::new();
+        while let Some(mut field) = multipart.next_field().await.map_err(|_| AppError::Malformed)? {
+            let name = field.name().unwrap_or_default().to_string();
+            if name == file_field {
+                return Ok(StreamedUpload { fields, file: field });
+            }
+            if fields.len() == TEXT_FIELDS_MAX {
+                return Err(AppError::Malformed);
+            }
+            let mut text = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|_| AppError::Malformed)? {
+                text.extend_from_slice(&chunk);
+                if text.len() > TEXT_FIELD_LIMIT {
+                    return Err(AppError::Malformed);
+                }
+            }
+            fields.push((name, String::from_utf8(text).map_err(|_| AppError::Malformed)?));
+        }
+        // No file part at all: say so beside the field.
+        let mut errors = FieldErrors::new();
+        errors.add("file", ErrorCode::Required);
+        Err(errors.into())
+    }
+
+    /// A text field sent before the file.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parse the kind (sent before the file) and stream the file into the
+/// evidence pipeline. `kind_field` is `kind` in the API, `upload.kind` on the page.
+pub async fn upload_streamed(
     state: &AppState,
     user: &CurrentUser,
     claim_id: uuid::Uuid,
-    form: &UploadForm<'_>,
+    upload: StreamedUpload<'_>,
+    kind_field: &str,
     key: Option<String>,
 ) -> AppResult<(EvidenceView, bool)> {
     let mut errors = FieldErrors::new();
-    let kind = errors.check("kind", EvidenceKind::parse(&form.kind));
+    let kind = errors.check("kind", EvidenceKind::parse(upload.field(kind_field).unwrap_or_default()));
     let kind = errors.into_result(kind)?.ok_or(AppError::Malformed)?;
-    if !form.file.is_complete() {
-        return Err(AppError::TooLarge);
-    }
-    let size = form.file.len();
-    let reader = form.file.open().await.map_err(|e| AppError::Internal(e.to_string()))?;
-    // Large reads: each read of the temporary file is a trip to the blocking pool.
-    let mut reader = Box::pin(rocket::tokio::io::BufReader::with_capacity(READ_BUFFER, reader));
-    service::upload(state, user, claim_id, kind, size, &mut reader, key).await
+    let file = upload.file.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+    let mut reader = Box::pin(StreamReader::new(file));
+    service::upload(state, user, claim_id, kind, None, &mut reader, key).await
 }
 
-#[rocket::post("/claims/<id>/evidence", data = "<form>")]
+#[rocket::post("/claims/<id>/evidence", data = "<data>")]
+#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     user: CurrentUser,
     state: &State<AppState>,
     id: &str,
     key: IdempotencyKey,
-    form: Form<UploadForm<'_>>,
+    content_type: Option<&ContentType>,
+    length: BodyLength,
+    limits: &Limits,
+    data: Data<'_>,
 ) -> AppResult<(Status, Json<EvidenceView>)> {
-    let (view, created) = upload_from_form(state, &user, parse_id(id)?, &form, key.0).await?;
+    let claim_id = parse_id(id)?;
+    let upload = StreamedUpload::open(content_type, &length, limits, data, "file").await?;
+    let (view, created) = upload_streamed(state, &user, claim_id, upload, "kind", key.0).await?;
     Ok((if created { Status::Created } else { Status::Ok }, Json(view)))
 }
 

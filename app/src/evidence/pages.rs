@@ -3,7 +3,10 @@
 use rocket::form::Form;
 use rocket::State;
 
-use super::api::{upload_from_form, Attachment, UploadForm};
+use rocket::data::{Data, Limits};
+use rocket::http::ContentType;
+
+use super::api::{upload_streamed, Attachment, BodyLength, StreamedUpload};
 use super::service;
 use crate::auth::{Csrf, CurrentUser};
 use crate::error::{AppError, AppResult};
@@ -12,26 +15,35 @@ use crate::intake::pages::render_claim_step;
 use crate::web::PageResponse;
 use crate::{parse_id, AppState};
 
-#[derive(rocket::FromForm)]
-pub struct HtmlUploadForm<'r> {
-    csrf: String,
-    upload: UploadForm<'r>,
-}
-
-#[rocket::post("/claims/<id>/evidence", data = "<form>")]
+#[rocket::post("/claims/<id>/evidence", data = "<data>")]
+#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     id: &str,
-    form: Form<HtmlUploadForm<'_>>,
+    content_type: Option<&ContentType>,
+    length: BodyLength,
+    limits: &Limits,
+    data: Data<'_>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let claim_id = parse_id(id)?;
-    match upload_from_form(state, &user, claim_id, &form.upload, None).await {
+    let streamed = async {
+        let upload = StreamedUpload::open(content_type, &length, limits, data, "upload.file").await?;
+        // The page's token comes before the file: nothing is stored without it.
+        csrf.verify(upload.field("csrf").unwrap_or_default())?;
+        upload_streamed(state, &user, claim_id, upload, "upload.kind", None).await
+    };
+    match streamed.await {
         Ok(_) => Ok(PageResponse::redirect(format!("/claims/{claim_id}/evidence"))),
-        Err(e @ (AppError::TooLarge | AppError::UnsupportedType | AppError::Conflict(_) | AppError::Invalid(_))) => {
+        Err(
+            e @ (AppError::TooLarge
+            | AppError::UnsupportedType
+            | AppError::Conflict(_)
+            | AppError::Invalid(_)
+            | AppError::Malformed),
+        ) => {
             let status = e.status();
             let mut errors = e.field_messages(lang);
             if errors.is_empty() {

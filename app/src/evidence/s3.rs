@@ -131,9 +131,15 @@ impl S3Writer {
 #[rocket::async_trait]
 impl ObjectWriter for S3Writer {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        // Grow once to a part and this write, not by doubling: a doubled
+        // buffer would reach 8 MiB for a 5 MiB part, on every upload at once.
+        if self.buf.len() + bytes.len() > self.buf.capacity() {
+            self.buf.reserve_exact((PART + bytes.len()).saturating_sub(self.buf.len()));
+        }
         self.buf.extend_from_slice(bytes);
         self.written += bytes.len() as u64;
         while self.buf.len() >= PART {
+            // The part leaves with its buffer; what follows it starts a new one.
             let rest = self.buf.split_off(PART);
             let part = std::mem::replace(&mut self.buf, rest);
             self.send_part(part).await?;

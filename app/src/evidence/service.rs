@@ -90,7 +90,16 @@ async fn fill(input: &mut (dyn AsyncRead + Send + Unpin), buf: &mut [u8]) -> std
 /// Sealed bytes handed to the store at a time (about).
 const STORE_BATCH: usize = 256 * 1024;
 
-/// Upload one file (`declared_size` bytes as received) read from `input`;
+/// A failed read of the upload: a request body that is not well-formed
+/// multipart arrives as `InvalidData` (400); anything else is ours (500).
+fn read_error(e: std::io::Error) -> AppError {
+    match e.kind() {
+        std::io::ErrorKind::InvalidData => AppError::Malformed,
+        _ => AppError::Internal(e.to_string()),
+    }
+}
+
+/// Upload one file (`declared_size` bytes, when known before reading) read from `input`;
 /// JPEG metadata is removed, so the stored size and SHA-256 are those of the
 /// file as kept. The object is stored
 /// and verified before the row commits; a retried upload with the same
@@ -100,7 +109,7 @@ pub async fn upload(
     user: &CurrentUser,
     claim_id: Uuid,
     kind: EvidenceKind,
-    declared_size: u64,
+    declared_size: Option<u64>,
     input: &mut (dyn AsyncRead + Send + Unpin),
     idempotency_key: Option<String>,
 ) -> AppResult<(EvidenceView, bool)> {
@@ -118,7 +127,7 @@ pub async fn upload(
             return Ok(((&row).into(), false));
         }
     }
-    if declared_size > state.settings.max_evidence_bytes {
+    if declared_size.is_some_and(|size| size > state.settings.max_evidence_bytes) {
         return Err(AppError::TooLarge);
     }
     let count = evidence::Entity::find().filter(evidence::Column::ClaimId.eq(claim_id)).count(state.db.conn()).await?;
@@ -134,7 +143,7 @@ pub async fn upload(
     // (one trip to the store per four chunks rather than per chunk). One chunk of
     // look-ahead tells which chunk is last.
     let mut head = vec![0u8; 64];
-    let got = fill(input, &mut head).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let got = fill(input, &mut head).await.map_err(read_error)?;
     head.truncate(got);
     let content_type = sniff(&head).ok_or(AppError::UnsupportedType)?;
     let mut source = Source::new(head, input);
@@ -148,7 +157,7 @@ pub async fn upload(
     let mut total: u64 = 0;
     let mut chunks: u64 = 0;
     let streamed: AppResult<()> = async {
-        let io = |e: std::io::Error| AppError::Internal(e.to_string());
+        let io = read_error;
         let mut batch = Vec::with_capacity(STORE_BATCH + CHUNK + TAG);
         batch.extend_from_slice(sealer.header());
         let mut block = Vec::with_capacity(CHUNK + TAG);

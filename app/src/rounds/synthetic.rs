@@ -128,7 +128,7 @@ pub async fn seed_round(
             let kind = if f == 0 { EvidenceKind::ApologyLetter } else { EvidenceKind::DirectMail };
             let mut reader = std::io::Cursor::new(bytes);
             let size = reader.get_ref().len() as u64;
-            crate::evidence::service::upload(state, &user, claim.id, kind, size, &mut reader, None).await?;
+            crate::evidence::service::upload(state, &user, claim.id, kind, Some(size), &mut reader, None).await?;
             written += 1;
         }
         claim::Entity::update_many()
