@@ -198,6 +198,8 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(Template::custom(|engines| {
             engines.tera.register_function("t", i18n::tera_function());
             engines.tera.register_filter("yen", web::yen_filter);
+            engines.tera.register_filter("postal_code", web::text_filter(web::format_postal_code));
+            engines.tera.register_filter("phone", web::text_filter(web::format_phone));
         }))
         .attach(web::SecurityHeaders)
         .attach(AdHoc::on_liftoff("Announce address", |rocket| {

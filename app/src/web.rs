@@ -14,8 +14,18 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, LANG_COOKIE};
 use crate::AppState;
 
+/// The Content-Security-Policy of every response (S14, S27): exactly what the
+/// pages use: their own stylesheet, scripts and images, and their own
+/// address for the upload script's requests (`connect-src`).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// Headers on every response: a strict CSP (S14), no caching of pages that
-/// may hold personal data, no referrer leakage.
+/// may hold personal data, no referrer beyond this site. `same-origin`
+/// rather than `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` on every form POST, which the same-origin check must
+/// then refuse; URLs hold no personal data (S12), so our own pages may see
+/// each other's address.
 pub struct SecurityHeaders;
 
 #[rocket::async_trait]
@@ -25,12 +35,9 @@ impl Fairing for SecurityHeaders {
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        res.set_header(Header::new(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ));
+        res.set_header(Header::new("Content-Security-Policy", CONTENT_SECURITY_POLICY));
         res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
-        res.set_header(Header::new("Referrer-Policy", "no-referrer"));
+        res.set_header(Header::new("Referrer-Policy", "same-origin"));
         res.set_header(Header::new("X-Frame-Options", "DENY"));
         if !req.uri().path().starts_with("/static/") {
             res.set_header(Header::new("Cache-Control", "no-store"));
@@ -125,6 +132,46 @@ pub fn yen_filter(
     Ok(rocket_dyn_templates::tera::Value::String(format_yen(n)))
 }
 
+/// A stored postal code as printed on mail: `1600023` → `160-0023`.
+pub fn format_postal_code(digits: &str) -> String {
+    if digits.len() == 7 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}-{}", &digits[..3], &digits[3..])
+    } else {
+        digits.to_string()
+    }
+}
+
+/// A stored phone number as people write it. Mobile and IP numbers (11
+/// digits from 070/080/090/050) and toll-free 0120 numbers have fixed
+/// groups; landline area codes vary in length, so those stay as stored.
+pub fn format_phone(digits: &str) -> String {
+    let all_digits = digits.bytes().all(|b| b.is_ascii_digit());
+    match digits.len() {
+        11 if all_digits && ["070", "080", "090", "050"].iter().any(|p| digits.starts_with(p)) => {
+            format!("{}-{}-{}", &digits[..3], &digits[3..7], &digits[7..])
+        }
+        10 if all_digits && digits.starts_with("0120") => {
+            format!("{}-{}-{}", &digits[..4], &digits[4..7], &digits[7..])
+        }
+        _ => digits.to_string(),
+    }
+}
+
+/// Tera filters `postal_code` and `phone` over the functions above.
+pub fn text_filter(
+    format: fn(&str) -> String,
+) -> impl Fn(
+    &rocket_dyn_templates::tera::Value,
+    &std::collections::HashMap<String, rocket_dyn_templates::tera::Value>,
+) -> rocket_dyn_templates::tera::Result<rocket_dyn_templates::tera::Value>
+       + Sync
+       + Send {
+    move |value, _| match value.as_str() {
+        Some(s) => Ok(rocket_dyn_templates::tera::Value::String(format(s))),
+        None => Ok(value.clone()),
+    }
+}
+
 /// Only same-site paths are followed after a form.
 pub fn local_path(next: &str) -> String {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
@@ -176,12 +223,41 @@ fn upload_script() -> (ContentType, &'static str) {
     (ContentType::JavaScript, include_str!("../../templates/static/upload.js"))
 }
 
+/// Progressive enhancement for a running bundle export: a progress bar
+/// that moves without reloading the page.
+#[rocket::get("/static/progress.js")]
+fn progress_script() -> (ContentType, &'static str) {
+    (ContentType::JavaScript, include_str!("../../templates/static/progress.js"))
+}
+
+/// The site icon; browsers that ignore the page's `<link rel="icon">` ask
+/// for `/favicon.ico`, which answers the same picture.
+#[rocket::get("/static/icon.svg")]
+fn icon() -> (ContentType, &'static str) {
+    (ContentType::SVG, include_str!("../../templates/static/icon.svg"))
+}
+
+#[rocket::get("/favicon.ico")]
+fn favicon() -> (ContentType, &'static str) {
+    icon()
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![switch_language, health, stylesheet, upload_script]
+    rocket::routes![switch_language, health, stylesheet, upload_script, progress_script, icon, favicon]
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn postal_codes_and_phone_numbers_read_as_people_write_them() {
+        assert_eq!(super::format_postal_code("1600023"), "160-0023");
+        assert_eq!(super::format_postal_code("160"), "160");
+        assert_eq!(super::format_phone("09012345678"), "090-1234-5678");
+        assert_eq!(super::format_phone("05012345678"), "050-1234-5678");
+        assert_eq!(super::format_phone("0120123456"), "0120-123-456");
+        assert_eq!(super::format_phone("0312345678"), "0312345678", "landline area codes vary in length");
+    }
+
     #[test]
     fn yen_amounts_have_thousands_separators() {
         for (n, s) in [(0, "0"), (500, "500"), (1_000, "1,000"), (55_000, "55,000"), (1_234_567, "1,234,567")] {

@@ -101,3 +101,41 @@ async fn the_health_check_reports_the_database() {
     let res = r.http.get(format!("{}/health", app.address)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// S27: what Chromium sends on a same-origin form POST (Fetch Metadata
+/// `same-origin`; `Origin: null` under a `no-referrer` policy) is accepted,
+/// and a cross-site POST with a valid session cookie is refused.
+#[tokio::test]
+async fn a_signed_in_form_post_as_a_browser_sends_it_is_accepted_and_a_cross_site_one_refused() {
+    let app = spawn_app().await;
+    let creds = json!({"email": "origin@example.jp", "password": "correct horse battery staple"});
+    app.api().post("/auth/register", creds).await;
+    let browser = app.browser_signed_in("origin@example.jp", "correct horse battery staple").await;
+    let home = browser.get("/").await;
+    let csrf = home.csrf();
+    let join = |site: &'static str, origin: &'static str| {
+        browser
+            .http
+            .post(format!("{}/claims", app.address))
+            .header("Sec-Fetch-Site", site)
+            .header("Origin", origin)
+            .form(&[("csrf", csrf.as_str()), ("case", "benesse-2014")])
+    };
+    let cross = join("cross-site", "https://attacker.example").send().await.unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN, "a cross-site POST is refused");
+    let same = join("same-origin", "null").send().await.unwrap();
+    assert_eq!(same.status(), StatusCode::OK, "Chromium's same-origin POST is accepted");
+    assert!(same.url().path().starts_with("/claims/"), "the claim was started: {}", same.url());
+}
+
+/// S27: pages send a referrer policy under which a browser's POST carries a
+/// real Origin, and a CSP that lets the upload script reach our own address.
+#[tokio::test]
+async fn pages_let_a_browser_send_its_origin_and_the_upload_script_connect_home() {
+    let app = spawn_app().await;
+    let res = reqwest::get(format!("{}/login", app.address)).await.unwrap();
+    let policy = res.headers()["referrer-policy"].to_str().unwrap();
+    assert_ne!(policy, "no-referrer", "under no-referrer a browser sends Origin: null on every POST");
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.split(';').any(|d| d.trim() == "connect-src 'self'"), "{csp}");
+}

@@ -458,6 +458,7 @@ bundle-title = Filing bundle
 bundle-explain = One ZIP with the party list (Excel and CSV), the claim list, the evidence index, the evidence files named by exhibit number, the retainer records, and manifest.json with every file's hash.
 bundle-start = Make the filing bundle
 bundle-progress = Progress
+bundle-refresh = Show the latest progress
 bundle-status-queued = Queued
 bundle-status-running = Being made
 bundle-status-done = Ready

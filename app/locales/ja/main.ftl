@@ -458,6 +458,7 @@ bundle-title = 提訴資料一式
 bundle-explain = 当事者目録（Excel・CSV）、請求債権目録、証拠説明書、証拠ファイル（甲号証番号付き）、委任状の記録、すべてのファイルのハッシュを記した manifest.json を ZIP にまとめます。
 bundle-start = 提訴資料を作成する
 bundle-progress = 作成の進み具合
+bundle-refresh = 最新の進み具合を表示する
 bundle-status-queued = 待機中
 bundle-status-running = 作成中
 bundle-status-done = 完成

@@ -65,19 +65,34 @@ fn token_of(req: &Request<'_>) -> Option<(String, bool)> {
     req.cookies().get(SESSION_COOKIE).map(|c| (c.value().to_string(), true))
 }
 
-/// A cookie-authenticated state change must come from our own origin.
-fn same_origin(req: &Request<'_>) -> bool {
-    let Some(origin) = req.headers().get_one("Origin") else {
+/// A cookie-authenticated state change must come from our own origin (S15,
+/// S27). Browsers say where a request comes from in Fetch Metadata
+/// (`Sec-Fetch-Site`), which every current browser sends and no page can
+/// forge; that is trusted first. Without it, a real `Origin` must name this
+/// host. `Origin: null` (sandboxed frames, `data:` pages, some privacy
+/// settings) is refused: it cannot be told apart from a forged request.
+/// A request with neither header does not come from a browser page, and
+/// the form token still guards every form.
+pub(crate) fn same_origin(sec_fetch_site: Option<&str>, origin: Option<&str>, host: Option<&str>) -> bool {
+    if let Some(site) = sec_fetch_site {
+        return site.eq_ignore_ascii_case("same-origin");
+    }
+    let Some(origin) = origin else {
         return true;
     };
-    let host = req.headers().get_one("Host").unwrap_or_default();
-    origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/') == host).unwrap_or(false)
+    let host = host.unwrap_or_default();
+    origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/').eq_ignore_ascii_case(host)).unwrap_or(false)
+}
+
+fn request_is_same_origin(req: &Request<'_>) -> bool {
+    let h = req.headers();
+    same_origin(h.get_one("Sec-Fetch-Site"), h.get_one("Origin"), h.get_one("Host"))
 }
 
 async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
     let state = req.rocket().state::<AppState>().ok_or_else(|| AppError::Internal("no state".into()))?;
     let (token, via_cookie) = token_of(req).ok_or(AppError::Unauthenticated)?;
-    if via_cookie && !matches!(req.method(), Method::Get | Method::Head) && !same_origin(req) {
+    if via_cookie && !matches!(req.method(), Method::Get | Method::Head) && !request_is_same_origin(req) {
         return Err(AppError::Csrf);
     }
     let (user, session) = service::authenticate(state.db.conn(), &state.keys, &token).await?;
@@ -197,5 +212,28 @@ impl<'r> FromRequest<'r> for Csrf {
             }
         };
         Outcome::Success(Csrf { token: state.keys.csrf_token(&seed) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn fetch_metadata_decides_when_the_browser_sends_it() {
+        // Chromium under a no-referrer policy: Origin null, but same-origin by Fetch Metadata.
+        assert!(same_origin(Some("same-origin"), Some("null"), Some("portal.example")));
+        assert!(!same_origin(Some("cross-site"), Some("https://portal.example"), Some("portal.example")));
+        assert!(!same_origin(Some("same-site"), None, Some("portal.example")));
+        assert!(!same_origin(Some("none"), None, Some("portal.example")));
+    }
+
+    #[test]
+    fn without_fetch_metadata_a_real_origin_must_name_this_host() {
+        assert!(same_origin(None, Some("https://portal.example"), Some("portal.example")));
+        assert!(same_origin(None, Some("http://127.0.0.1:8000"), Some("127.0.0.1:8000")));
+        assert!(!same_origin(None, Some("https://evil.example"), Some("portal.example")));
+        assert!(!same_origin(None, Some("null"), Some("portal.example")));
+        assert!(same_origin(None, None, Some("portal.example")), "API clients send neither header");
     }
 }
