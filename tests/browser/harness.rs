@@ -164,6 +164,9 @@ impl Driver {
         let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let mut child = Command::new(&bin)
             .arg(format!("--port={port}"))
+            // Chromium takes its locale (date fields, number formats) from the environment.
+            .env("LANG", "ja_JP.UTF-8")
+            .env("LANGUAGE", "ja")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -832,6 +835,8 @@ impl Person {
     pub async fn keep_for_docs(&self, name: &str) {
         if let Ok(dir) = std::env::var("PORTAL_DOCS_SCREENSHOTS") {
             std::fs::create_dir_all(&dir).expect("docs directory");
+            // The top of the page, with nothing focused, as a person first sees it.
+            self.client.execute("document.activeElement.blur(); window.scrollTo(0, 0)", vec![]).await.expect("script");
             let png = self.client.screenshot().await.expect("screenshot");
             std::fs::write(Path::new(&dir).join(name), png).expect("write screenshot");
         }
