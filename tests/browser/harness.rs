@@ -164,9 +164,6 @@ impl Driver {
         let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let mut child = Command::new(&bin)
             .arg(format!("--port={port}"))
-            // Chromium takes its locale (date fields, number formats) from the environment.
-            .env("LANG", "ja_JP.UTF-8")
-            .env("LANGUAGE", "ja")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
