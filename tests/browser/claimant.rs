@@ -178,7 +178,8 @@ pub async fn journey(lang: Lang, hands: Hands, backends: Backends, name: &str) {
 
     // 5. A harm: direct mail from a company she never dealt with.
     me.select("field-kind", &me.t("harm-direct-mail")).await;
-    me.date("field-date", "2014-09-10").await;
+    // The first direct mail came before the announcement of 2014-07-09.
+    me.date("field-date", "2014-06-26").await;
     me.fill("field-sender", "サンプル教育社").await;
     me.press_key("add-harm").await;
     me.p.sees("サンプル教育社").await;

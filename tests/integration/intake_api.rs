@@ -111,9 +111,15 @@ async fn each_bad_field_gets_a_clear_error_and_the_saved_draft_is_kept() {
         ("/apology_option", json!("cash"), "apology_option", "Please choose from the list."),
         (
             "/learned_of_leak_on",
-            json!("2013-01-01"),
+            json!("2014-06-25"),
             "learned_of_leak_on",
-            "This date is not possible. Please check it.",
+            "This date is before the first harms (direct mail and the like) were seen; you learned of the leak after that.",
+        ),
+        (
+            "/harms/0/date",
+            json!("2012-12-31"),
+            "harms[0].date",
+            "This date is before the leak began; harms in this case came after it.",
         ),
         ("/harms/0/kind", json!("spam"), "harms[0].kind", "Please choose from the list."),
         ("/harms/0/date", json!("yesterday"), "harms[0].date", "Enter a date like 2014-07-09."),
@@ -246,4 +252,55 @@ async fn requests_without_a_session_answer_401_in_json() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"]["code"], "unauthenticated");
     assert!(r.body["error"]["message"].as_str().unwrap().contains("ログイン"));
+}
+
+/// The first direct mail of the Benesse case reached people on 2014-06-26,
+/// before the announcement of 2014-07-09: the strongest evidence a claimant has.
+#[tokio::test]
+async fn a_harm_from_before_the_announcement_is_accepted() {
+    let app = spawn_app().await;
+    let api = app.claimant("early@example.jp").await;
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    let mut draft = complete_draft("やまだ", "1980-04-01");
+    draft["harms"][0]["date"] = json!("2014-06-26");
+    draft["learned_of_leak_on"] = json!("2014-06-26");
+    let r = api.put(&format!("/claims/{id}"), draft).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let back = api.get(&format!("/claims/{id}")).await.body;
+    assert_eq!(back["harms"][0]["date"], "2014-06-26");
+    assert_eq!(back["learned_of_leak_on"], "2014-06-26");
+}
+
+/// A database made before the case had a timeline gets the shipped dates
+/// at the next start, audited, and keeps any date an operator set.
+#[tokio::test]
+async fn an_existing_case_is_given_the_timeline_it_lacks_and_keeps_what_was_set() {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let case = entities::case::Entity::find()
+        .filter(entities::case::Column::Slug.eq("benesse-2014"))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut catalogue = case.catalogue.clone();
+    let obj = catalogue.as_object_mut().unwrap();
+    obj.remove("first_harms_on");
+    obj.insert("leak_began_on".into(), json!("2012-04-01"));
+    let mut row: entities::case::ActiveModel = case.into();
+    row.catalogue = Set(catalogue);
+    row.update(&db).await.unwrap();
+
+    let state = app.state().await; // starts as the portal does: migrate, seed
+    let case = state.cases.by_slug(state.db.conn(), "benesse-2014").await.unwrap();
+    assert_eq!(case.catalogue.first_harms_on.map(|d| d.to_string()).as_deref(), Some("2014-06-26"));
+    assert_eq!(case.catalogue.leak_began_on.map(|d| d.to_string()).as_deref(), Some("2012-04-01"), "kept");
+    let events = entities::audit_event::Entity::find()
+        .filter(entities::audit_event::Column::Action.eq("case.timeline_added"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "the change is audited once");
+    assert!(events[0].detail.contains("first_harms_on") && !events[0].detail.contains("leak_began_on"));
 }

@@ -11,6 +11,7 @@ mod evidence_s3;
 mod exports;
 mod intake_api;
 mod intake_pages;
+mod labels;
 mod logs;
 mod protection;
 mod review;

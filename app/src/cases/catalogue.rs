@@ -31,8 +31,19 @@ pub struct Catalogue {
     pub title: Localized,
     pub defendant: Localized,
     pub summary: Localized,
-    /// When the leak became public; harms and "learned of" dates start here.
+    /// When the leak became public.
     pub leak_disclosed_on: chrono::NaiveDate,
+    /// When the data began to be taken: harm dates may not be earlier. Public
+    /// sources rarely say; the firm sets it, well before the first harms.
+    #[serde(default)]
+    pub leak_began_on: core::option::Option<chrono::NaiveDate>,
+    /// When the first harms (direct mail, calls) were seen: nobody learned of
+    /// the leak before this.
+    #[serde(default)]
+    pub first_harms_on: core::option::Option<chrono::NaiveDate>,
+    /// When the defendant's apology letters went out, where known.
+    #[serde(default)]
+    pub apology_letters_sent_on: core::option::Option<chrono::NaiveDate>,
     pub leaked_items: Vec<Option>,
     pub services: Vec<Option>,
     pub apology_options: Vec<Option>,
@@ -46,7 +57,44 @@ pub struct Catalogue {
     pub precedent_awards_yen: Vec<u64>,
 }
 
+/// The closed lists of a case whose codes people read as labels.
+#[derive(Clone, Copy, Debug)]
+pub enum List {
+    LeakedItems,
+    Services,
+    ApologyOptions,
+}
+
+/// Keys of the case timeline in the stored catalogue (see `Catalogue`).
+pub const TIMELINE_KEYS: [&str; 3] = ["leak_began_on", "first_harms_on", "apology_letters_sent_on"];
+
 impl Catalogue {
+    /// What a person reads for a code of one of the case's lists, in their
+    /// language. A code the catalogue no longer has is shown as stored.
+    pub fn label(&self, list: List, code: &str, lang: Lang) -> String {
+        let options = match list {
+            List::LeakedItems => &self.leaked_items,
+            List::Services => &self.services,
+            List::ApologyOptions => &self.apology_options,
+        };
+        options
+            .iter()
+            .find(|o| o.code == code)
+            .map(|o| o.label.get(lang).to_string())
+            .unwrap_or_else(|| code.to_string())
+    }
+
+    /// The earliest date a harm may have: when the leak began (the
+    /// disclosure, for a case that does not say).
+    pub fn harms_from(&self) -> chrono::NaiveDate {
+        self.leak_began_on.unwrap_or(self.leak_disclosed_on)
+    }
+    /// The earliest date anyone learned of the leak: the first harms, else
+    /// the disclosure.
+    pub fn learned_from(&self) -> chrono::NaiveDate {
+        self.first_harms_on.unwrap_or(self.leak_disclosed_on)
+    }
+
     pub fn leaked_item_codes(&self) -> Vec<String> {
         self.leaked_items.iter().map(|o| o.code.clone()).collect()
     }

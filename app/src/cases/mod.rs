@@ -6,4 +6,4 @@ mod catalogue;
 pub mod seed;
 pub mod service;
 
-pub use catalogue::{Catalogue, Localized, Option as CatalogueOption};
+pub use catalogue::{Catalogue, List, Localized, Option as CatalogueOption, TIMELINE_KEYS};

@@ -30,7 +30,15 @@ pub fn benesse_catalogue() -> Catalogue {
             "2014年、委託先の従業員がベネッセの顧客データベースから保護者と子どもの個人情報約3,504万件を持ち出し、名簿業者に売却しました。被害を受けた方は、この訴訟に原告として参加できます。",
             "In 2014 a contractor's employee took about 35.04 million records of parents and children from Benesse's customer database and sold them to list brokers. Affected people can join this suit as plaintiffs.",
         ),
+        // Benesse's announcement of 2014-07-09: customers reported direct mail
+        // from another education company from 2014-06-26; that is how the
+        // leak was found, and it was made public that day.
         leak_disclosed_on: date(2014, 7, 9),
+        first_harms_on: Some(date(2014, 6, 26)),
+        // The public sources do not say when the copying began (it ran for
+        // months): a setting, put well before the first harms.
+        leak_began_on: Some(date(2013, 1, 1)),
+        apology_letters_sent_on: None,
         leaked_items: vec![
             opt("name", "氏名", "Name"),
             opt("name_kana", "氏名（フリガナ）", "Name (kana)"),
@@ -65,16 +73,54 @@ pub fn benesse_catalogue() -> Catalogue {
     }
 }
 
-/// Insert the shipped case if it is missing.
+/// Insert the shipped case if it is missing; give an existing one the
+/// timeline dates it lacks (never overwriting what an operator set).
 pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
     let txn = db.begin_write().await?;
     let exists = case::Entity::find().filter(case::Column::Slug.eq(BENESSE_SLUG)).one(&*txn).await?;
     let case_id = match exists {
-        Some(case) => case.id,
+        Some(case) => {
+            let id = case.id;
+            add_missing_timeline(&txn, case).await?;
+            id
+        }
         None => insert_benesse(&txn).await?,
     };
     crate::consent::seed::seed_documents(&*txn, case_id).await?;
     txn.commit().await
+}
+
+/// The shipped timeline's keys that a stored catalogue does not have yet,
+/// with their shipped values.
+pub fn missing_timeline(stored: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let shipped = serde_json::to_value(benesse_catalogue()).unwrap_or_default();
+    super::TIMELINE_KEYS
+        .iter()
+        .filter(|k| stored.get(**k).is_none_or(|v| v.is_null()))
+        .filter_map(|k| shipped.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
+async fn add_missing_timeline(txn: &crate::db::WriteTx, case: case::Model) -> Result<(), sea_orm::DbErr> {
+    let added = missing_timeline(&case.catalogue);
+    if added.is_empty() {
+        return Ok(());
+    }
+    let mut catalogue = case.catalogue.clone();
+    if let Some(obj) = catalogue.as_object_mut() {
+        obj.extend(added.clone());
+    }
+    let mut row: case::ActiveModel = case.into();
+    row.catalogue = Set(catalogue);
+    row.updated_at = Set(Utc::now());
+    let case = row.update(&**txn).await?;
+    let keys: Vec<&String> = added.keys().collect();
+    let event = crate::audit::Event::new("case.timeline_added")
+        .subject("case", case.id)
+        .detail(serde_json::json!({"keys": keys}));
+    crate::audit::append(txn, &crate::audit::Actor::default(), event).await?;
+    tracing::info!(case = BENESSE_SLUG, added = ?keys, "case timeline completed from the shipped configuration");
+    Ok(())
 }
 
 async fn insert_benesse(txn: &crate::db::WriteTx) -> Result<Uuid, sea_orm::DbErr> {

@@ -53,19 +53,20 @@ impl BirthDate {
     }
 }
 
-/// A date in the past, not before `earliest` (e.g. a harm after the leak).
+/// A date in the past, not before `earliest` (e.g. a harm not before the
+/// leak began); `too_early` says which bound a date before it breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PastDate(NaiveDate);
 
 impl PastDate {
-    pub fn parse(raw: &str, earliest: NaiveDate, today: NaiveDate) -> Result<Self, ErrorCode> {
+    pub fn parse(raw: &str, earliest: NaiveDate, too_early: ErrorCode, today: NaiveDate) -> Result<Self, ErrorCode> {
         let d = parse_date(raw)?;
         if d > today {
             return Err(ErrorCode::DateInFuture);
         }
         if d < earliest {
-            return Err(ErrorCode::DateImplausible);
+            return Err(too_early);
         }
         Ok(Self(d))
     }

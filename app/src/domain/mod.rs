@@ -29,6 +29,10 @@ pub enum ErrorCode {
     Date,
     DateInFuture,
     DateImplausible,
+    /// Before the case's leak began (a harm).
+    DateBeforeLeak,
+    /// Before the case's first harms were seen (learning of the leak).
+    DateBeforeFirstHarms,
     Choice,
     RegistrationCode,
     PasswordTooShort,

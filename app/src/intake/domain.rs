@@ -382,7 +382,8 @@ impl HarmInput {
             }
         };
         let kind = errors.check(&f("kind"), HarmKind::parse(&self.kind));
-        let date = errors.optional(&f("date"), Some(&self.date), |v| PastDate::parse(v, earliest, today));
+        let date = errors
+            .optional(&f("date"), Some(&self.date), |v| PastDate::parse(v, earliest, ErrorCode::DateBeforeLeak, today));
         let date_ok = self.date.trim().is_empty() || date.is_some();
         let sender = errors.check(&f("sender"), parse_free_text(&self.sender, 100));
         let note = errors.check(&f("note"), parse_free_text(&self.note, 1000));
@@ -442,7 +443,7 @@ impl LeakInput {
         let apology_option =
             errors.optional("apology_option", self.apology_option.as_deref(), |v| parse_choice(v, &options));
         let learned_of_leak_on = errors.optional("learned_of_leak_on", self.learned_of_leak_on.as_deref(), |v| {
-            PastDate::parse(v, catalogue.leak_disclosed_on, today).map(|d| d.date())
+            PastDate::parse(v, catalogue.learned_from(), ErrorCode::DateBeforeFirstHarms, today).map(|d| d.date())
         });
         if errors.0.len() > before {
             return None;
@@ -545,7 +546,7 @@ impl DraftInput {
             .harms
             .iter()
             .enumerate()
-            .map(|(i, h)| h.parse(&format!("harms[{i}]"), catalogue.leak_disclosed_on, today, &mut errors))
+            .map(|(i, h)| h.parse(&format!("harms[{i}]"), catalogue.harms_from(), today, &mut errors))
             .collect();
         if !errors.is_empty() {
             return Err(errors);
@@ -663,13 +664,40 @@ mod tests {
             ("phone", ErrorCode::Phone),
             ("leaked_items", ErrorCode::Choice),
             ("apology_option", ErrorCode::Choice),
-            ("learned_of_leak_on", ErrorCode::DateImplausible),
+            ("learned_of_leak_on", ErrorCode::DateBeforeFirstHarms),
             ("harms[0].kind", ErrorCode::Choice),
             ("harms[0].date", ErrorCode::Date),
         ];
         for (field, code) in want {
             assert_eq!(errors.get(field), Some(code), "{field}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn dates_take_their_bounds_from_the_case_timeline() {
+        let catalogue = benesse_catalogue();
+        let harm = |date: &str| HarmInput { kind: "direct_mail".into(), date: date.into(), ..Default::default() };
+        let parse_harm = |date: &str| {
+            let mut errors = FieldErrors::new();
+            let parsed = harm(date).parse("", catalogue.harms_from(), today(), &mut errors);
+            (parsed.and_then(|h| h.date.map(|d| d.date().to_string())), errors.get("date"))
+        };
+        // The first direct mail, before the public announcement of 2014-07-09.
+        assert_eq!(parse_harm("2014-06-26"), (Some("2014-06-26".into()), None));
+        assert_eq!(parse_harm("2013-01-01"), (Some("2013-01-01".into()), None), "the leak began on this setting");
+        assert_eq!(parse_harm("2012-12-31"), (None, Some(ErrorCode::DateBeforeLeak)));
+        let learned = |date: &str| {
+            let leak = LeakInput {
+                leaked_items: vec!["name".into()],
+                learned_of_leak_on: Some(date.into()),
+                ..Default::default()
+            };
+            let mut errors = FieldErrors::new();
+            leak.parse(&catalogue, today(), &mut errors);
+            errors.get("learned_of_leak_on")
+        };
+        assert_eq!(learned("2014-06-26"), None, "learning of it from the first direct mail");
+        assert_eq!(learned("2014-06-25"), Some(ErrorCode::DateBeforeFirstHarms));
     }
 
     #[test]

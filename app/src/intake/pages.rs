@@ -601,7 +601,7 @@ pub async fn add_harm(
         if draft.harms.len() >= MAX_HARMS {
             errors.add("kind", ErrorCode::TooMany);
         }
-        let harm = input.parse("", case.catalogue.leak_disclosed_on, crate::today(), &mut errors);
+        let harm = input.parse("", case.catalogue.harms_from(), crate::today(), &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }

@@ -44,7 +44,8 @@ async fn render(
         .into_iter()
         .map(|entry| {
             let key = format!("action-{}", entry.action.replace(['.', '_'], "-"));
-            let action_label = lang.try_t(&key).unwrap_or_else(|| entry.action.clone());
+            // Never an internal code where a person reads.
+            let action_label = lang.try_t(&key).unwrap_or_else(|| lang.t("action-other"));
             AccessLine { at_jst: crate::web::format_jst(entry.at), action_label, entry }
         })
         .collect();

@@ -13,6 +13,7 @@ use super::admin::{self, AlertView};
 use super::desk::{self, MemberView, QueueFilter, QueuePage, ReviewDetail};
 use super::domain::{DecisionInput, DecisionKind, SignalKind};
 use crate::auth::{AdminUser, Csrf, CurrentUser, StaffUser};
+use crate::cases::List;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
 use crate::intake::domain::ClaimStatus;
@@ -282,6 +283,9 @@ struct ClaimPage {
     chrome: Chrome,
     review: ReviewDetail,
     case_title: String,
+    /// The claim's leaked items and apology option as the reader's words.
+    leaked_item_labels: Vec<String>,
+    apology_option_label: Option<String>,
     decisions_allowed: bool,
     decision_kinds: Vec<&'static str>,
     /// What was typed into a refused form.
@@ -315,6 +319,19 @@ async fn render_claim(
         ClaimPage {
             chrome: Chrome::new(lang, csrf, Some(user), format!("/review/claims/{id}")),
             case_title: case.catalogue.title.get(lang).to_string(),
+            leaked_item_labels: review
+                .claim
+                .draft
+                .leaked_items
+                .iter()
+                .map(|code| case.catalogue.label(List::LeakedItems, code, lang))
+                .collect(),
+            apology_option_label: review
+                .claim
+                .draft
+                .apology_option
+                .as_deref()
+                .map(|code| case.catalogue.label(List::ApologyOptions, code, lang)),
             decisions_allowed: super::domain::can_decide(review.claim.summary.status),
             decision_kinds: DecisionKind::CHOSEN_BY_LAWYERS.iter().map(|d| d.as_str()).collect(),
             review,
