@@ -200,6 +200,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
             engines.tera.register_filter("yen", web::yen_filter);
             engines.tera.register_filter("postal_code", web::text_filter(web::format_postal_code));
             engines.tera.register_filter("phone", web::text_filter(web::format_phone));
+            engines.tera.register_filter("approx_date", web::approx_date_filter);
         }))
         .attach(web::SecurityHeaders)
         .attach(AdHoc::on_liftoff("Announce address", |rocket| {

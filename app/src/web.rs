@@ -172,6 +172,20 @@ pub fn text_filter(
     }
 }
 
+/// Tera filter `approx_date(lang=…)`: a stored month (`2014-07`) as people
+/// say it (「2014年7月ごろ」, "around July 2014"); a day is shown as it is.
+pub fn approx_date_filter(
+    value: &rocket_dyn_templates::tera::Value,
+    args: &std::collections::HashMap<String, rocket_dyn_templates::tera::Value>,
+) -> rocket_dyn_templates::tera::Result<rocket_dyn_templates::tera::Value> {
+    let lang = args.get("lang").and_then(|l| l.as_str()).and_then(Lang::from_code).unwrap_or(Lang::Ja);
+    let shown = value
+        .as_str()
+        .and_then(|raw| serde_json::from_value::<crate::domain::PastDate>(value.clone()).ok().map(|d| (raw, d)))
+        .map(|(_, d)| d.display(lang));
+    Ok(shown.map(rocket_dyn_templates::tera::Value::String).unwrap_or_else(|| value.clone()))
+}
+
 /// Only same-site paths are followed after a form.
 pub fn local_path(next: &str) -> String {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {

@@ -18,6 +18,8 @@ pub struct Model {
     pub registration_code_index: Option<String>,
     pub apology_option: Option<String>,
     pub learned_of_leak_on: Option<Date>,
+    /// `learned_of_leak_on` is the first day of the month the claimant gave.
+    pub learned_month_only: bool,
     pub possible_duplicate: bool,
     pub version: i32,
     pub submitted_at: Option<DateTimeUtc>,

@@ -9,6 +9,8 @@ pub struct Model {
     pub position: i32,
     pub kind: String,
     pub occurred_on: Option<Date>,
+    /// `occurred_on` is the first day of the month the harm happened in.
+    pub occurred_month_only: bool,
     pub sealed: Vec<u8>,
 }
 

@@ -14,6 +14,7 @@ mod m20261121_000009_filing_rounds;
 mod m20261121_000010_exports;
 mod m20261122_000011_roster_keys;
 mod m20261122_000012_one_signature_each;
+mod m20261202_000013_approximate_dates;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000010_exports::Migration),
             Box::new(m20261122_000011_roster_keys::Migration),
             Box::new(m20261122_000012_one_signature_each::Migration),
+            Box::new(m20261202_000013_approximate_dates::Migration),
         ]
     }
 }

@@ -170,7 +170,8 @@ pub async fn journey(lang: Lang, hands: Hands, backends: Backends, name: &str) {
     me.choose(&me.t("answer-yes")).await;
     me.fill("field-registration-code", "AB12-CD34").await;
     me.choose(&label(&catalogue.apology_options[1].label)).await;
-    me.date("field-learned-of-leak-on", "2014-07-10").await;
+    // She remembers only the month: 「2014年7月ごろ」 is an answer.
+    me.fill("field-learned-of-leak-on", "2014年7月ごろ").await;
     if lang == Lang::Ja {
         me.p.keep_for_docs("phone-leak-step.png").await;
     }
@@ -179,7 +180,7 @@ pub async fn journey(lang: Lang, hands: Hands, backends: Backends, name: &str) {
     // 5. A harm: direct mail from a company she never dealt with.
     me.select("field-kind", &me.t("harm-direct-mail")).await;
     // The first direct mail came before the announcement of 2014-07-09.
-    me.date("field-date", "2014-06-26").await;
+    me.fill("field-date", "2014-06-26").await;
     me.fill("field-sender", "サンプル教育社").await;
     me.press_key("add-harm").await;
     me.p.sees("サンプル教育社").await;
@@ -210,6 +211,11 @@ pub async fn journey(lang: Lang, hands: Hands, backends: Backends, name: &str) {
 
     // 8. Review and submit.
     me.p.sees("〒160-0023").await;
+    me.p.sees(match lang {
+        Lang::Ja => "2014年7月ごろ",
+        Lang::En => "around July 2014",
+    })
+    .await;
     me.p.sees("090-1234-5678").await;
     me.press_key("submit-claim").await;
     let number = me.p.text_of(".claim-number").await;

@@ -1,3 +1,4 @@
+use migration::MigratorTrait;
 use portal::{complete_draft, spawn_app};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -303,4 +304,44 @@ async fn an_existing_case_is_given_the_timeline_it_lacks_and_keeps_what_was_set(
         .unwrap();
     assert_eq!(events.len(), 1, "the change is audited once");
     assert!(events[0].detail.contains("first_harms_on") && !events[0].detail.contains("leak_began_on"));
+}
+
+/// A claimant who remembers only the month says so; the month round-trips.
+#[tokio::test]
+async fn a_date_known_only_to_the_month_round_trips_through_the_api() {
+    let app = spawn_app().await;
+    let api = app.claimant("month@example.jp").await;
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    let mut draft = complete_draft("やまだ", "1980-04-01");
+    draft["learned_of_leak_on"] = json!("2014年7月ごろ");
+    draft["harms"][0]["date"] = json!("2014-06");
+    let r = api.put(&format!("/claims/{id}"), draft.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let back = api.get(&format!("/claims/{id}")).await.body;
+    assert_eq!(back["learned_of_leak_on"], "2014-07");
+    assert_eq!(back["harms"][0]["date"], "2014-06", "June 2014 reaches past the first harms of 2014-06-26");
+    // May 2014 is wholly before the first harms: refused, the saved month kept.
+    draft["learned_of_leak_on"] = json!("2014-05");
+    let r = api.put(&format!("/claims/{id}"), draft).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.get(&format!("/claims/{id}")).await.body["learned_of_leak_on"], "2014-07");
+}
+
+/// Migration 13 keeps every exact date; undone, a month becomes its first day.
+#[tokio::test]
+async fn approximate_dates_migrate_down_to_their_first_day_and_back_up() {
+    let app = spawn_app().await;
+    let api = app.claimant("migrate@example.jp").await;
+    let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    let mut draft = complete_draft("やまだ", "1980-04-01");
+    draft["learned_of_leak_on"] = json!("2014-07");
+    draft["harms"][0]["date"] = json!("2014-08-01");
+    assert_eq!(api.put(&format!("/claims/{id}"), draft).await.status, StatusCode::OK);
+
+    let db = app.db().await;
+    portal::migrate_down_to_before(&db, "m20261202_000013_approximate_dates").await;
+    migration::Migrator::up(&db, None).await.unwrap();
+    let back = api.get(&format!("/claims/{id}")).await.body;
+    assert_eq!(back["learned_of_leak_on"], "2014-07-01", "the month's first day, now exact");
+    assert_eq!(back["harms"][0]["date"], "2014-08-01", "an exact date is kept");
 }

@@ -400,6 +400,15 @@ impl TestApp {
     }
 }
 
+/// Undo migrations down to just before the one named (its name as in
+/// `migration/src`), whatever has been added after it since.
+pub async fn migrate_down_to_before(db: &DatabaseConnection, name: &str) {
+    use migration::MigratorTrait;
+    let names: Vec<String> = migration::Migrator::migrations().iter().map(|m| m.name().to_string()).collect();
+    let at = names.iter().position(|n| n == name).unwrap_or_else(|| panic!("no migration {name}: {names:?}"));
+    migration::Migrator::down(db, Some((names.len() - at) as u32)).await.expect("migrate down");
+}
+
 /// Which of `needles` occur in `haystack` as UTF-8 bytes.
 pub fn find_in<'a>(haystack: &[u8], needles: &[&'a str]) -> Vec<&'a str> {
     needles.iter().copied().filter(|c| haystack.windows(c.len()).any(|w| w == c.as_bytes())).collect()

@@ -245,7 +245,7 @@ pub struct Draft {
     pub apology_letter_received: Option<bool>,
     pub registration_code: Option<RegistrationCode>,
     pub apology_option: Option<String>,
-    pub learned_of_leak_on: Option<NaiveDate>,
+    pub learned_of_leak_on: Option<PastDate>,
     pub harms: Vec<Harm>,
 }
 
@@ -413,7 +413,7 @@ pub struct LeakAnswers {
     pub apology_letter_received: Option<bool>,
     pub registration_code: Option<RegistrationCode>,
     pub apology_option: Option<String>,
-    pub learned_of_leak_on: Option<NaiveDate>,
+    pub learned_of_leak_on: Option<PastDate>,
 }
 
 impl LeakInput {
@@ -443,7 +443,7 @@ impl LeakInput {
         let apology_option =
             errors.optional("apology_option", self.apology_option.as_deref(), |v| parse_choice(v, &options));
         let learned_of_leak_on = errors.optional("learned_of_leak_on", self.learned_of_leak_on.as_deref(), |v| {
-            PastDate::parse(v, catalogue.learned_from(), ErrorCode::DateBeforeFirstHarms, today).map(|d| d.date())
+            PastDate::parse(v, catalogue.learned_from(), ErrorCode::DateBeforeFirstHarms, today)
         });
         if errors.0.len() > before {
             return None;
@@ -680,7 +680,7 @@ mod tests {
         let parse_harm = |date: &str| {
             let mut errors = FieldErrors::new();
             let parsed = harm(date).parse("", catalogue.harms_from(), today(), &mut errors);
-            (parsed.and_then(|h| h.date.map(|d| d.date().to_string())), errors.get("date"))
+            (parsed.and_then(|h| h.date.map(|d| d.as_input())), errors.get("date"))
         };
         // The first direct mail, before the public announcement of 2014-07-09.
         assert_eq!(parse_harm("2014-06-26"), (Some("2014-06-26".into()), None));

@@ -93,7 +93,7 @@ fn saved_values(step: &str, draft: &Draft) -> Value {
             "apology_letter_received": draft.apology_letter_received.map(|b| if b { "yes" } else { "no" }),
             "registration_code": draft.registration_code.as_ref().map(|c| c.as_str().to_string()).unwrap_or_default(),
             "apology_option": draft.apology_option,
-            "learned_of_leak_on": draft.learned_of_leak_on.map(|d| d.to_string()).unwrap_or_default(),
+            "learned_of_leak_on": draft.learned_of_leak_on.map(|d| d.as_input()).unwrap_or_default(),
         }),
         _ => json!({}),
     }

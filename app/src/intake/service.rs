@@ -1,6 +1,7 @@
 //! Claim use cases. Every function checks that the caller owns the claim
 //! (a foreign or unknown id is `NotFound`), writes inside one transaction,
 //! and appends an audit event in that same transaction.
+use crate::domain::PastDate;
 use chrono::{DateTime, Utc};
 use entities::{case, claim, harm, person};
 use sea_orm::sea_query::{Expr, Query};
@@ -157,7 +158,7 @@ pub(crate) fn assemble_draft(
         services: serde_json::from_value(model.services.clone()).unwrap_or_default(),
         apology_letter_received: model.apology_letter_received,
         apology_option: model.apology_option.clone(),
-        learned_of_leak_on: model.learned_of_leak_on,
+        learned_of_leak_on: model.learned_of_leak_on.map(|d| PastDate::from_stored(d, model.learned_month_only)),
         ..Default::default()
     };
     for row in persons {
@@ -178,7 +179,7 @@ pub(crate) fn assemble_draft(
         let kind = super::domain::HarmKind::parse(&row.kind).map_err(|_| AppError::Internal("bad harm kind".into()))?;
         draft.harms.push(Harm {
             kind,
-            date: row.occurred_on.map(crate::domain::PastDate::from_stored),
+            date: row.occurred_on.map(|d| PastDate::from_stored(d, row.occurred_month_only)),
             sender: sealed.sender,
             note: sealed.note,
         });
@@ -215,7 +216,8 @@ async fn store_draft(
     updated.registration_code_index =
         draft.registration_code.as_ref().map(|c| keys.blind_index("registration-code", c.as_str()));
     updated.apology_option = draft.apology_option.clone();
-    updated.learned_of_leak_on = draft.learned_of_leak_on;
+    updated.learned_of_leak_on = draft.learned_of_leak_on.map(|d| d.first());
+    updated.learned_month_only = draft.learned_of_leak_on.is_some_and(|d| d.month_only());
     updated.version = model.version + 1;
     updated.updated_at = now;
     updated.needs_reverification = model.needs_reverification || correction;
@@ -227,6 +229,7 @@ async fn store_draft(
         .col_expr(claim::Column::RegistrationCodeIndex, Expr::value(updated.registration_code_index.clone()))
         .col_expr(claim::Column::ApologyOption, Expr::value(updated.apology_option.clone()))
         .col_expr(claim::Column::LearnedOfLeakOn, Expr::value(updated.learned_of_leak_on))
+        .col_expr(claim::Column::LearnedMonthOnly, Expr::value(updated.learned_month_only))
         .col_expr(claim::Column::Version, Expr::value(updated.version))
         .col_expr(claim::Column::UpdatedAt, Expr::value(updated.updated_at))
         .col_expr(claim::Column::NeedsReverification, Expr::value(updated.needs_reverification))
@@ -284,7 +287,8 @@ async fn store_draft(
                 claim_id: Set(model.id),
                 position: Set(i as i32),
                 kind: Set(h.kind.as_str().into()),
-                occurred_on: Set(h.date.map(|d| d.date())),
+                occurred_on: Set(h.date.map(|d| d.first())),
+                occurred_month_only: Set(h.date.is_some_and(|d| d.month_only())),
                 sealed: Set(crypto::seal_json(key.bytes(), &sealed, id.as_bytes())),
             }
         })
@@ -342,6 +346,7 @@ pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str)
         registration_code_index: None,
         apology_option: None,
         learned_of_leak_on: None,
+        learned_month_only: false,
         possible_duplicate: false,
         version: 0,
         submitted_at: None,

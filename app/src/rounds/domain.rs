@@ -232,6 +232,8 @@ pub struct PlaintiffInput {
     /// Evidence kinds the claim holds.
     pub evidence_kinds: BTreeSet<String>,
     pub learned_of_leak_on: Option<NaiveDate>,
+    /// The claimant gave only the month: `learned_of_leak_on` is its first day.
+    pub learned_month_only: bool,
     /// Why the claim would not join a round (empty: eligible).
     pub exclusions: Vec<Exclusion>,
 }
@@ -249,6 +251,10 @@ pub struct Assessment {
     /// The last day of the three-year limitation period (Civil Code
     /// Art. 724 (i)), when it falls before the filing date.
     pub limitation_ended_on: Option<NaiveDate>,
+    /// The warning counts from the first day of a month the claimant gave
+    /// (the earliest the period can have started), so it is never late.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub limitation_from_month: bool,
 }
 
 /// A person kept out of the round, and why.
@@ -327,6 +333,7 @@ pub fn assess(policy: &TierPolicy, p: &PlaintiffInput, filing_date: NaiveDate) -
         tier: tier.map(|t| t.name.clone()).unwrap_or_default(),
         amount_yen: tier.map(|t| t.amount_yen).unwrap_or(0),
         reasons,
+        limitation_from_month: limitation_ended_on.is_some() && p.learned_month_only,
         limitation_ended_on,
     }
 }
@@ -390,6 +397,7 @@ mod tests {
             harm_kinds: BTreeSet::new(),
             evidence_kinds: BTreeSet::new(),
             learned_of_leak_on: Some(day(2014, 7, 10)),
+            learned_month_only: false,
             exclusions: vec![],
         }
     }
@@ -471,6 +479,14 @@ mod tests {
         let p = person("BN-000001", 0);
         assert_eq!(assess(&policy, &p, day(2017, 7, 10)).limitation_ended_on, None, "the last day itself is in time");
         assert_eq!(assess(&policy, &p, day(2017, 7, 11)).limitation_ended_on, Some(day(2017, 7, 10)));
+        assert!(!assess(&policy, &p, day(2017, 7, 11)).limitation_from_month);
+        // 「2014年7月ごろ」: counted from 2014-07-01, the earliest it can be, with the reason.
+        let mut month = person("BN-000002", 0);
+        month.learned_of_leak_on = Some(day(2014, 7, 1));
+        month.learned_month_only = true;
+        let warned = assess(&policy, &month, day(2017, 7, 2));
+        assert_eq!(warned.limitation_ended_on, Some(day(2017, 7, 1)), "a warning is never late");
+        assert!(warned.limitation_from_month);
         let mut unknown = p.clone();
         unknown.learned_of_leak_on = None;
         assert_eq!(assess(&policy, &unknown, day(2030, 1, 1)).limitation_ended_on, None);
