@@ -119,9 +119,26 @@ async fn no_page_shows_a_code_where_a_person_reads() {
     visit(&lawyer, &format!("/review/claims/{claim}"), &codes, &mut shown).await;
     visit(&claimant, "/me", &codes, &mut shown).await;
 
-    // An administrator's pages.
-    drop(app.staff("labels.admin@example.jp", Role::Admin).await);
+    // An administrator's pages, with a round computed over the claim.
+    let admin_api = app.staff("labels.admin@example.jp", Role::Admin).await;
+    let today = app::today();
+    let round = admin_api
+        .post(
+            "/admin/cases/benesse-2014/rounds",
+            serde_json::json!({"name": "第1次提訴", "court": "東京地方裁判所",
+                "cut_off": (today + chrono::Days::new(30)).to_string(),
+                "filing_date": (today + chrono::Days::new(60)).to_string()}),
+        )
+        .await;
+    assert_eq!(round.status, StatusCode::CREATED, "{:?}", round.body);
+    let round_id = round.body["id"].as_str().expect("round id").to_string();
+    let policy = serde_json::to_value(app::rounds::domain::benesse_default_policy()).unwrap();
+    let r = admin_api.put(&format!("/admin/rounds/{round_id}/policy"), policy).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let r = admin_api.post(&format!("/admin/rounds/{round_id}/compute"), serde_json::json!({})).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
     let admin = app.browser_signed_in("labels.admin@example.jp", "staff password long enough").await;
+    visit(&admin, &format!("/admin/rounds/{round_id}"), &codes, &mut shown).await;
     for path in [
         "/admin",
         "/admin/cases/benesse-2014/documents",
