@@ -1,14 +1,6 @@
-//! What the browser journeys stand on: the portal's release binary started
-//! as an operator starts it, ChromeDriver with Debian's headless Chromium,
-//! and a `Person` who reads labels, types, ticks, attaches files and presses
-//! buttons. After every page a person reaches, `Person::check` fails the
-//! test on any JavaScript error or CSP violation in the browser's log, any
-//! serious or critical axe-core finding (WCAG 2.0/2.1 A and AA), horizontal
-//! scrolling at 320 px, and saves a screenshot.
-use std::io::{BufRead, BufReader};
+//! A person at a browser: reads labels, types, ticks, chooses, attaches
+//! files, presses buttons and keys, as the journeys need.
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::i18n::Lang;
@@ -17,182 +9,16 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+use super::servers::{Driver, Portal};
+
 /// How WebDriver marks an element in a script's result.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// axe-core rules turned off, each with its reason. None: every WCAG 2.0
-/// and 2.1 A/AA rule runs.
-const AXE_RULES_OFF: &[(&str, &str)] = &[];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
-/// Where a journey's screenshots and server log go (not committed).
-pub fn output_dir(journey: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser").join(journey);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("output directory");
-    dir
-}
-
-/// Optional backends for a portal: PostgreSQL and an S3 store.
-#[derive(Default)]
-pub struct Backends {
-    pub database_url: Option<String>,
-    pub s3: Option<Vec<(String, String)>>,
-}
-
-/// The portal, run from the release binary named by `PORTAL_APP_BIN`.
-pub struct Portal {
-    child: Child,
-    pub base: String,
-    env: Vec<(String, String)>,
-    stdout: Arc<Mutex<String>>,
-    _data: tempfile::TempDir,
-}
-
-impl Portal {
-    pub async fn start(out: &Path, backends: Backends) -> Portal {
-        let data = tempfile::tempdir().expect("data directory");
-        let key = |_| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
-        };
-        let keys: [String; 3] = std::array::from_fn(key);
-        let port = free_port();
-        let mut env = vec![
-            ("APP_DATA_DIR".to_string(), data.path().display().to_string()),
-            ("APP_JWT_SECRET".into(), keys[0].clone()),
-            ("APP_MASTER_KEY".into(), keys[1].clone()),
-            ("APP_BLIND_INDEX_KEY".into(), keys[2].clone()),
-            ("ROCKET_PORT".into(), port.to_string()),
-            ("ROCKET_LOG_LEVEL".into(), "critical".into()),
-        ];
-        if let Some(url) = backends.database_url {
-            env.push(("DATABASE_URL".into(), url));
-        }
-        env.extend(backends.s3.unwrap_or_default());
-        let bin = std::env::var("PORTAL_APP_BIN").expect("PORTAL_APP_BIN names the release binary (see .ci/browser)");
-        let log = std::fs::File::create(out.join("server.log")).expect("server log");
-        let mut child = Command::new(bin)
-            .arg("serve")
-            .envs(env.iter().cloned())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("the portal starts");
-        // The bootstrap administrator's password is printed once, to stdout.
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let (pipe, sink) = (child.stdout.take().expect("stdout"), stdout.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
-        let base = format!("http://localhost:{port}");
-        for _ in 0..400 {
-            if reqwest::get(format!("{base}/health")).await.is_ok_and(|r| r.status().is_success()) {
-                return Portal { child, base, env, stdout, _data: data };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the portal did not come up; see {}", out.join("server.log").display());
-    }
-
-    /// What the portal printed to its terminal.
-    pub fn printed(&self) -> String {
-        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// The bootstrap administrator's credentials, as printed at first start.
-    pub fn bootstrap_admin(&self) -> (String, String) {
-        let printed = self.printed();
-        let field = |name: &str| {
-            printed
-                .lines()
-                .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
-                .unwrap_or_else(|| panic!("the portal printed the bootstrap {name}: {printed}"))
-        };
-        (field("e-mail:"), field("password:"))
-    }
-
-    /// Run an operator command (`app …`) against this portal's data.
-    pub fn cli(&self, args: &[&str], stdin: &str) -> String {
-        use std::io::Write;
-        let bin = std::env::var("PORTAL_APP_BIN").expect("PORTAL_APP_BIN");
-        let mut child = Command::new(bin)
-            .args(args)
-            .envs(self.env.iter().cloned())
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the CLI starts");
-        if let Some(mut input) = child.stdin.take() {
-            input.write_all(stdin.as_bytes()).expect("CLI input");
-        }
-        let out = child.wait_with_output().expect("the CLI ends");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "app {args:?} failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-        text
-    }
-}
-
-impl Drop for Portal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A ChromeDriver process on a loopback port.
-pub struct Driver {
-    child: Child,
-    pub url: String,
-}
-
-impl Driver {
-    pub async fn start() -> Driver {
-        let port = free_port();
-        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let mut child = Command::new(&bin)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{bin} starts (Debian package chromium-driver): {e}"));
-        let url = format!("http://127.0.0.1:{port}/");
-        for _ in 0..200 {
-            if reqwest::get(format!("{url}status")).await.is_ok_and(|r| r.status().is_success()) {
-                return Driver { child, url };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("chromedriver did not come up");
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A ChromeDriver extension command (`/session/{id}/{path}`).
 #[derive(Debug)]
-struct Extension {
-    path: &'static str,
-    body: Value,
+pub(super) struct Extension {
+    pub(super) path: &'static str,
+    pub(super) body: Value,
 }
 
 impl WebDriverCompatibleCommand for Extension {
@@ -214,7 +40,7 @@ pub enum Screen {
 }
 
 impl Screen {
-    fn metrics(self) -> Value {
+    pub(super) fn metrics(self) -> Value {
         match self {
             Screen::Phone => json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
             Screen::Desktop => json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
@@ -227,14 +53,14 @@ pub struct Person {
     pub client: Client,
     pub lang: Lang,
     pub base: String,
-    screen: Screen,
-    out: PathBuf,
-    name: String,
-    shots: std::cell::Cell<u32>,
+    pub(super) screen: Screen,
+    pub(super) out: PathBuf,
+    pub(super) name: String,
+    pub(super) shots: std::cell::Cell<u32>,
     /// Addresses that answered a form with its errors (a 4xx the browser notes).
-    error_pages: std::cell::RefCell<Vec<String>>,
+    pub(super) error_pages: std::cell::RefCell<Vec<String>>,
     pub downloads: tempfile::TempDir,
-    axe: String,
+    pub(super) axe: String,
 }
 
 impl Person {
@@ -279,7 +105,7 @@ impl Person {
     }
 
     /// A DevTools command through ChromeDriver.
-    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+    pub(super) async fn cdp(&self, cmd: &str, params: Value) -> Value {
         self.client
             .issue_cmd(Extension { path: "goog/cdp/execute", body: json!({"cmd": cmd, "params": params}) })
             .await
@@ -716,127 +542,6 @@ impl Person {
         let pdf = self.client.print(Default::default()).await.expect("print");
         std::fs::write(self.out.join(name), &pdf).expect("write PDF");
         pdf
-    }
-
-    // ---- what every page must pass ----
-
-    /// The checks every page a person reaches must pass, then a screenshot.
-    pub async fn check(&self, step: &str) {
-        self.settle().await;
-        let path = self.path().await;
-        self.browser_log_is_clean(&path).await;
-        self.axe_finds_nothing_serious(&path).await;
-        self.no_horizontal_scroll_at_320(&path).await;
-        self.screenshot(step).await;
-    }
-
-    /// No JavaScript error and no CSP violation since the last check. The
-    /// browser notes a 4xx answer to a form it posted; that is allowed for
-    /// an address that showed the form again with its errors.
-    async fn browser_log_is_clean(&self, path: &str) {
-        let shows_error = self
-            .client
-            .execute("return !!document.querySelector('.error-summary, .error')", vec![])
-            .await
-            .ok()
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-        if shows_error {
-            self.error_pages.borrow_mut().push(format!(
-                "{}{path} - Failed to load resource: the server responded with a status of 4",
-                self.base
-            ));
-        }
-        let log = self
-            .client
-            .issue_cmd(Extension { path: "se/log", body: json!({"type": "browser"}) })
-            .await
-            .expect("browser log");
-        let allowed = self.error_pages.borrow();
-        let problems: Vec<String> = log
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| {
-                e["level"] == "SEVERE" || e["message"].as_str().unwrap_or_default().contains("Content Security Policy")
-            })
-            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
-            .filter(|m| !allowed.iter().any(|a| m.starts_with(a.as_str())))
-            .collect();
-        assert!(problems.is_empty(), "{}: browser errors on {path}: {problems:#?} (allowed: {allowed:?})", self.name);
-    }
-
-    async fn axe_finds_nothing_serious(&self, path: &str) {
-        self.client.execute(&self.axe, vec![]).await.expect("axe-core loads");
-        let off: serde_json::Map<String, Value> =
-            AXE_RULES_OFF.iter().map(|(rule, _why)| (rule.to_string(), json!({"enabled": false}))).collect();
-        let script = r#"
-            const done = arguments[arguments.length - 1];
-            axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}, rules: arguments[0]})
-              .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))))
-              .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));
-        "#;
-        let found = self.client.execute_async(script, vec![Value::Object(off)]).await.expect("axe runs");
-        let serious: Vec<&Value> = found
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
-            .collect();
-        assert!(serious.is_empty(), "{}: accessibility findings on {path}: {serious:#?}", self.name);
-    }
-
-    /// At 320 CSS px (the narrowest phones) nothing makes the page wider
-    /// than the screen: a mobile browser would zoom out or scroll sideways.
-    async fn no_horizontal_scroll_at_320(&self, path: &str) {
-        self.cdp(
-            "Emulation.setDeviceMetricsOverride",
-            json!({"width": 320, "height": 640, "deviceScaleFactor": 2, "mobile": true}),
-        )
-        .await;
-        let script = r#"
-            const d = document.documentElement;
-            const wide = [...document.querySelectorAll('body *')]
-              .filter(e => e.getBoundingClientRect().right > d.clientWidth + 1)
-              .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''));
-            return {screen: screen.width, inner: window.innerWidth, scroll: d.scrollWidth, client: d.clientWidth, wide};
-        "#;
-        let m = self.client.execute(script, vec![]).await.expect("sizes");
-        self.cdp("Emulation.setDeviceMetricsOverride", self.screen.metrics()).await;
-        assert_eq!(m["screen"], 320, "the 320 px screen took effect");
-        let fits = m["inner"] == 320 && m["scroll"].as_f64() <= m["client"].as_f64();
-        assert!(fits, "{}: {path} is wider than a 320 px screen: {m}", self.name);
-    }
-
-    /// Save a screenshot of the page under the journey's output directory,
-    /// named after the page's path (ids left out) and the step.
-    pub async fn screenshot(&self, step: &str) -> PathBuf {
-        let n = self.shots.get() + 1;
-        self.shots.set(n);
-        let path = self.path().await;
-        let words: Vec<String> = path
-            .split('/')
-            .chain(step.split(|c: char| !c.is_ascii_alphanumeric()))
-            .filter(|w| !w.is_empty() && uuid::Uuid::parse_str(w).is_err() && w.is_ascii())
-            .map(|w| w.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect())
-            .collect();
-        let slug = if words.is_empty() { "home".to_string() } else { words.join("-") };
-        let file = self.out.join(format!("{}-{n:02}-{slug}.png", self.name));
-        let png = self.client.screenshot().await.expect("screenshot");
-        std::fs::write(&file, png).expect("write screenshot");
-        file
-    }
-
-    /// Keep the current screen for the README (`PORTAL_DOCS_SCREENSHOTS=dir`).
-    pub async fn keep_for_docs(&self, name: &str) {
-        if let Ok(dir) = std::env::var("PORTAL_DOCS_SCREENSHOTS") {
-            std::fs::create_dir_all(&dir).expect("docs directory");
-            // The top of the page, with nothing focused, as a person first sees it.
-            self.client.execute("document.activeElement.blur(); window.scrollTo(0, 0)", vec![]).await.expect("script");
-            let png = self.client.screenshot().await.expect("screenshot");
-            std::fs::write(Path::new(&dir).join(name), png).expect("write screenshot");
-        }
     }
 }
 
