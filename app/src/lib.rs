@@ -198,8 +198,11 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(Template::custom(|engines| {
             engines.tera.register_function("t", i18n::tera_function());
             engines.tera.register_filter("yen", web::yen_filter);
-            engines.tera.register_filter("postal_code", web::text_filter(web::format_postal_code));
-            engines.tera.register_filter("phone", web::text_filter(web::format_phone));
+            engines.tera.register_filter(
+                "postal_code",
+                web::text_filter(|s| domain::PostalCode::parse(s).ok().map(|p| p.display())),
+            );
+            engines.tera.register_filter("phone", web::text_filter(|s| domain::Phone::parse(s).ok().map(|p| p.display())));
             engines.tera.register_filter("approx_date", web::approx_date_filter);
         }))
         .attach(web::SecurityHeaders)

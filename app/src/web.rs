@@ -132,43 +132,22 @@ pub fn yen_filter(
     Ok(rocket_dyn_templates::tera::Value::String(format_yen(n)))
 }
 
-/// A stored postal code as printed on mail: `1600023` → `160-0023`.
-pub fn format_postal_code(digits: &str) -> String {
-    if digits.len() == 7 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}-{}", &digits[..3], &digits[3..])
-    } else {
-        digits.to_string()
-    }
-}
-
-/// A stored phone number as people write it. Mobile and IP numbers (11
-/// digits from 070/080/090/050) and toll-free 0120 numbers have fixed
-/// groups; landline area codes vary in length, so those stay as stored.
-pub fn format_phone(digits: &str) -> String {
-    let all_digits = digits.bytes().all(|b| b.is_ascii_digit());
-    match digits.len() {
-        11 if all_digits && ["070", "080", "090", "050"].iter().any(|p| digits.starts_with(p)) => {
-            format!("{}-{}-{}", &digits[..3], &digits[3..7], &digits[7..])
-        }
-        10 if all_digits && digits.starts_with("0120") => {
-            format!("{}-{}-{}", &digits[..4], &digits[4..7], &digits[7..])
-        }
-        _ => digits.to_string(),
-    }
-}
-
-/// Tera filters `postal_code` and `phone` over the functions above.
+/// Tera filters `postal_code` and `phone`: a stored value as people write
+/// it (`PostalCode::display`, `Phone::display`); anything else as it is.
 pub fn text_filter(
-    format: fn(&str) -> String,
+    format: fn(&str) -> Option<String>,
 ) -> impl Fn(
     &rocket_dyn_templates::tera::Value,
     &std::collections::HashMap<String, rocket_dyn_templates::tera::Value>,
 ) -> rocket_dyn_templates::tera::Result<rocket_dyn_templates::tera::Value>
        + Sync
        + Send {
-    move |value, _| match value.as_str() {
-        Some(s) => Ok(rocket_dyn_templates::tera::Value::String(format(s))),
-        None => Ok(value.clone()),
+    move |value, _| {
+        Ok(value
+            .as_str()
+            .and_then(format)
+            .map(rocket_dyn_templates::tera::Value::String)
+            .unwrap_or_else(|| value.clone()))
     }
 }
 
@@ -179,10 +158,7 @@ pub fn approx_date_filter(
     args: &std::collections::HashMap<String, rocket_dyn_templates::tera::Value>,
 ) -> rocket_dyn_templates::tera::Result<rocket_dyn_templates::tera::Value> {
     let lang = args.get("lang").and_then(|l| l.as_str()).and_then(Lang::from_code).unwrap_or(Lang::Ja);
-    let shown = value
-        .as_str()
-        .and_then(|raw| serde_json::from_value::<crate::domain::PastDate>(value.clone()).ok().map(|d| (raw, d)))
-        .map(|(_, d)| d.display(lang));
+    let shown = serde_json::from_value::<crate::domain::PastDate>(value.clone()).ok().map(|d| d.display(lang));
     Ok(shown.map(rocket_dyn_templates::tera::Value::String).unwrap_or_else(|| value.clone()))
 }
 
@@ -262,16 +238,6 @@ pub fn routes() -> Vec<rocket::Route> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn postal_codes_and_phone_numbers_read_as_people_write_them() {
-        assert_eq!(super::format_postal_code("1600023"), "160-0023");
-        assert_eq!(super::format_postal_code("160"), "160");
-        assert_eq!(super::format_phone("09012345678"), "090-1234-5678");
-        assert_eq!(super::format_phone("05012345678"), "050-1234-5678");
-        assert_eq!(super::format_phone("0120123456"), "0120-123-456");
-        assert_eq!(super::format_phone("0312345678"), "0312345678", "landline area codes vary in length");
-    }
-
     #[test]
     fn yen_amounts_have_thousands_separators() {
         for (n, s) in [(0, "0"), (500, "500"), (1_000, "1,000"), (55_000, "55,000"), (1_234_567, "1,234,567")] {

@@ -92,7 +92,7 @@ pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
 
 /// The shipped timeline's keys that a stored catalogue does not have yet,
 /// with their shipped values.
-pub fn missing_timeline(stored: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+fn missing_timeline(stored: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     let shipped = serde_json::to_value(benesse_catalogue()).unwrap_or_default();
     super::TIMELINE_KEYS
         .iter()

@@ -106,6 +106,19 @@ impl Phone {
     pub fn digits(&self) -> &str {
         &self.0
     }
+    /// As people write it. Mobile and IP numbers (11 digits from
+    /// 070/080/090/050) and toll-free 0120 numbers have fixed groups;
+    /// landline area codes vary in length, so those stay as digits.
+    pub fn display(&self) -> String {
+        let d = &self.0;
+        if d.len() == 11 && ["070", "080", "090", "050"].iter().any(|p| d.starts_with(p)) {
+            format!("{}-{}-{}", &d[..3], &d[3..7], &d[7..])
+        } else if d.len() == 10 && d.starts_with("0120") {
+            format!("{}-{}-{}", &d[..4], &d[4..7], &d[7..])
+        } else {
+            d.clone()
+        }
+    }
 }
 
 /// One of the 47 prefectures, stored by its Japanese name.
@@ -253,6 +266,15 @@ mod tests {
             assert_eq!(PostalCode::parse(raw), Err(ErrorCode::PostalCode), "{raw}");
         }
         assert_eq!(PostalCode::parse(""), Err(ErrorCode::Required));
+    }
+
+    #[test]
+    fn phones_are_shown_as_people_write_them() {
+        let phone = |raw: &str| Phone::parse(raw).unwrap().display();
+        assert_eq!(phone("09012345678"), "090-1234-5678");
+        assert_eq!(phone("050-1234-5678"), "050-1234-5678");
+        assert_eq!(phone("0120123456"), "0120-123-456");
+        assert_eq!(phone("03-1234-5678"), "0312345678", "landline area codes vary in length");
     }
 
     #[test]

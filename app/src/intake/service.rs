@@ -1,7 +1,6 @@
 //! Claim use cases. Every function checks that the caller owns the claim
 //! (a foreign or unknown id is `NotFound`), writes inside one transaction,
 //! and appends an audit event in that same transaction.
-use crate::domain::PastDate;
 use chrono::{DateTime, Utc};
 use entities::{case, claim, harm, person};
 use sea_orm::sea_query::{Expr, Query};
@@ -21,7 +20,7 @@ use crate::auth::{CurrentUser, Role};
 use crate::cases::service::Case;
 use crate::consent::service::ConsentState;
 use crate::crypto::{self, DataKey, Keyring};
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, PastDate};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
 

@@ -7,7 +7,7 @@ use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{ErrorCode, FieldErrors};
+use crate::domain::{ErrorCode, FieldErrors, PastDate};
 use crate::intake::domain::{Exclusion, HarmKind};
 
 pub const MAX_POINTS: u32 = 1_000;
@@ -231,9 +231,8 @@ pub struct PlaintiffInput {
     pub harm_kinds: BTreeSet<HarmKind>,
     /// Evidence kinds the claim holds.
     pub evidence_kinds: BTreeSet<String>,
-    pub learned_of_leak_on: Option<NaiveDate>,
-    /// The claimant gave only the month: `learned_of_leak_on` is its first day.
-    pub learned_month_only: bool,
+    /// When the claimant learned of the leak: a day, or a month.
+    pub learned_of_leak_on: Option<PastDate>,
     /// Why the claim would not join a round (empty: eligible).
     pub exclusions: Vec<Exclusion>,
 }
@@ -324,7 +323,9 @@ pub fn assess(policy: &TierPolicy, p: &PlaintiffInput, filing_date: NaiveDate) -
     total += harm_total;
     // Tiers are highest first and the last starts at 0 (checked by `parse_policy`).
     let tier = policy.tiers.iter().find(|t| total >= t.min_points).or(policy.tiers.last());
-    let limitation_ended_on = p.learned_of_leak_on.map(limitation_last_day).filter(|last| *last < filing_date);
+    // A month counts from its first day, the earliest the period can have started.
+    let limitation_ended_on =
+        p.learned_of_leak_on.map(|d| limitation_last_day(d.first())).filter(|last| *last < filing_date);
     Assessment {
         claim_id: p.claim_id,
         claim_number: p.claim_number.clone(),
@@ -333,7 +334,7 @@ pub fn assess(policy: &TierPolicy, p: &PlaintiffInput, filing_date: NaiveDate) -
         tier: tier.map(|t| t.name.clone()).unwrap_or_default(),
         amount_yen: tier.map(|t| t.amount_yen).unwrap_or(0),
         reasons,
-        limitation_from_month: limitation_ended_on.is_some() && p.learned_month_only,
+        limitation_from_month: limitation_ended_on.is_some() && p.learned_of_leak_on.is_some_and(|d| d.month_only()),
         limitation_ended_on,
     }
 }
@@ -396,8 +397,7 @@ mod tests {
             leaked_items: vec!["name".into(), "address".into(), "phone".into()],
             harm_kinds: BTreeSet::new(),
             evidence_kinds: BTreeSet::new(),
-            learned_of_leak_on: Some(day(2014, 7, 10)),
-            learned_month_only: false,
+            learned_of_leak_on: Some(PastDate::from_stored(day(2014, 7, 10), false)),
             exclusions: vec![],
         }
     }
@@ -482,8 +482,7 @@ mod tests {
         assert!(!assess(&policy, &p, day(2017, 7, 11)).limitation_from_month);
         // 「2014年7月ごろ」: counted from 2014-07-01, the earliest it can be, with the reason.
         let mut month = person("BN-000002", 0);
-        month.learned_of_leak_on = Some(day(2014, 7, 1));
-        month.learned_month_only = true;
+        month.learned_of_leak_on = Some(PastDate::from_stored(day(2014, 7, 1), true));
         let warned = assess(&policy, &month, day(2017, 7, 2));
         assert_eq!(warned.limitation_ended_on, Some(day(2017, 7, 1)), "a warning is never late");
         assert!(warned.limitation_from_month);

@@ -291,7 +291,6 @@ async fn gather(state: &AppState, round: &filing_round::Model) -> AppResult<Vec<
                 harm_kinds: BTreeSet::new(),
                 evidence_kinds: BTreeSet::new(),
                 learned_of_leak_on: None,
-                learned_month_only: false,
                 exclusions: vec![Exclusion::Withdrawn],
             });
             continue;
@@ -340,8 +339,7 @@ async fn gather(state: &AppState, round: &filing_round::Model) -> AppResult<Vec<
                 leaked_items: leaked.clone(),
                 harm_kinds: draft.harms.iter().map(|h| h.kind).collect(),
                 evidence_kinds: evidence_kinds.clone(),
-                learned_of_leak_on: draft.learned_of_leak_on.map(|d| d.first()),
-                learned_month_only: draft.learned_of_leak_on.is_some_and(|d| d.month_only()),
+                learned_of_leak_on: draft.learned_of_leak_on,
                 exclusions: own,
             });
         }
