@@ -30,6 +30,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// password step is not what this benchmark measures).
 async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
     let hash = app::auth::service::dummy_hash();
+    let now = state.clock.now();
     let mut tokens = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let txn = state.db.begin_write().await.expect("begin");
@@ -37,7 +38,7 @@ async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
             let id = Uuid::new_v4();
             let email = app::domain::Email::parse(&format!("bench{i}-{}@example.jp", id.simple())).expect("email");
             let user =
-                app::auth::service::new_user_row(&state.keys, id, &email, hash.clone(), app::auth::Role::Claimant)
+                app::auth::service::new_user_row(&state.keys, id, &email, hash.clone(), app::auth::Role::Claimant, now)
                     .insert(&*txn)
                     .await
                     .expect("user");

@@ -186,7 +186,9 @@ pub async fn run(cli: Cli) -> ExitCode {
                 }
             };
             let role = Role::parse(&role).unwrap_or(Role::Claimant);
-            match service::create_account(&state, &Actor::default(), &email, &password, role).await {
+            match service::create_account(&state, &Actor::default(), &email, &password, role, crate::i18n::Lang::Ja)
+                .await
+            {
                 Ok(account) => {
                     println!("created {} {} ({})", account.role.as_str(), account.email, account.id);
                     ExitCode::SUCCESS

@@ -77,6 +77,48 @@ struct RawSettings {
     evidence_downloads_per_hour: u32,
     #[serde(default = "default_exports_per_hour")]
     exports_per_hour: u32,
+    smtp_url: Option<String>,
+    #[serde(default = "default_mail_from")]
+    mail_from: String,
+    #[serde(default = "default_public_url")]
+    public_url: String,
+    #[serde(default = "default_workers")]
+    workers: u32,
+    #[serde(default = "default_job_lease_seconds")]
+    job_lease_seconds: u64,
+    #[serde(default = "default_job_poll_ms")]
+    job_poll_ms: u64,
+    #[serde(default = "default_job_retry_seconds")]
+    job_retry_seconds: u64,
+    #[serde(default = "default_sweep_seconds")]
+    reminder_sweep_seconds: u64,
+    #[serde(default = "default_review_overdue_days")]
+    review_overdue_days: u32,
+}
+
+fn default_mail_from() -> String {
+    "noreply@portal.invalid".into()
+}
+fn default_public_url() -> String {
+    "http://localhost:8000".into()
+}
+fn default_workers() -> u32 {
+    2
+}
+fn default_job_lease_seconds() -> u64 {
+    60
+}
+fn default_job_poll_ms() -> u64 {
+    1000
+}
+fn default_job_retry_seconds() -> u64 {
+    30
+}
+fn default_sweep_seconds() -> u64 {
+    300
+}
+fn default_review_overdue_days() -> u32 {
+    14
 }
 
 fn default_exports_per_hour() -> u32 {
@@ -172,6 +214,32 @@ pub struct Settings {
     pub claim_views_per_hour: u32,
     pub evidence_downloads_per_hour: u32,
     pub exports_per_hour: u32,
+    pub background: Background,
+}
+
+/// Mail and background work. Every setting is optional.
+#[derive(Clone, Debug)]
+pub struct Background {
+    /// `APP_SMTP_URL`: `smtp://host:25` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host:465` (implicit TLS). Without it,
+    /// mail waits in the outbox and the admin page says so.
+    pub smtp_url: Option<Secret<String>>,
+    /// `APP_MAIL_FROM`: the sender address.
+    pub mail_from: String,
+    /// `APP_PUBLIC_URL`: where mail tells people to sign in; its host names the `Message-ID`s.
+    pub public_url: String,
+    /// `APP_WORKERS`: job runners in this process (0: this server runs no background work).
+    pub workers: u32,
+    /// `APP_JOB_LEASE_SECONDS`: how long a claimed job is held without a heartbeat.
+    pub job_lease: chrono::Duration,
+    /// `APP_JOB_POLL_MS`: how often an idle runner looks for work.
+    pub job_poll: std::time::Duration,
+    /// `APP_JOB_RETRY_SECONDS`: the first retry's delay; it doubles per attempt up to an hour.
+    pub job_retry: chrono::Duration,
+    /// `APP_REMINDER_SWEEP_SECONDS`: how often due reminders are looked for.
+    pub reminder_sweep: chrono::Duration,
+    /// `APP_REVIEW_OVERDUE_DAYS`: a submitted claim undecided this long is overdue in review.
+    pub review_overdue_days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -286,7 +354,35 @@ impl Settings {
                 "claim_views_per_hour and evidence_downloads_per_hour must be positive".into(),
             ));
         }
+        if raw.job_lease_seconds < 2
+            || raw.job_poll_ms == 0
+            || raw.job_retry_seconds == 0
+            || raw.reminder_sweep_seconds == 0
+        {
+            return Err(ConfigError::Invalid(
+                "job_lease_seconds must be at least 2; job_poll_ms, job_retry_seconds and reminder_sweep_seconds positive"
+                    .into(),
+            ));
+        }
+        if let Some(url) = &raw.smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError::Invalid("smtp_url must start with smtp:// or smtps://".into()));
+            }
+        }
+        let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        let background = Background {
+            smtp_url: raw.smtp_url.clone().filter(|u| !u.trim().is_empty()).map(Secret::new),
+            mail_from: raw.mail_from.clone(),
+            public_url: raw.public_url.trim_end_matches('/').to_string(),
+            workers: raw.workers,
+            job_lease: seconds(raw.job_lease_seconds),
+            job_poll: std::time::Duration::from_millis(raw.job_poll_ms),
+            job_retry: seconds(raw.job_retry_seconds),
+            reminder_sweep: seconds(raw.reminder_sweep_seconds),
+            review_overdue_days: raw.review_overdue_days,
+        };
         Ok(Settings {
+            background,
             claim_views_per_hour: raw.claim_views_per_hour,
             evidence_downloads_per_hour: raw.evidence_downloads_per_hour,
             exports_per_hour: raw.exports_per_hour,

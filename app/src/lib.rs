@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod crypto;
@@ -18,8 +19,11 @@ pub mod error;
 pub mod evidence;
 pub mod i18n;
 pub mod intake;
+pub mod jobs;
+pub mod mail;
 pub mod me;
 mod openapi;
+pub mod reminders;
 pub mod review;
 pub mod roster;
 pub mod rounds;
@@ -50,6 +54,10 @@ pub struct AppState {
     pub cases: cases::service::CaseCache,
     pub roster_imports: roster::service::ImportCache,
     pub store: std::sync::Arc<dyn evidence::store::EvidenceStore>,
+    /// Where every rule takes "now" from.
+    pub clock: clock::Clock,
+    /// The SMTP sender; `None` when no server is configured (mail waits in the outbox).
+    pub mailer: Option<std::sync::Arc<mail::smtp::Mailer>>,
 }
 
 impl AppState {
@@ -73,8 +81,10 @@ impl AppState {
                     |e| format!("cannot open the evidence directory {}: {e}", settings.evidence_dir.display()),
                 )?),
             };
+        let mailer = mail::smtp::Mailer::from_settings(&settings.background)?.map(std::sync::Arc::new);
         let per_minute = NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
+            mailer,
             db,
             keys: Keyring::new(&settings.keys),
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
@@ -83,6 +93,7 @@ impl AppState {
             roster_imports: Default::default(),
             store,
             settings,
+            clock: clock::Clock::system(),
         })
     }
 }
@@ -101,11 +112,12 @@ impl AppState {
             cases: Default::default(),
             roster_imports: Default::default(),
             store: self.store.clone(),
+            clock: self.clock.clone(),
+            mailer: self.mailer.clone(),
         }
     }
 }
 
-/// Today's date in Japan, where the suits are filed.
 /// glibc keeps freed memory per thread arena and raises its mmap threshold
 /// after large frees (argon2 allocates 19 MiB per hash), so a long-running
 /// server's RSS creeps up with blocking-pool threads. A fixed threshold and
@@ -123,10 +135,6 @@ pub fn tune_allocator() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune_allocator() {}
-
-pub fn today() -> chrono::NaiveDate {
-    today_of(chrono::Utc::now())
-}
 
 /// The date in Japan at an instant.
 pub fn today_of(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
@@ -175,11 +183,6 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                 ),
                 Err(e) => tracing::warn!(error = %e, "evidence reconciliation failed; continuing"),
             }
-            match rounds::export::fail_interrupted(&state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(exports = n, "exports interrupted by the last stop marked failed"),
-                Err(e) => tracing::warn!(error = %e, "could not mark interrupted exports; continuing"),
-            }
             match auth::service::bootstrap_admin(&state).await {
                 Ok(Some((email, password))) => {
                     // Printed once, to the operator's terminal, never to the log.
@@ -206,6 +209,16 @@ pub fn build(figment: Figment) -> Rocket<Build> {
             engines.tera.register_filter("approx_date", web::approx_date_filter);
         }))
         .attach(web::SecurityHeaders)
+        .attach(AdHoc::on_liftoff("Background work", |rocket| {
+            Box::pin(async move {
+                if let Some(state) = rocket.state::<AppState>() {
+                    if state.mailer.is_none() {
+                        tracing::warn!("no SMTP server is configured (APP_SMTP_URL): mail waits in the outbox");
+                    }
+                    jobs::runner::spawn(state.worker(), state.mailer.clone());
+                }
+            })
+        }))
         .attach(AdHoc::on_liftoff("Announce address", |rocket| {
             Box::pin(async move {
                 let c = rocket.config();

@@ -12,6 +12,8 @@ pub mod evidence;
 pub mod export;
 pub mod filing_round;
 pub mod harm;
+pub mod job;
+pub mod lease;
 pub mod notification;
 pub mod outbox;
 pub mod person;

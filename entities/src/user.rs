@@ -21,6 +21,10 @@ pub struct Model {
     pub totp_last_step: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// `ja` or `en`: the language of the mail this person receives.
+    pub language: String,
+    /// Whether this person wants reminders (notices and decisions are always sent).
+    pub reminders: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

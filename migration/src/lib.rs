@@ -15,6 +15,7 @@ mod m20261121_000010_exports;
 mod m20261122_000011_roster_keys;
 mod m20261122_000012_one_signature_each;
 mod m20261202_000013_approximate_dates;
+mod m20261202_000014_jobs_and_mail;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000011_roster_keys::Migration),
             Box::new(m20261122_000012_one_signature_each::Migration),
             Box::new(m20261202_000013_approximate_dates::Migration),
+            Box::new(m20261202_000014_jobs_and_mail::Migration),
         ]
     }
 }

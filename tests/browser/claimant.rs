@@ -263,6 +263,15 @@ pub async fn journey(lang: Lang, hands: Hands, backends: Backends, name: &str) {
         .count();
     assert_eq!(jpegs, 2, "and both photos");
 
+    // Mail in English, and no reminders.
+    me.choose("English").await;
+    me.choose(&me.t("me-mail-reminders")).await;
+    me.press_key("me-mail-save").await;
+    me.p.sees(&me.t("me-mail-saved")).await;
+    let english = me.p.control("English").await.prop("checked").await.unwrap();
+    let reminders = me.p.control(&me.t("me-mail-reminders")).await.prop("checked").await.unwrap();
+    assert_eq!((english.as_deref(), reminders.as_deref()), (Some("true"), Some("false")), "the settings are saved");
+
     // Withdraw.
     me.p.visit("/").await;
     me.press_key("home-view").await;

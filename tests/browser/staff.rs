@@ -110,7 +110,7 @@ pub async fn lawyer_journey() {
     lawyer.fill(&lawyer.t("desk-cure-days"), "14").await;
     lawyer.press(&lawyer.t("desk-record-decision")).await;
     lawyer.sees(&lawyer.t("desk-done-decision")).await;
-    let deadline = (app::today() + chrono::Days::new(14)).to_string();
+    let deadline = (app::today_of(chrono::Utc::now()) + chrono::Days::new(14)).to_string();
     lawyer.sees(&deadline).await;
 
     // The claimant sees the notice on her phone, adds a photo, resubmits.
@@ -206,7 +206,7 @@ pub async fn administrator_journey() {
     admin.press(&admin.t("rounds-title")).await;
     admin.fill(&admin.t("round-name"), "第1次提訴").await;
     admin.fill(&admin.t("round-court"), "東京地方裁判所").await;
-    let today = app::today();
+    let today = app::today_of(chrono::Utc::now());
     admin.fill_date(&admin.t("round-cut-off"), &(today + chrono::Days::new(30)).to_string()).await;
     admin.fill_date(&admin.t("round-filing-date"), &(today + chrono::Days::new(60)).to_string()).await;
     admin.press(&admin.t("rounds-create")).await;

@@ -12,13 +12,13 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-fn app_binary() -> PathBuf {
+pub(crate) fn app_binary() -> PathBuf {
     PathBuf::from(std::env::var("PORTAL_APP_BIN").expect("PORTAL_APP_BIN names the release binary (see .ci/run)"))
 }
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 fn env_for(data: &std::path::Path, keys: &[String; 3]) -> Vec<(String, String)> {
@@ -33,10 +33,15 @@ fn env_for(data: &std::path::Path, keys: &[String; 3]) -> Vec<(String, String)> 
 }
 
 async fn start(data: &std::path::Path, keys: &[String; 3]) -> Server {
+    start_with(env_for(data, keys)).await
+}
+
+/// Start the release binary with `env` on a free port; wait for `/health`.
+pub(crate) async fn start_with(env: Vec<(String, String)>) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(app_binary())
         .arg("serve")
-        .envs(env_for(data, keys))
+        .envs(env)
         .env("ROCKET_PORT", port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

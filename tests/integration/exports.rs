@@ -54,7 +54,7 @@ async fn bundle_round_trip(app: &TestApp, stored_objects: impl Fn() -> Vec<std::
 
     let (mut admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
     admin.lang = "en";
-    let today = app::today();
+    let today = app::today_of(chrono::Utc::now());
     let round = admin
         .post(
             "/admin/cases/benesse-2014/rounds",
@@ -167,48 +167,72 @@ async fn bundle_round_trip(app: &TestApp, stored_objects: impl Fn() -> Vec<std::
     assert_eq!(actions.iter().filter(|a| *a == "export.downloaded").count(), 1);
 }
 
-#[tokio::test]
-async fn an_export_cut_short_by_a_stop_is_marked_failed_at_start_up() {
-    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
-    let app = portal::spawn_app().await;
-    let db = app.db().await;
-    let row = |status: &str| entities::export::Model {
-        id: uuid::Uuid::new_v4(),
-        round_id: uuid::Uuid::new_v4(),
-        status: status.into(),
-        progress: 40,
-        storage_key: None,
-        wrapped_key: None,
-        sha256: None,
-        size: None,
-        counts: None,
-        error: None,
-        requested_by: uuid::Uuid::new_v4(),
-        created_at: chrono::Utc::now(),
-        finished_at: None,
-    };
-    let (running, queued, done) = (row("running"), row("queued"), row("done"));
-    for r in [&running, &queued, &done] {
-        entities::export::ActiveModel::from(r.clone()).insert(&db).await.unwrap();
-    }
+/// A frozen round of one verified claim, and a second-factor admin.
+async fn frozen_round(app: &TestApp) -> (ApiClient, String) {
+    let (lawyer, _) = app.staff_verified("lawyer@example.jp", Role::Lawyer).await;
+    app.add_to_case("lawyer@example.jp").await;
+    let (_, claim) =
+        app.submitted_claim("hanako@example.jp", complete_draft("やまだ", "1980-05-05"), "山田 花子").await;
+    lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
+    let today = app.clock.today();
+    let round = admin
+        .post(
+            "/admin/cases/benesse-2014/rounds",
+            json!({"name": "第1次提訴", "court": "東京地方裁判所", "cut_off": today.to_string(),
+                   "filing_date": (today + chrono::Duration::days(10)).to_string()}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let policy = serde_json::to_value(app::rounds::domain::benesse_default_policy()).unwrap();
+    admin.put(&format!("/admin/rounds/{round}/policy"), policy).await;
+    assert_eq!(admin.post(&format!("/admin/rounds/{round}/freeze"), json!({})).await.status, StatusCode::OK);
+    (admin, round)
+}
 
-    // What the server does at start-up after a stop.
+#[tokio::test]
+async fn an_export_whose_server_died_is_taken_over_when_its_lease_runs_out() {
+    use app::jobs::{self, Kind};
+    // No runners in the served app: this test plays the servers itself.
+    let app = spawn_app_with(|f| f.merge(("workers", 0)).merge(("exports_per_hour", 10))).await;
+    let (admin, round) = frozen_round(&app).await;
+    let started = admin.post(&format!("/admin/rounds/{round}/exports"), json!({})).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.body);
+    let export = started.body["id"].as_str().unwrap().to_string();
     let state = app.state().await;
-    assert_eq!(app::rounds::export::fail_interrupted(&state).await.unwrap(), 2);
-    for stuck in [&running, &queued] {
-        let now = entities::export::Entity::find_by_id(stuck.id).one(&db).await.unwrap().unwrap();
-        assert_eq!(now.status, "failed");
-        assert!(now.error.as_deref().unwrap_or_default().contains("Start the export again"), "{:?}", now.error);
-        assert!(now.finished_at.is_some());
-        let audited = entities::audit_event::Entity::find()
-            .filter(entities::audit_event::Column::Action.eq("export.failed"))
-            .filter(entities::audit_event::Column::SubjectId.eq(stuck.id))
-            .all(&db)
-            .await
-            .unwrap();
-        assert_eq!(audited.len(), 1);
+    let lease = chrono::Duration::seconds(60);
+    app.clock.set(chrono::Utc::now());
+
+    // A server claims the export and dies without a word.
+    let dead = jobs::claim_next(&state.db, "dead", &[Kind::Export], app.clock.now(), lease).await.unwrap();
+    assert!(dead.is_some(), "the export's job is claimable");
+    // While its lease lasts, nobody else may take it.
+    assert!(jobs::claim_next(&state.db, "alive", &[Kind::Export], app.clock.now(), lease).await.unwrap().is_none());
+    // Once it ran out, another server takes it over and finishes the bundle.
+    app.clock.advance(chrono::Duration::seconds(61));
+    let taken = jobs::claim_next(&state.db, "alive", &[Kind::Export], app.clock.now(), lease).await.unwrap();
+    let taken = taken.expect("the expired job is taken over");
+    assert_eq!(taken.job.attempts, 2);
+    jobs::runner::run_one(&state, None, taken).await;
+    let done = wait_done(&admin, &export).await;
+    assert_eq!(done["counts"]["plaintiffs"], 2);
+    let job = jobs::by_key(state.db.conn(), &app::rounds::export::job_key(export.parse().unwrap())).await.unwrap();
+    assert_eq!(job.unwrap().status, "done");
+
+    // An export whose every attempt died is marked failed, with words.
+    let again = admin.post(&format!("/admin/rounds/{round}/exports"), json!({})).await;
+    let second = again.body["id"].as_str().unwrap().to_string();
+    for n in 0..Kind::Export.max_attempts() {
+        let owner = format!("dead-{n}");
+        assert!(jobs::claim_next(&state.db, &owner, &[Kind::Export], app.clock.now(), lease).await.unwrap().is_some());
+        app.clock.advance(chrono::Duration::seconds(61));
     }
-    let untouched = entities::export::Entity::find_by_id(done.id).one(&db).await.unwrap().unwrap();
-    assert_eq!((untouched.status, untouched.error, untouched.finished_at), (done.status, done.error, done.finished_at));
-    assert_eq!(app::rounds::export::fail_interrupted(&state).await.unwrap(), 0, "nothing left to mark");
+    let last = jobs::claim_next(&state.db, "alive", &[Kind::Export], app.clock.now(), lease).await.unwrap().unwrap();
+    jobs::runner::run_one(&state, None, last).await;
+    let failed = admin.get(&format!("/admin/exports/{second}")).await.body;
+    assert_eq!(failed["status"], "failed", "{failed:?}");
+    assert!(failed["error"].as_str().unwrap_or_default().contains("Start the export again"), "{failed:?}");
 }

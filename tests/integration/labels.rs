@@ -121,7 +121,7 @@ async fn no_page_shows_a_code_where_a_person_reads() {
 
     // An administrator's pages, with a round computed over the claim.
     let admin_api = app.staff("labels.admin@example.jp", Role::Admin).await;
-    let today = app::today();
+    let today = app::today_of(chrono::Utc::now());
     let round = admin_api
         .post(
             "/admin/cases/benesse-2014/rounds",

@@ -201,7 +201,7 @@ async fn a_deficiency_notice_round_trips_through_the_claimant_and_back() {
     let r = lawyer.post(&path, json!({"decision": "request_info", "reason": reason, "cure_days": 7})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["status"], "needs_info");
-    let deadline = (app::today() + chrono::Duration::days(7)).to_string();
+    let deadline = (app::today_of(chrono::Utc::now()) + chrono::Duration::days(7)).to_string();
     assert_eq!(r.body["decision"]["cure_deadline"], deadline.as_str());
 
     // The claimant sees the notice, with its reason and deadline.
@@ -214,8 +214,10 @@ async fn a_deficiency_notice_round_trips_through_the_claimant_and_back() {
     let db = app.db().await;
     let mails = entities::outbox::Entity::find().all(&db).await.unwrap();
     assert_eq!(mails.len(), 1);
-    assert!(mails[0].subject.contains(seen["number"].as_str().unwrap()));
-    assert!(!mails[0].body.contains("おわびの手紙の写真") && !mails[0].subject.contains("おわびの手紙の写真"));
+    assert_eq!(mails[0].kind, "claim.info_requested");
+    let params = mails[0].params.clone().unwrap_or_default();
+    assert!(params.contains(seen["number"].as_str().unwrap()) && params.contains(&deadline), "{params}");
+    assert!(!params.contains("おわびの手紙の写真"), "{params}");
     // The reason is sealed at rest.
     assert!(portal::find_in(&app.bytes_at_rest(), &["読み取れません"]).is_empty(), "the reason is at rest in clear");
     // The status page shows the notice too.
@@ -284,7 +286,7 @@ async fn a_passed_cure_deadline_is_flagged_in_the_queue() {
     entities::claim::Entity::update_many()
         .col_expr(
             entities::claim::Column::CureDeadline,
-            sea_orm::sea_query::Expr::value(app::today() - chrono::Duration::days(1)),
+            sea_orm::sea_query::Expr::value(app::today_of(chrono::Utc::now()) - chrono::Duration::days(1)),
         )
         .filter(entities::claim::Column::Id.eq(uuid))
         .exec(&db)

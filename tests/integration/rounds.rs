@@ -12,7 +12,7 @@ async fn verify(lawyer: &ApiClient, claim: &str) {
 }
 
 async fn new_round(admin: &ApiClient, name: &str) -> String {
-    let today = app::today();
+    let today = app::today_of(chrono::Utc::now());
     let r = admin
         .post(
             "/admin/cases/benesse-2014/rounds",
@@ -181,7 +181,7 @@ async fn administrators_run_a_round_from_the_pages() {
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(refused.input_value("name").as_deref(), Some("第1次提訴"), "what was typed is kept");
     assert!(refused.texts("#f-court-error").len() == 1 && refused.texts("#f-cut_off-error").len() == 1);
-    let today = app::today();
+    let today = app::today_of(chrono::Utc::now());
     let (cut, filing) = (today.to_string(), (today + chrono::Duration::days(10)).to_string());
     let round = browser
         .submit(

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub figment: Figment,
     /// The database handle of the running server (its writer lock figures).
     pub served_db: app::db::Db,
+    /// The running server's clock: tests set it, and `state()` shares it.
+    pub clock: app::clock::Clock,
     shutdown: rocket::Shutdown,
 }
 
@@ -150,7 +152,8 @@ pub async fn spawn_app_at(postgres: Option<&str>, customise: impl FnOnce(Figment
         .await
         .expect("the app ignites");
     let shutdown = rocket.shutdown();
-    let served_db = rocket.state::<app::AppState>().expect("the app manages its state").db.clone();
+    let served = rocket.state::<app::AppState>().expect("the app manages its state");
+    let (served_db, clock) = (served.db.clone(), served.clock.clone());
     tokio::spawn(async move {
         let _ = rocket.launch().await;
     });
@@ -162,6 +165,7 @@ pub async fn spawn_app_at(postgres: Option<&str>, customise: impl FnOnce(Figment
         data_dir,
         figment,
         served_db,
+        clock,
         shutdown,
     }
 }
@@ -307,7 +311,9 @@ impl TestApp {
     /// public route yet (staff accounts) and for inspection.
     pub async fn state(&self) -> app::AppState {
         let settings = app::Settings::from_figment(&self.figment).expect("settings");
-        app::AppState::start(settings).await.expect("state")
+        let mut state = app::AppState::start(settings).await.expect("state");
+        state.clock = self.clock.clone();
+        state
     }
 
     /// Create a staff account with `role` and return a signed-in client.
@@ -315,7 +321,7 @@ impl TestApp {
         let state = self.state().await;
         let email_v = app::domain::Email::parse(email).unwrap();
         let password = app::auth::Password::parse("staff password long enough").unwrap();
-        app::auth::service::create_account(&state, &Default::default(), &email_v, &password, role)
+        app::auth::service::create_account(&state, &Default::default(), &email_v, &password, role, app::i18n::Lang::Ja)
             .await
             .expect("staff account");
         self.login(email, "staff password long enough").await
@@ -586,5 +592,151 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A real SMTP server on loopback: aiosmtpd (PyPI), started from
+/// `tests/support/smtp_server.py`, which writes each accepted message as
+/// decoded JSON into a directory. It can be stopped and started again on the
+/// same port, told to refuse (451) or to stall at RCPT.
+pub struct SmtpServer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Mutex<Option<std::process::Child>>,
+}
+
+/// One message the SMTP server accepted.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Received {
+    pub message_id: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Install aiosmtpd for this user when it is missing (once per test process).
+fn ensure_aiosmtpd() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let present =
+            std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+        if !present {
+            eprintln!("installing aiosmtpd (PyPI) for the SMTP tests");
+            let installed = std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--user", "aiosmtpd"])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(installed, "the SMTP tests need python3 with aiosmtpd: python3 -m pip install aiosmtpd");
+        }
+    });
+}
+
+impl SmtpServer {
+    pub fn start() -> SmtpServer {
+        ensure_aiosmtpd();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (child, port) = Self::spawn(dir.path(), 0);
+        SmtpServer { dir, port, child: Mutex::new(Some(child)) }
+    }
+
+    fn spawn(dir: &std::path::Path, port: u16) -> (std::process::Child, u16) {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(dir)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("python3 starts the SMTP server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("the SMTP server reports its port");
+        let port = line.trim().strip_prefix("READY ").and_then(|p| p.parse().ok()).expect("READY <port>");
+        (child, port)
+    }
+
+    /// `smtp://127.0.0.1:<port>` (plain SMTP on loopback).
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The app's settings for this server, with quick polling and retries.
+    pub fn configure(&self, figment: Figment) -> Figment {
+        figment
+            .merge(("smtp_url", self.url()))
+            .merge(("public_url", "https://portal.example.jp"))
+            .merge(("job_poll_ms", 50))
+            .merge(("job_retry_seconds", 1))
+    }
+
+    pub fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again on the same port.
+    pub fn restart(&self) {
+        self.stop();
+        let (child, _) = Self::spawn(self.dir.path(), self.port);
+        *self.child.lock().unwrap() = Some(child);
+    }
+
+    fn flag(&self, name: &str, on: bool) {
+        let path = self.dir.path().join(name);
+        if on {
+            std::fs::write(path, b"").unwrap();
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Answer RCPT with 451 (try again later) while `on`.
+    pub fn refuse(&self, on: bool) {
+        self.flag("refuse", on);
+    }
+
+    /// Hold every RCPT while `on`: the client has not sent the data yet.
+    pub fn stall(&self, on: bool) {
+        self.flag("stall", on);
+    }
+
+    /// Whether a client is being held at RCPT.
+    pub fn stalling(&self) -> bool {
+        self.dir.path().join("stalling").exists()
+    }
+
+    /// The messages accepted so far, in order.
+    pub fn messages(&self) -> Vec<Received> {
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("messages")) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+    }
+
+    /// Wait until at least `n` messages arrived (at most `seconds`).
+    pub async fn wait_for(&self, n: usize, seconds: u64) -> Vec<Received> {
+        for _ in 0..seconds * 20 {
+            let got = self.messages();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} messages, the SMTP server has {}", self.messages().len());
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

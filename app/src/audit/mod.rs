@@ -5,4 +5,4 @@
 pub mod api;
 mod service;
 
-pub use service::{access_log_for, append, verify_chain, Actor, ChainReport, Event};
+pub use service::{access_log_for, append, verify_chain, Actor, ChainReport, Event, CHAIN_LOCK_KEY};

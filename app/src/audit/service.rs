@@ -13,7 +13,9 @@ use crate::db::WriteTx;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Advisory-lock key that serialises chain appends on PostgreSQL.
-const CHAIN_LOCK_KEY: i64 = 0x6175_6469_7400;
+/// The PostgreSQL advisory lock every audited transaction takes (tests hold it
+/// to stop a write at its audit append).
+pub const CHAIN_LOCK_KEY: i64 = 0x6175_6469_7400;
 
 /// Who is acting, from where.
 #[derive(Clone, Debug, Default)]

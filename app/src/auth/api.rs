@@ -28,11 +28,12 @@ pub struct TokenResponse {
 pub async fn register(
     state: &State<AppState>,
     ip: ClientIp,
+    lang: crate::i18n::Lang,
     body: Json<Credentials>,
 ) -> AppResult<(Status, Json<Account>)> {
     let (email, password) = service::parse_credentials(&body.email, &body.password)?;
     let actor = Actor { ip: ip.0.map(|i| i.to_string()), ..Default::default() };
-    let account = service::create_account(state, &actor, &email, &password, Role::Claimant).await?;
+    let account = service::create_account(state, &actor, &email, &password, Role::Claimant, lang).await?;
     Ok((Status::Created, Json(account)))
 }
 

@@ -95,7 +95,7 @@ async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
     if via_cookie && !matches!(req.method(), Method::Get | Method::Head) && !request_is_same_origin(req) {
         return Err(AppError::Csrf);
     }
-    let (user, session) = service::authenticate(state.db.conn(), &state.keys, &token).await?;
+    let (user, session) = service::authenticate(state.db.conn(), &state.keys, &token, state.clock.now()).await?;
     let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
     Ok(CurrentUser {
         id: user.id,

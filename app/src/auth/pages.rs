@@ -137,7 +137,7 @@ pub async fn register_submit(
         Err(errors) => return Ok(again(translate_fields(&errors, lang))),
     };
     let actor = Actor { ip: ip.0.map(|i| i.to_string()), ..Default::default() };
-    match service::create_account(state, &actor, &email, &password, Role::Claimant).await {
+    match service::create_account(state, &actor, &email, &password, Role::Claimant, lang).await {
         Ok(_) => {}
         Err(AppError::Invalid(errors)) => return Ok(again(translate_fields(&errors, lang))),
         Err(e) => return Err(e),

@@ -93,6 +93,7 @@ pub async fn create_account(
     email: &Email,
     password: &Password,
     role: Role,
+    lang: crate::i18n::Lang,
 ) -> AppResult<Account> {
     let hash = {
         let pw = password.expose().to_string();
@@ -110,7 +111,9 @@ pub async fn create_account(
             e
         }));
     }
-    new_user_row(&state.keys, id, email, hash, role).insert(&*txn).await?;
+    let mut row = new_user_row(&state.keys, id, email, hash, role, state.clock.now());
+    row.language = Set(lang.code().to_string());
+    row.insert(&*txn).await?;
     audit::append(
         &txn,
         actor,
@@ -122,8 +125,14 @@ pub async fn create_account(
 }
 
 /// A new account's row: the e-mail sealed and blind-indexed, never stored plain.
-pub fn new_user_row(keys: &Keyring, id: Uuid, email: &Email, password_hash: String, role: Role) -> user::ActiveModel {
-    let now = Utc::now();
+pub fn new_user_row(
+    keys: &Keyring,
+    id: Uuid,
+    email: &Email,
+    password_hash: String,
+    role: Role,
+    now: DateTime<Utc>,
+) -> user::ActiveModel {
     user::ActiveModel {
         id: Set(id),
         email_index: Set(email_index(keys, email)),
@@ -139,6 +148,8 @@ pub fn new_user_row(keys: &Keyring, id: Uuid, email: &Email, password_hash: Stri
         totp_last_step: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        language: Set(crate::i18n::Lang::Ja.code().to_string()),
+        reminders: Set(true),
     }
 }
 
@@ -169,7 +180,7 @@ pub async fn login(
         }
         Err(_) => None,
     };
-    let now = Utc::now();
+    let now = state.clock.now();
     let usable = found.as_ref().is_some_and(|u| !u.disabled && u.locked_until.is_none_or(|t| t <= now));
     let hash = match (&found, usable) {
         (Some(u), true) => u.password_hash.clone(),
@@ -240,7 +251,7 @@ pub async fn open_session(
     user: &user::Model,
     role: Role,
 ) -> AppResult<IssuedSession> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let session_id = Uuid::new_v4();
     let expires_at = now + Duration::hours(state.settings.session_hours);
     session::ActiveModel {
@@ -294,6 +305,7 @@ pub async fn authenticate(
     db: &impl ConnectionTrait,
     keys: &Keyring,
     token: &str,
+    now: DateTime<Utc>,
 ) -> AppResult<(user::Model, session::Model)> {
     let (user_id, sid) = decode_token(keys, token).ok_or(AppError::Unauthenticated)?;
     // One round trip: the session and its user.
@@ -303,7 +315,7 @@ pub async fn authenticate(
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let user = user.ok_or(AppError::Unauthenticated)?;
-    if session.user_id != user_id || session.revoked_at.is_some() || session.expires_at <= Utc::now() || user.disabled {
+    if session.user_id != user_id || session.revoked_at.is_some() || session.expires_at <= now || user.disabled {
         return Err(AppError::Unauthenticated);
     }
     Ok((user, session))
@@ -315,7 +327,7 @@ pub async fn logout(state: &AppState, actor: &Actor, session_id: Uuid) -> AppRes
     if let Some(s) = session::Entity::find_by_id(session_id).one(&*txn).await? {
         let owner = s.user_id;
         let mut active: session::ActiveModel = s.into();
-        active.revoked_at = Set(Some(Utc::now()));
+        active.revoked_at = Set(Some(state.clock.now()));
         active.update(&*txn).await?;
         audit::append(&txn, actor, Event::new("auth.logout").subject("session", session_id).owner(owner)).await?;
     }
@@ -349,7 +361,7 @@ pub async fn bootstrap_admin(state: &AppState) -> AppResult<Option<(String, Stri
     let password = crate::crypto::random_token(18);
     let parsed = Password::parse(&password).map_err(|_| AppError::Internal("generated password refused".into()))?;
     let actor = Actor::default();
-    create_account(state, &actor, &email, &parsed, Role::Admin).await?;
+    create_account(state, &actor, &email, &parsed, Role::Admin, crate::i18n::Lang::Ja).await?;
     Ok(Some((email.as_str().to_string(), password)))
 }
 
@@ -377,7 +389,7 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
         return Err(errors.into());
     }
     session::Entity::update_many()
-        .col_expr(session::Column::ReauthenticatedAt, Expr::value(Some(Utc::now())))
+        .col_expr(session::Column::ReauthenticatedAt, Expr::value(Some(state.clock.now())))
         .filter(session::Column::Id.eq(user.session_id))
         .exec(&*txn)
         .await?;
@@ -392,6 +404,6 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
 }
 
 /// Did this session re-enter its password within the last few minutes?
-pub fn freshly_reauthenticated(user: &crate::auth::CurrentUser) -> bool {
-    user.reauthenticated_at.is_some_and(|at| Utc::now() - at < Duration::minutes(REAUTH_VALID_MINUTES))
+pub fn freshly_reauthenticated(user: &crate::auth::CurrentUser, now: DateTime<Utc>) -> bool {
+    user.reauthenticated_at.is_some_and(|at| now - at < Duration::minutes(REAUTH_VALID_MINUTES))
 }

@@ -5,7 +5,6 @@
 //! claims. A code is accepted once (its time step must be newer than the
 //! last accepted one), and wrong codes count against the per-address
 //! throttle that login uses.
-use chrono::Utc;
 use entities::{session, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -81,7 +80,7 @@ pub async fn setup(state: &AppState, user: &CurrentUser) -> AppResult<TotpSetup>
     user::Entity::update_many()
         .col_expr(user::Column::TotpSealed, Expr::value(Some(state.keys.seal_totp_secret(&row.id, secret.as_bytes()))))
         .col_expr(user::Column::TotpLastStep, Expr::value(Option::<i64>::None))
-        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(user::Column::UpdatedAt, Expr::value(state.clock.now()))
         .filter(user::Column::Id.eq(row.id))
         .exec(&*txn)
         .await?;
@@ -118,7 +117,7 @@ pub async fn verify(state: &AppState, user: &CurrentUser, code: &str) -> AppResu
         txn.commit().await?;
         return Err(code_error(ErrorCode::TotpCode));
     };
-    let now = Utc::now();
+    let now = state.clock.now();
     user::Entity::update_many()
         .col_expr(user::Column::TotpLastStep, Expr::value(Some(step as i64)))
         .col_expr(user::Column::TotpConfirmedAt, Expr::value(Some(row.totp_confirmed_at.unwrap_or(now))))

@@ -9,7 +9,7 @@ use crate::AppState;
 /// Open cases, public: a claimant reads them before registering.
 #[rocket::get("/cases")]
 pub async fn list(state: &State<AppState>, lang: Lang) -> AppResult<Json<Vec<CaseView>>> {
-    let cases = service::open_cases(state.db.conn(), crate::today()).await?;
+    let cases = service::open_cases(state.db.conn(), state.clock.today()).await?;
     Ok(Json(cases.iter().map(|c| CaseView::new(c, lang)).collect()))
 }
 

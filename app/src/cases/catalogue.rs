@@ -55,6 +55,57 @@ pub struct Catalogue {
     /// beside the amount claimed so that no promise is implied.
     #[serde(default)]
     pub precedent_awards_yen: Vec<u64>,
+    /// When claimants are reminded (the case's reminder schedule).
+    #[serde(default)]
+    pub reminders: ReminderSchedule,
+}
+
+/// A case's reminder schedule, in days before each deadline. Each reminder
+/// goes once per claim and deadline; a claimant can turn reminders off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderSchedule {
+    /// Before a deficiency notice's cure deadline.
+    #[serde(default = "default_cure_days")]
+    pub cure_days_before: Vec<u32>,
+    /// Before the cut-off of the next open filing round, for unsubmitted drafts.
+    #[serde(default = "default_draft_days")]
+    pub draft_days_before_cut_off: Vec<u32>,
+    /// Before the limitation period ends, for claims not yet in a frozen round.
+    #[serde(default = "default_limitation_days")]
+    pub limitation_days_before: u32,
+}
+
+fn default_cure_days() -> Vec<u32> {
+    vec![7, 2]
+}
+fn default_draft_days() -> Vec<u32> {
+    vec![14, 3]
+}
+fn default_limitation_days() -> u32 {
+    90
+}
+
+impl Default for ReminderSchedule {
+    fn default() -> Self {
+        Self {
+            cure_days_before: default_cure_days(),
+            draft_days_before_cut_off: default_draft_days(),
+            limitation_days_before: default_limitation_days(),
+        }
+    }
+}
+
+impl ReminderSchedule {
+    /// The reminder due on `today` for a deadline: the step (days before)
+    /// whose day has come and is nearest the deadline. `None` before the
+    /// first step or after the deadline.
+    pub fn due_step(steps: &[u32], deadline: chrono::NaiveDate, today: chrono::NaiveDate) -> core::option::Option<u32> {
+        let left = (deadline - today).num_days();
+        if left < 0 {
+            return None;
+        }
+        steps.iter().copied().filter(|d| i64::from(*d) >= left).min()
+    }
 }
 
 /// The closed lists of a case whose codes people read as labels.

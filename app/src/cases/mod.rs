@@ -6,4 +6,4 @@ mod catalogue;
 pub mod seed;
 pub mod service;
 
-pub use catalogue::{Catalogue, List, Localized, Option as CatalogueOption, TIMELINE_KEYS};
+pub use catalogue::{Catalogue, List, Localized, Option as CatalogueOption, ReminderSchedule, TIMELINE_KEYS};

@@ -70,6 +70,7 @@ pub fn benesse_catalogue() -> Catalogue {
         // The first round claimed ¥55,000 a person; courts later awarded ¥1,000–¥3,300.
         claimed_per_person_yen: Some(55_000),
         precedent_awards_yen: vec![1_000, 2_000, 3_300],
+        reminders: Default::default(),
     }
 }
 

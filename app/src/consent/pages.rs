@@ -131,7 +131,7 @@ pub async fn receipt(
                 .into_iter()
                 .map(|s| ReceiptLine { signed_at_jst: crate::web::format_jst(s.signed_at), signature: s })
                 .collect(),
-            printed_at: crate::web::format_jst(chrono::Utc::now()),
+            printed_at: crate::web::format_jst(state.clock.now()),
         },
     ))
 }
@@ -250,6 +250,25 @@ struct AdminHome {
     #[serde(flatten)]
     chrome: Chrome,
     cases: Vec<CaseView>,
+    mail: crate::mail::Overview,
+    /// Failures with their time in Japan and the mail's kind in words.
+    failures: Vec<FailureRow>,
+    jobs: Vec<JobRow>,
+}
+
+#[derive(Serialize)]
+struct FailureRow {
+    at_jst: String,
+    what: String,
+    error: String,
+    given_up: bool,
+}
+
+#[derive(Serialize)]
+struct JobRow {
+    what: String,
+    #[serde(flatten)]
+    counts: crate::jobs::KindCounts,
 }
 
 /// The administrators' start page: the cases and what can be configured.
@@ -257,11 +276,30 @@ struct AdminHome {
 pub async fn admin_home(lang: Lang, csrf: Csrf, user: CurrentUser, state: &State<AppState>) -> AppResult<Template> {
     user.require(Role::Admin)?;
     let cases = crate::cases::service::all_cases(state.db.conn()).await?;
+    let mail = crate::mail::overview(state.db.conn(), state.clock.now(), state.mailer.is_some()).await?;
+    let failures = mail
+        .recent_failures
+        .iter()
+        .map(|f| FailureRow {
+            at_jst: crate::web::format_jst(f.at),
+            what: lang.try_t(&format!("mail-kind-{}", f.kind.replace(['.', '_'], "-"))).unwrap_or_default(),
+            error: f.error.clone(),
+            given_up: f.given_up,
+        })
+        .collect();
+    let jobs = crate::jobs::summary(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|counts| JobRow { what: lang.t(&format!("job-kind-{}", counts.kind)), counts })
+        .collect();
     Ok(Template::render(
         "admin/index",
         AdminHome {
             chrome: Chrome::new(lang, &csrf, Some(&user), "/admin"),
             cases: cases.iter().map(|c| CaseView::new(c, lang)).collect(),
+            mail,
+            failures,
+            jobs,
         },
     ))
 }

@@ -1,6 +1,5 @@
 //! The first published version of each consent document of `benesse-2014`.
 //! Inserted once, like the case itself; administrators publish later versions.
-use chrono::Utc;
 use entities::consent_document;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
@@ -57,7 +56,7 @@ pub async fn seed_documents(db: &impl ConnectionTrait, case_id: Uuid) -> Result<
         (DocumentKind::FeeTerms, "弁護士報酬・費用に関する取り決め", FEE_TERMS, Some(benesse_fee_terms())),
         (DocumentKind::PrivacyNotice, "個人情報の取扱い（利用目的）", PRIVACY_NOTICE, None),
     ];
-    let now = Utc::now();
+    let now = chrono::Utc::now();
     let rows: Vec<consent_document::ActiveModel> = docs
         .into_iter()
         .map(|(kind, title, body, fee_terms)| {

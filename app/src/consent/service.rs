@@ -1,7 +1,7 @@
 //! Consent use cases: the current documents of a case, publishing a new
 //! version, signing (for oneself and, for each minor, as 法定代理人), the
 //! consent state of a claim, and the receipt.
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entities::{claim, consent, consent_document};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TryInsertResult};
 use serde::{Deserialize, Serialize};
@@ -116,7 +116,7 @@ pub async fn publish(
         body: doc.body,
         sha256: doc.sha256,
         fee_terms: doc.fee_terms.as_ref().map(|t| serde_json::to_value(t).unwrap_or_default()),
-        published_at: Utc::now(),
+        published_at: state.clock.now(),
         published_by: Some(user.id),
     };
     // The unique (case, kind, version) index refuses a concurrent publication.
@@ -171,8 +171,7 @@ pub struct ConsentState {
 }
 
 /// Who must sign: (capacity, identity index, display name).
-fn required_subjects(keys: &Keyring, draft: &Draft) -> Vec<(Capacity, String, String)> {
-    let today = crate::today();
+fn required_subjects(keys: &Keyring, draft: &Draft, today: NaiveDate) -> Vec<(Capacity, String, String)> {
     let mut out = Vec::new();
     if let Some(me) = draft.claimant() {
         out.push((Capacity::Principal, identity_index(keys, me), me.display_name()));
@@ -189,11 +188,11 @@ pub async fn state_of(
     keys: &Keyring,
     model: &claim::Model,
     draft: &Draft,
+    today: NaiveDate,
 ) -> AppResult<ConsentState> {
     let all = all_versions(db, model.case_id).await?;
     let rows = consent::Entity::find().filter(consent::Column::ClaimId.eq(model.id)).all(db).await?;
-    let subjects = required_subjects(keys, draft);
-    let today = crate::today();
+    let subjects = required_subjects(keys, draft, today);
     let mut documents = Vec::new();
     let mut missing = Vec::new();
     for doc in newest(&all) {
@@ -299,9 +298,9 @@ pub async fn sign(
         return Err(errors.into());
     }
     let key = data_key(&state.keys, &model)?;
-    let subjects = required_subjects(&state.keys, &draft);
+    let subjects = required_subjects(&state.keys, &draft, state.clock.today());
     let user_agent = context.user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
-    let now = Utc::now();
+    let now = state.clock.now();
     // Checked before the write transaction, which then only writes: a
     // version published in between leaves this signature on the text the
     // claimant was shown, and the claim then asks for the new one
@@ -452,7 +451,7 @@ pub async fn for_claim(
 ) -> AppResult<(ConsentState, Vec<Signature>)> {
     let model = own_claim(state.db.conn(), user, claim_id).await?;
     let draft = load_draft(state.db.conn(), &state.keys, &model, Parts::WithoutHarms).await?;
-    let consent = state_of(state.db.conn(), &state.keys, &model, &draft).await?;
+    let consent = state_of(state.db.conn(), &state.keys, &model, &draft, state.clock.today()).await?;
     let signed = signatures(state.db.conn(), &state.keys, &model).await?;
     Ok((consent, signed))
 }

@@ -213,7 +213,7 @@ pub async fn upload(
         sha256,
         storage_key: storage_key.clone(),
         idempotency_key,
-        created_at: Utc::now(),
+        created_at: state.clock.now(),
     };
     let committed: AppResult<()> = async {
         let txn = state.db.begin_write().await?;

@@ -233,7 +233,7 @@ struct HomePage {
 
 #[rocket::get("/")]
 pub async fn home(lang: Lang, csrf: Csrf, user: MaybeUser, state: &State<AppState>) -> AppResult<Template> {
-    let cases = crate::cases::service::open_cases(state.db.conn(), crate::today()).await?;
+    let cases = crate::cases::service::open_cases(state.db.conn(), state.clock.today()).await?;
     let claims = match &user.0 {
         Some(u) if u.role == crate::auth::Role::Claimant => service::list_own(state, u).await?,
         _ => vec![],
@@ -283,6 +283,15 @@ struct StatusPage {
     case: CaseView,
     first_step: &'static str,
     submitted_at_jst: Option<String>,
+    /// The mail about this claim, newest first, in words.
+    mail: Vec<MailRow>,
+}
+
+#[derive(Serialize)]
+struct MailRow {
+    at_jst: String,
+    what: String,
+    sent: bool,
 }
 
 #[rocket::get("/claims/<id>")]
@@ -295,9 +304,19 @@ pub async fn status(
 ) -> AppResult<Template> {
     let (claim, case) = service::get_own(state, &user, parse_id(id)?).await?;
     let here = format!("/claims/{}", claim.summary.id);
+    let mail = crate::mail::about_claim(state.db.conn(), user.id, claim.summary.id)
+        .await?
+        .into_iter()
+        .map(|line| MailRow {
+            at_jst: crate::web::format_jst(line.sent_at.unwrap_or(line.queued_at)),
+            what: lang.t(&format!("mail-kind-{}", line.kind.replace(['.', '_'], "-"))),
+            sent: line.sent_at.is_some(),
+        })
+        .collect();
     Ok(Template::render(
         "claims/status",
         StatusPage {
+            mail,
             chrome: Chrome::new(lang, &csrf, Some(&user), here),
             case: CaseView::new(&case, lang),
             submitted_at_jst: claim.summary.submitted_at.map(crate::web::format_jst),
@@ -361,7 +380,7 @@ pub async fn save_identity(
     };
     let result = service::update_draft(state, &user, id, "identity", |draft, _| {
         let mut errors = FieldErrors::new();
-        let person = input.parse("", crate::today(), &mut errors);
+        let person = input.parse("", state.clock.today(), &mut errors);
         let person = person.ok_or(errors)?;
         match draft.persons.iter().position(|p| p.relation == Relation::Myself) {
             Some(i) => draft.persons[i] = person,
@@ -468,7 +487,7 @@ pub async fn add_person(
         if draft.persons.len() >= MAX_PERSONS {
             errors.add("relation", ErrorCode::TooMany);
         }
-        let person = input.parse("", crate::today(), &mut errors);
+        let person = input.parse("", state.clock.today(), &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -549,7 +568,7 @@ pub async fn save_leak(
     let result = service::update_draft(state, &user, id, "leak", |draft, case| {
         let mut errors = FieldErrors::new();
         errors.check("apology_letter_received", received);
-        let answers = input.parse(&case.catalogue, crate::today(), &mut errors);
+        let answers = input.parse(&case.catalogue, state.clock.today(), &mut errors);
         let answers = match answers {
             Some(a) if errors.is_empty() => a,
             _ => return Err(errors),
@@ -601,7 +620,7 @@ pub async fn add_harm(
         if draft.harms.len() >= MAX_HARMS {
             errors.add("kind", ErrorCode::TooMany);
         }
-        let harm = input.parse("", case.catalogue.harms_from(), crate::today(), &mut errors);
+        let harm = input.parse("", case.catalogue.harms_from(), state.clock.today(), &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }

@@ -197,16 +197,16 @@ async fn store_draft(
     before: &Draft,
     draft: &Draft,
     correction: bool,
+    now: DateTime<Utc>,
 ) -> AppResult<Option<claim::Model>> {
     let key = data_key(keys, model)?;
-    let today = crate::today();
+    let today = crate::today_of(now);
     let contact = ContactSealed {
         address: draft.address.clone(),
         phone: draft.phone.clone(),
         email: draft.email.clone(),
         registration_code: draft.registration_code.clone(),
     };
-    let now = Utc::now();
     let mut updated = model.clone();
     updated.sealed = Some(crypto::seal_json(key.bytes(), &contact, model.id.as_bytes()));
     updated.leaked_items = serde_json::json!(draft.leaked_items);
@@ -304,7 +304,8 @@ pub(crate) fn identity_index(keys: &Keyring, person: &Person) -> String {
 
 pub(crate) async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppResult<ClaimDetail> {
     let draft = load_draft(state.db.conn(), &state.keys, model, Parts::All).await?;
-    let consent = crate::consent::service::state_of(state.db.conn(), &state.keys, model, &draft).await?;
+    let consent =
+        crate::consent::service::state_of(state.db.conn(), &state.keys, model, &draft, state.clock.today()).await?;
     let mut detail = ClaimDetail::new(summary(model, case_slug)?, draft, consent);
     detail.notice = crate::review::desk::claimant_notice(state, model).await?;
     Ok(detail)
@@ -315,7 +316,7 @@ pub(crate) async fn detail(state: &AppState, model: &claim::Model, case_slug: &s
 pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str) -> AppResult<ClaimSummary> {
     require_claimant(user)?;
     let case = state.cases.by_slug(state.db.conn(), case_slug).await?;
-    if !case.is_open_on(crate::today()) {
+    if !case.is_open_on(state.clock.today()) {
         return Err(AppError::WrongState("intake_closed"));
     }
     let txn = state.db.begin_write().await?;
@@ -329,7 +330,7 @@ pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str)
     let seq: i64 =
         txn.query_one(&next).await?.ok_or(AppError::NotFound)?.try_get("", "next_claim_seq").map_err(AppError::from)?;
     let id = Uuid::new_v4();
-    let now = Utc::now();
+    let now = state.clock.now();
     let key = DataKey::generate();
     let model = claim::Model {
         id,
@@ -442,7 +443,9 @@ where
         let mut draft = before.clone();
         edit(&mut draft, &case)?;
         let txn = state.db.begin_write().await?;
-        let Some(updated) = store_draft(&*txn, &state.keys, &model, &before, &draft, correction).await? else {
+        let Some(updated) =
+            store_draft(&*txn, &state.keys, &model, &before, &draft, correction, state.clock.now()).await?
+        else {
             continue;
         };
         let action = if correction { "claim.corrected" } else { "claim.draft_saved" };
@@ -456,7 +459,9 @@ where
         )
         .await?;
         txn.commit().await?;
-        let consent = crate::consent::service::state_of(state.db.conn(), &state.keys, &updated, &draft).await?;
+        let consent =
+            crate::consent::service::state_of(state.db.conn(), &state.keys, &updated, &draft, state.clock.today())
+                .await?;
         let mut detail = ClaimDetail::new(summary(&updated, &case.model.slug)?, draft, consent);
         if status == ClaimStatus::NeedsInfo {
             detail.notice = crate::review::desk::claimant_notice(state, &updated).await?;
@@ -474,7 +479,7 @@ pub async fn replace_draft(
     input: &DraftInput,
 ) -> AppResult<ClaimDetail> {
     update_draft(state, user, id, "all", |draft, case| {
-        *draft = input.parse(&case.catalogue, crate::today())?;
+        *draft = input.parse(&case.catalogue, state.clock.today())?;
         Ok(())
     })
     .await
@@ -489,7 +494,7 @@ pub async fn correct_identity(
     id: Uuid,
     input: &super::domain::IdentityInput,
 ) -> AppResult<ClaimDetail> {
-    let identity = input.parse(crate::today())?;
+    let identity = input.parse(state.clock.today())?;
     update_draft(state, user, id, "identity_correction", move |draft, _| {
         draft.persons = identity.persons.clone();
         draft.address = identity.address.clone();
@@ -517,7 +522,8 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     let draft = load_draft(state.db.conn(), &state.keys, &model, Parts::WithoutHarms).await?;
     let mut missing = draft.missing_for_submit();
     // Joining the suit takes current consent to every document (for each minor, as 法定代理人).
-    let consent = crate::consent::service::state_of(state.db.conn(), &state.keys, &model, &draft).await?;
+    let consent =
+        crate::consent::service::state_of(state.db.conn(), &state.keys, &model, &draft, state.clock.today()).await?;
     missing.extend(consent.missing);
     if !missing.is_empty() {
         return Err(AppError::Incomplete(missing));
@@ -539,7 +545,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
             .all(&*txn)
             .await?;
     }
-    let now = Utc::now();
+    let now = state.clock.now();
     let changed = claim::Entity::update_many()
         .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Submitted.as_str()))
         .col_expr(claim::Column::SubmittedAt, Expr::value(model.submitted_at.unwrap_or(now)))
@@ -563,7 +569,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     }
     if status == ClaimStatus::NeedsInfo {
         // The claimant answered the deficiency notice: the lawyers are told.
-        crate::review::desk::mark_notices_answered(&txn, id).await?;
+        crate::review::desk::mark_notices_answered(&txn, id, now).await?;
         entities::notification::Entity::insert(entities::notification::ActiveModel {
             id: Set(Uuid::new_v4()),
             case_id: Set(model.case_id),
@@ -645,7 +651,7 @@ pub async fn withdraw(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
         return Err(AppError::WrongState("claim_already_withdrawn"));
     }
     let case = state.cases.by_id(&*txn, model.case_id).await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut active: claim::ActiveModel = model.clone().into();
     active.status = Set(ClaimStatus::Withdrawn.as_str().into());
     active.withdrawn_at = Set(Some(now));

@@ -6,10 +6,25 @@ use rocket::serde::json::Json;
 use rocket::State;
 use serde::Deserialize;
 
-use super::service::{self, AccessEntry, ErasureReport, Export};
+use super::service::{self, AccessEntry, ErasureReport, Export, Preferences};
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::AppState;
+
+/// How the caller wants to hear from the portal.
+#[rocket::get("/me/preferences")]
+pub async fn preferences(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Preferences>> {
+    Ok(Json(service::preferences(state, &user).await?))
+}
+
+#[rocket::put("/me/preferences", data = "<body>")]
+pub async fn set_preferences(
+    user: CurrentUser,
+    state: &State<AppState>,
+    body: Json<Preferences>,
+) -> AppResult<Json<Preferences>> {
+    Ok(Json(service::set_preferences(state, &user, &body).await?))
+}
 
 #[rocket::get("/me/access-log")]
 pub async fn access_log(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Vec<AccessEntry>>> {
@@ -47,7 +62,7 @@ pub async fn zip_download(state: &AppState, user: &CurrentUser) -> AppResult<Zip
     let file = service::export_zip(state, user, file).await?;
     let mut file = rocket::tokio::fs::File::from_std(file);
     rocket::tokio::io::AsyncSeekExt::rewind(&mut file).await.map_err(io)?;
-    Ok(ZipDownload { file, name: format!("my-data-{}.zip", crate::today().format("%Y%m%d")) })
+    Ok(ZipDownload { file, name: format!("my-data-{}.zip", state.clock.today().format("%Y%m%d")) })
 }
 
 #[rocket::get("/me/export.zip")]
@@ -71,5 +86,5 @@ pub async fn erase(
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![access_log, export, export_zip, erase]
+    rocket::routes![preferences, set_preferences, access_log, export, export_zip, erase]
 }

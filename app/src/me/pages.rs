@@ -29,6 +29,9 @@ struct MyDataPage {
     #[serde(flatten)]
     chrome: Chrome,
     access_log: Vec<AccessLine>,
+    preferences: service::Preferences,
+    /// Whether the preferences were just saved.
+    saved: bool,
     errors: BTreeMap<String, String>,
 }
 
@@ -38,7 +41,9 @@ async fn render(
     csrf: &Csrf,
     user: &CurrentUser,
     errors: BTreeMap<String, String>,
+    saved: bool,
 ) -> AppResult<Template> {
+    let preferences = service::preferences(state, user).await?;
     let access_log = service::access_log(state, user)
         .await?
         .into_iter()
@@ -51,13 +56,40 @@ async fn render(
         .collect();
     Ok(Template::render(
         "me/index",
-        MyDataPage { chrome: Chrome::new(lang, csrf, Some(user), "/me"), access_log, errors },
+        MyDataPage { chrome: Chrome::new(lang, csrf, Some(user), "/me"), access_log, preferences, saved, errors },
     ))
 }
 
 #[rocket::get("/me")]
 pub async fn my_data(lang: Lang, csrf: Csrf, user: CurrentUser, state: &State<AppState>) -> AppResult<Template> {
-    render(state, lang, &csrf, &user, BTreeMap::new()).await
+    render(state, lang, &csrf, &user, BTreeMap::new(), false).await
+}
+
+#[derive(rocket::FromForm)]
+pub struct PreferencesForm {
+    csrf: String,
+    language: String,
+    reminders: bool,
+}
+
+#[rocket::post("/me/preferences", data = "<form>")]
+pub async fn preferences(
+    form: Form<PreferencesForm>,
+    lang: Lang,
+    csrf: Csrf,
+    user: CurrentUser,
+    state: &State<AppState>,
+) -> AppResult<PageResponse> {
+    csrf.verify(&form.csrf)?;
+    let wanted = service::Preferences { language: form.language.clone(), reminders: form.reminders };
+    match service::set_preferences(state, &user, &wanted).await {
+        Ok(_) => Ok(PageResponse::page(render(state, lang, &csrf, &user, BTreeMap::new(), true).await?)),
+        Err(e @ AppError::Invalid(_)) => {
+            let page = render(state, lang, &csrf, &user, e.field_messages(lang), false).await?;
+            Ok(PageResponse::refused(Status::UnprocessableEntity, page))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[rocket::get("/me/export.zip")]
@@ -91,7 +123,7 @@ pub async fn erase(
     if !form.confirm {
         let mut errors = BTreeMap::new();
         errors.insert("confirm".to_string(), lang.t(&crate::domain::ErrorCode::ConsentRequired.message_key()));
-        let page = render(state, lang, &csrf, &user, errors).await?;
+        let page = render(state, lang, &csrf, &user, errors, false).await?;
         return Ok(PageResponse::refused(Status::UnprocessableEntity, page));
     }
     match service::erase(state, &user, &form.password).await {
@@ -101,7 +133,7 @@ pub async fn erase(
             Ok(PageResponse::page(page))
         }
         Err(e @ AppError::Invalid(_)) => {
-            let page = render(state, lang, &csrf, &user, e.field_messages(lang)).await?;
+            let page = render(state, lang, &csrf, &user, e.field_messages(lang), false).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),
@@ -109,5 +141,5 @@ pub async fn erase(
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![my_data, export_zip, erase]
+    rocket::routes![my_data, preferences, export_zip, erase]
 }

@@ -2,7 +2,7 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use entities::{audit_event, claim, consent, evidence, harm, person, session, user};
+use entities::{audit_event, claim, consent, evidence, harm, outbox, person, session, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
@@ -131,7 +131,7 @@ pub async fn export(state: &AppState, user: &CurrentUser) -> AppResult<Export> {
     audit::append(&txn, &user.actor(), Event::new("me.exported").subject("user", user.id).owner(user.id)).await?;
     txn.commit().await?;
     Ok(Export {
-        exported_at: Utc::now(),
+        exported_at: state.clock.now(),
         account: AccountExport { id: account.id, email: account.email, role: account.role, created_at: row.created_at },
         claims,
         activity,
@@ -231,7 +231,7 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         .into_iter()
         .map(|e| e.storage_key)
         .collect();
-    let now = Utc::now();
+    let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     if !claim_ids.is_empty() {
         person::Entity::delete_many().filter(person::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
@@ -256,6 +256,8 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
             .await?;
     }
     session::Entity::delete_many().filter(session::Column::UserId.eq(user.id)).exec(&*txn).await?;
+    // Mail not yet sent goes too (it names claim numbers).
+    outbox::Entity::delete_many().filter(outbox::Column::RecipientId.eq(user.id)).exec(&*txn).await?;
     // The account stays as a tombstone so ids in the audit trail still
     // resolve; nothing in it identifies the person, and it cannot sign in.
     user::Entity::update_many()
@@ -296,4 +298,47 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         }
     }
     Ok(ErasureReport { claims: claims.len(), evidence_objects: objects.len(), objects_left_for_reconciler: left })
+}
+
+/// How a person wants to hear from the portal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Preferences {
+    /// `ja` or `en`: the language of the mail they receive.
+    pub language: String,
+    /// Whether reminders are sent (notices, decisions and changes to signed
+    /// documents always are).
+    pub reminders: bool,
+}
+
+pub async fn preferences(state: &AppState, user: &CurrentUser) -> AppResult<Preferences> {
+    let row = user::Entity::find_by_id(user.id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
+    Ok(Preferences { language: row.language, reminders: row.reminders })
+}
+
+/// Change the language and reminder preference (audited).
+pub async fn set_preferences(state: &AppState, user: &CurrentUser, wanted: &Preferences) -> AppResult<Preferences> {
+    let Some(lang) = crate::i18n::Lang::from_code(&wanted.language) else {
+        let mut errors = FieldErrors::new();
+        errors.add("language", ErrorCode::Choice);
+        return Err(AppError::Invalid(errors));
+    };
+    let txn = state.db.begin_write().await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::Language, Expr::value(lang.code()))
+        .col_expr(user::Column::Reminders, Expr::value(wanted.reminders))
+        .col_expr(user::Column::UpdatedAt, Expr::value(state.clock.now()))
+        .filter(user::Column::Id.eq(user.id))
+        .exec(&*txn)
+        .await?;
+    audit::append(
+        &txn,
+        &user.actor(),
+        Event::new("account.preferences_changed")
+            .subject("user", user.id)
+            .owner(user.id)
+            .detail(serde_json::json!({"language": lang.code(), "reminders": wanted.reminders})),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Preferences { language: lang.code().into(), reminders: wanted.reminders })
 }

@@ -3,7 +3,7 @@
 //! second factor before reading a claim (S5), every read of a claim or its
 //! evidence is audited for the claimant to see (S10), and past a per-user
 //! hourly cap a read is refused with 429 and an alert is raised (S9).
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use entities::{alert, audit_event, case_member, claim};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
@@ -126,7 +126,7 @@ pub async fn record_read(
 /// hourly cap for `read`: past it, nothing is recorded, an alert is raised
 /// and the answer is `TooManyRequests`.
 pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, event: Event) -> AppResult<()> {
-    let since = Utc::now() - Duration::hours(1);
+    let since = state.clock.now() - Duration::hours(1);
     let txn = state.db.begin_write().await?;
     audit::append(&txn, &user.actor(), event).await?;
     let count = audit_event::Entity::find()
@@ -146,7 +146,7 @@ pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, eve
 }
 
 async fn raise_cap_alert(state: &AppState, user: &CurrentUser, read: Read, cap: u64) -> AppResult<()> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     let recent = alert::Entity::find()
         .filter(alert::Column::Kind.eq(read.alert_kind()))

@@ -66,7 +66,7 @@ pub async fn add_member_by(
         case_member::Entity::insert(case_member::ActiveModel {
             case_id: Set(case.model.id),
             user_id: Set(account.id),
-            added_at: Set(Utc::now()),
+            added_at: Set(state.clock.now()),
             added_by: Set(added_by),
         })
         .exec_without_returning(&*txn)
@@ -116,7 +116,7 @@ pub async fn set_auto_verify(state: &AppState, user: &CurrentUser, slug: &str, o
     let txn = state.db.begin_write().await?;
     case::Entity::update_many()
         .col_expr(case::Column::AutoVerify, Expr::value(on))
-        .col_expr(case::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(case::Column::UpdatedAt, Expr::value(state.clock.now()))
         .filter(case::Column::Id.eq(case.model.id))
         .exec(&*txn)
         .await?;
@@ -169,7 +169,7 @@ pub async fn acknowledge_alert(state: &AppState, user: &CurrentUser, id: Uuid) -
     user.require(Role::Admin)?;
     let txn = state.db.begin_write().await?;
     let changed = alert::Entity::update_many()
-        .col_expr(alert::Column::AcknowledgedAt, Expr::value(Utc::now()))
+        .col_expr(alert::Column::AcknowledgedAt, Expr::value(state.clock.now()))
         .col_expr(alert::Column::AcknowledgedBy, Expr::value(user.id))
         .filter(alert::Column::Id.eq(id))
         .filter(alert::Column::AcknowledgedAt.is_null())

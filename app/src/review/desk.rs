@@ -2,7 +2,9 @@
 //! request information with a cure deadline), notes, assignment and bulk
 //! verification. Every function checks the caller through `access`.
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entities::{case_member, claim, evidence, outbox, review_decision, review_note};
+use entities::{case_member, claim, evidence, review_decision, review_note};
+
+use crate::mail::{Mail, MailKind};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
@@ -141,11 +143,34 @@ pub async fn refresh_signals(state: &AppState, model: &claim::Model) -> AppResul
     let kinds = signals(&facts(state, model.id).await?);
     claim::Entity::update_many()
         .col_expr(claim::Column::Signals, Expr::value(encode_signals(&kinds)))
-        .col_expr(claim::Column::SignalsAt, Expr::value(Utc::now()))
+        .col_expr(claim::Column::SignalsAt, Expr::value(state.clock.now()))
         .filter(claim::Column::Id.eq(model.id))
         .exec(state.db.conn())
         .await?;
     Ok(kinds)
+}
+
+/// Recompute every stale signal of claims in review (of one case, or all),
+/// in batches, so the queue never waits for them. Returns how many.
+pub async fn refresh_stale(state: &AppState, case_id: Option<Uuid>) -> AppResult<usize> {
+    let mut done = 0;
+    loop {
+        let mut stale = claim::Entity::find()
+            .filter(in_review())
+            .filter(claim::Column::SignalsAt.is_null())
+            .filter(claim::Column::WrappedKey.is_not_null());
+        if let Some(case_id) = case_id {
+            stale = stale.filter(claim::Column::CaseId.eq(case_id));
+        }
+        let batch = stale.limit(100).all(state.db.conn()).await?;
+        if batch.is_empty() {
+            return Ok(done);
+        }
+        for model in &batch {
+            refresh_signals(state, model).await?;
+        }
+        done += batch.len();
+    }
 }
 
 /// Forget the stored signals of a case's claims (a roster import changes them).
@@ -213,7 +238,7 @@ pub async fn queue(state: &AppState, user: &CurrentUser, filter: &QueueFilter, l
         Some(AssigneeFilter::User(id)) => query = query.filter(claim::Column::AssigneeId.eq(id)),
         None => {}
     }
-    let today = crate::today();
+    let today = state.clock.today();
     if filter.overdue {
         query = query
             .filter(claim::Column::Status.eq(ClaimStatus::NeedsInfo.as_str()))
@@ -384,30 +409,13 @@ pub async fn detail(state: &AppState, user: &CurrentUser, id: Uuid, lang: Lang) 
         notes,
         assignee_id: model.assignee_id,
         cure_deadline: model.cure_deadline,
-        overdue: is_overdue(status, model.cure_deadline, crate::today()),
+        overdue: is_overdue(status, model.cure_deadline, state.clock.today()),
         members: members_of(state, model.case_id).await?,
     })
 }
 
 /// The e-mail a claimant gets about a decision: the claim number and where
 /// to sign in, in Japanese and English — never the reason or any personal data.
-fn decision_mail(kind: DecisionKind, number: &str, cure_deadline: Option<NaiveDate>) -> (String, String) {
-    let (ja, en) = match kind {
-        DecisionKind::RequestInfo => ("追加の情報・資料のお願い", "More information is needed"),
-        DecisionKind::Reject => ("ご登録の審査結果", "The result of the review of your claim"),
-        DecisionKind::Verify | DecisionKind::AutoVerify => {
-            ("被害者であることを確認しました", "Your claim was verified")
-        }
-    };
-    let subject = format!("【{number}】{ja} / {en}");
-    let deadline = cure_deadline.map(|d| format!("\n期限 / Deadline: {d}\n")).unwrap_or_default();
-    let body = format!(
-        "ご登録 {number} について、弁護団からお知らせがあります。ポータルにログインしてご確認ください。\n\
-         There is news from the legal team about your claim {number}. Please sign in to the portal to read it.\n{deadline}"
-    );
-    (subject, body)
-}
-
 /// Apply a decision inside an open write transaction (the claim's version
 /// guards against a concurrent change). Returns the new model.
 async fn apply_decision(
@@ -419,9 +427,9 @@ async fn apply_decision(
     decision: &Decision,
     detail: serde_json::Value,
 ) -> AppResult<(claim::Model, DecisionView)> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let outcome = decision.kind.outcome();
-    let cure_deadline = decision.cure_days.map(|d| crate::today() + Duration::days(i64::from(d)));
+    let cure_deadline = decision.cure_days.map(|d| state.clock.today() + Duration::days(i64::from(d)));
     let changed = claim::Entity::update_many()
         .col_expr(claim::Column::Status, Expr::value(outcome.as_str()))
         .col_expr(claim::Column::CureDeadline, Expr::value(cure_deadline))
@@ -454,19 +462,17 @@ async fn apply_decision(
     })
     .exec_without_returning(&**txn)
     .await?;
-    let (subject, body) = decision_mail(decision.kind, &model.number, cure_deadline);
-    outbox::Entity::insert(outbox::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        recipient_id: Set(model.claimant_id),
-        kind: Set(format!("claim.{}", decision.kind.as_str())),
-        claim_id: Set(Some(model.id)),
-        subject: Set(subject),
-        body: Set(body),
-        created_at: Set(now),
-        sent_at: Set(None),
-    })
-    .exec_without_returning(&**txn)
-    .await?;
+    let kind = match decision.kind {
+        DecisionKind::RequestInfo => MailKind::InfoRequested,
+        DecisionKind::Reject => MailKind::Rejected,
+        DecisionKind::Verify | DecisionKind::AutoVerify => MailKind::Verified,
+    };
+    let mut params = serde_json::json!({"number": model.number});
+    if let Some(deadline) = cure_deadline {
+        params["deadline"] = deadline.to_string().into();
+    }
+    let mail = Mail { kind, recipient: model.claimant_id, claim: Some(model.id), params, dedupe_key: None };
+    crate::mail::queue(&**txn, now, mail).await?;
     let action = match decision.kind {
         DecisionKind::Verify => "claim.verified",
         DecisionKind::AutoVerify => "claim.auto_verified",
@@ -535,7 +541,7 @@ pub async fn add_note(state: &AppState, user: &CurrentUser, id: Uuid, body: &str
     };
     let key = data_key(&state.keys, &model)?;
     let note_id = Uuid::new_v4();
-    let now = Utc::now();
+    let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     review_note::Entity::insert(review_note::ActiveModel {
         id: Set(note_id),
@@ -667,9 +673,9 @@ pub async fn auto_verify_if_allowed(state: &AppState, model: &claim::Model) -> A
 }
 
 /// When the claimant resubmits after a deficiency notice: the notice is answered.
-pub async fn mark_notices_answered(txn: &crate::db::WriteTx, claim_id: Uuid) -> AppResult<()> {
+pub async fn mark_notices_answered(txn: &crate::db::WriteTx, claim_id: Uuid, now: DateTime<Utc>) -> AppResult<()> {
     review_decision::Entity::update_many()
-        .col_expr(review_decision::Column::AnsweredAt, Expr::value(Utc::now()))
+        .col_expr(review_decision::Column::AnsweredAt, Expr::value(now))
         .filter(review_decision::Column::ClaimId.eq(claim_id))
         .filter(review_decision::Column::Decision.eq(DecisionKind::RequestInfo.as_str()))
         .filter(review_decision::Column::AnsweredAt.is_null())

@@ -17,7 +17,6 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chrono::Utc;
 use entities::{roster_bucket, roster_import};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Set};
@@ -345,7 +344,7 @@ pub async fn import(
         rows_imported: Set(0),
         rows_rejected: Set(0),
         bucket_bits: Set(0),
-        started_at: Set(Utc::now()),
+        started_at: Set(state.clock.now()),
         finished_at: Set(None),
     })
     .exec_without_returning(&*txn)
@@ -371,7 +370,7 @@ pub async fn import(
                 .col_expr(roster_import::Column::RowsImported, Expr::value(imported as i64))
                 .col_expr(roster_import::Column::RowsRejected, Expr::value(rejected.count as i64))
                 .col_expr(roster_import::Column::BucketBits, Expr::value(i16::from(bits)))
-                .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(Utc::now())))
+                .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(state.clock.now())))
                 .filter(roster_import::Column::Id.eq(import_id))
                 .exec(&*txn)
                 .await?;
@@ -387,6 +386,15 @@ pub async fn import(
             state.roster_imports.forget(case.model.id);
             // The case's claims get their signals recomputed against the new roster.
             crate::review::desk::invalidate_signals(state, case.model.id).await?;
+            // A job recomputes them now, so the queue does not wait for them.
+            crate::jobs::enqueue(
+                state.db.conn(),
+                state.clock.now(),
+                crate::jobs::Kind::Signals,
+                &format!("signals:{import_id}"),
+                serde_json::json!({ "case": case.model.id }),
+            )
+            .await?;
             let mut rejected = rejected;
             rejected.trim();
             Ok(ImportReport {
@@ -405,7 +413,7 @@ pub async fn import(
             let txn = state.db.begin_write().await?;
             roster_import::Entity::update_many()
                 .col_expr(roster_import::Column::Status, Expr::value("failed"))
-                .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(Utc::now())))
+                .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(state.clock.now())))
                 .filter(roster_import::Column::Id.eq(import_id))
                 .exec(&*txn)
                 .await?;

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use entities::{claim, consent, evidence, export, filing_round, person, round_member};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -29,6 +29,7 @@ use crate::evidence::domain::{ChunkSealer, SniffedType, CHUNK, TAG};
 use crate::evidence::service::Download;
 use crate::evidence::store::EvidenceStore;
 use crate::intake::service::assemble_draft;
+use crate::jobs::{self, Claimed, JobError};
 use crate::review::access::{self, Read as CappedRead};
 use crate::AppState;
 
@@ -89,19 +90,59 @@ pub async fn start(state: &AppState, user: &CurrentUser, round_id: Uuid) -> AppR
         counts: None,
         error: None,
         requested_by: user.id,
-        created_at: Utc::now(),
+        created_at: state.clock.now(),
         finished_at: None,
     };
-    export::Entity::insert(export::ActiveModel::from(model.clone())).exec_without_returning(state.db.conn()).await?;
-    let worker = state.worker();
-    let exporter = crate::auth::service::account_by_id(state, user.id).await?.email;
-    rocket::tokio::spawn(async move {
-        if let Err(e) = run(&worker, id, exporter).await {
-            tracing::error!(export = %id, error = %e, "filing bundle export failed");
-            let _ = fail(&worker, id, &e).await;
-        }
-    });
+    // The export and its job commit together: a server that stops before
+    // finishing it leaves the job to another (or to itself after a restart).
+    let txn = state.db.begin_write().await?;
+    export::Entity::insert(export::ActiveModel::from(model.clone())).exec_without_returning(&*txn).await?;
+    jobs::enqueue(&*txn, model.created_at, jobs::Kind::Export, &job_key(id), serde_json::json!({ "export": id }))
+        .await?;
+    txn.commit().await?;
     Ok(model.into())
+}
+
+/// The job's key for an export.
+pub fn job_key(export_id: Uuid) -> String {
+    format!("export:{export_id}")
+}
+
+/// Run the export a claimed job names. An attempt after an interrupted one
+/// starts the bundle again from the beginning.
+pub async fn run_job(state: &AppState, claimed: &Claimed) -> Result<(), JobError> {
+    let payload: serde_json::Value = serde_json::from_str(&claimed.job.payload).unwrap_or_default();
+    let id: Uuid = payload["export"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| JobError::permanent("the job names no export"))?;
+    let Some(row) = export::Entity::find_by_id(id).one(state.db.conn()).await? else {
+        return Err(JobError::permanent("the export no longer exists"));
+    };
+    if row.status == "done" {
+        return Ok(());
+    }
+    let exporter = crate::auth::service::account_by_id(state, row.requested_by).await?.email;
+    match run(state, id, exporter, Some(claimed)).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::error!(export = %id, error = %e, "filing bundle export attempt failed");
+            // Between attempts the bar says so; the last attempt marks it failed.
+            set_progress(state, id, "queued", 0).await?;
+            Err(e.into())
+        }
+    }
+}
+
+/// The job behind an export was given up: the export is marked failed.
+pub async fn job_failed(state: &AppState, claimed: &Claimed, interrupted: bool) -> AppResult<()> {
+    let payload: serde_json::Value = serde_json::from_str(&claimed.job.payload).unwrap_or_default();
+    let Some(id) = payload["export"].as_str().and_then(|s| s.parse::<Uuid>().ok()) else {
+        return Ok(());
+    };
+    let why =
+        if interrupted { AppError::WrongState("export_interrupted") } else { AppError::WrongState("export_failed") };
+    fail(state, id, &why).await
 }
 
 async fn fail(state: &AppState, id: Uuid, e: &AppError) -> AppResult<()> {
@@ -110,7 +151,7 @@ async fn fail(state: &AppState, id: Uuid, e: &AppError) -> AppResult<()> {
     export::Entity::update_many()
         .col_expr(export::Column::Status, Expr::value("failed"))
         .col_expr(export::Column::Error, Expr::value(Some(why.chars().take(400).collect::<String>())))
-        .col_expr(export::Column::FinishedAt, Expr::value(Some(Utc::now())))
+        .col_expr(export::Column::FinishedAt, Expr::value(Some(state.clock.now())))
         .filter(export::Column::Id.eq(id))
         .exec(state.db.conn())
         .await?;
@@ -118,25 +159,6 @@ async fn fail(state: &AppState, id: Uuid, e: &AppError) -> AppResult<()> {
     audit::append(&txn, &Actor::default(), Event::new("export.failed").subject("export", id)).await?;
     txn.commit().await?;
     Ok(())
-}
-
-/// Exports left `queued` or `running` by a stopped server can never finish:
-/// at start-up they are marked failed (audited), so that the admin sees why
-/// and starts the export again instead of watching a bar that never moves.
-/// Assumes exports run in the one portal instance that starts here.
-pub async fn fail_interrupted(state: &AppState) -> AppResult<usize> {
-    let stuck: Vec<Uuid> = export::Entity::find()
-        .select_only()
-        .column(export::Column::Id)
-        .filter(export::Column::Status.is_in(["queued", "running"]))
-        .into_tuple()
-        .all(state.db.conn())
-        .await?;
-    let interrupted = AppError::WrongState("export_interrupted");
-    for id in &stuck {
-        fail(state, *id, &interrupted).await?;
-    }
-    Ok(stuck.len())
 }
 
 async fn set_progress(state: &AppState, id: Uuid, status: &str, progress: i32) -> AppResult<()> {
@@ -198,7 +220,7 @@ fn io_err(e: std::io::Error) -> AppError {
     AppError::Internal(format!("bundle: {e}"))
 }
 
-async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
+async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Claimed>) -> AppResult<()> {
     let db = state.db.conn();
     let job = export::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
     set_progress(state, id, "running", 1).await?;
@@ -296,6 +318,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
     let (plain_spent_tx, plain_spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let (sealed_tx, mut sealed_rx) = rocket::tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let clock = state.clock.clone();
     let zipper = rocket::tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
         let mut bundle = BundleWriter::streaming(HashingSink::new(plain_tx, plain_spent_rx));
         while let Some(piece) = rx.blocking_recv() {
@@ -311,7 +334,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
                 Piece::Data(bytes) => bundle.write_chunk(&bytes)?,
                 Piece::Finish(finish) => {
                     let (info, counts, exporter) = *finish;
-                    let (out, _manifest) = bundle.finish(info, counts, exporter, Utc::now())?;
+                    let (out, _manifest) = bundle.finish(info, counts, exporter, clock.now())?;
                     // Hand over the rest; dropping the sink closes the channel.
                     return out.into_inner().finish();
                 }
@@ -407,6 +430,14 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
     };
     out.finish().await?;
     let txn = state.db.begin_write().await?;
+    if let Some(claimed) = claimed {
+        // Only the job's holder records the bundle (the update locks the
+        // job's row until commit, so no other server can take it meanwhile).
+        let lease = state.settings.background.job_lease;
+        if !jobs::renew(&*txn, claimed, state.clock.now(), lease).await? {
+            return Err(AppError::WrongState("export_taken_over"));
+        }
+    }
     export::Entity::update_many()
         .col_expr(export::Column::Status, Expr::value("done"))
         .col_expr(export::Column::Progress, Expr::value(100))
@@ -415,7 +446,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String) -> AppResult<()> {
         .col_expr(export::Column::Sha256, Expr::value(Some(sha256.clone())))
         .col_expr(export::Column::Size, Expr::value(Some(size as i64)))
         .col_expr(export::Column::Counts, Expr::value(Some(serde_json::to_string(&counts).unwrap_or_default())))
-        .col_expr(export::Column::FinishedAt, Expr::value(Some(Utc::now())))
+        .col_expr(export::Column::FinishedAt, Expr::value(Some(state.clock.now())))
         .filter(export::Column::Id.eq(id))
         .exec(&*txn)
         .await?;
@@ -682,7 +713,7 @@ impl std::io::Write for SealingWriter {
 pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<Download> {
     user.require(Role::Admin)?;
     access::require_staff(user)?;
-    if !crate::auth::service::freshly_reauthenticated(user) {
+    if !crate::auth::service::freshly_reauthenticated(user, state.clock.now()) {
         return Err(AppError::ReauthenticationRequired);
     }
     let job = export::Entity::find_by_id(id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;

@@ -328,7 +328,7 @@ pub async fn download(
     match crate::auth::service::reauthenticate(state, &admin.0, &form.password).await {
         Ok(()) => {
             let mut user = admin.0.clone();
-            user.reauthenticated_at = Some(chrono::Utc::now());
+            user.reauthenticated_at = Some(state.clock.now());
             Ok(Ok(Attachment(export::download(state, &user, id).await?)))
         }
         Err(e @ AppError::Invalid(_)) => {

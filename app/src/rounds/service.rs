@@ -156,7 +156,7 @@ pub async fn create(state: &AppState, user: &CurrentUser, slug: &str, input: &Ro
         filing_date,
         state: RoundState::Open.as_str().into(),
         result_sha256: None,
-        created_at: Utc::now(),
+        created_at: state.clock.now(),
         frozen_at: None,
         frozen_by: None,
     };
@@ -234,7 +234,7 @@ pub async fn set_policy(
         version: Set(version),
         body: Set(body),
         sha256: Set(sha256.clone()),
-        created_at: Set(Utc::now()),
+        created_at: Set(state.clock.now()),
         created_by: Set(Some(user.id)),
     })
     .exec_without_returning(&*txn)
@@ -296,7 +296,7 @@ async fn gather(state: &AppState, round: &filing_round::Model) -> AppResult<Vec<
             continue;
         }
         let draft = load_draft(db, &state.keys, &model, Parts::All).await?;
-        let consent = crate::consent::service::state_of(db, &state.keys, &model, &draft).await?;
+        let consent = crate::consent::service::state_of(db, &state.keys, &model, &draft, state.clock.today()).await?;
         // A lawyer's verification resolves a possible-duplicate flag.
         let unresolved = model.possible_duplicate && status != ClaimStatus::Verified;
         let exclusions = round_exclusions(status, consent.current, unresolved);
@@ -409,7 +409,7 @@ pub async fn freeze(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         return Err(AppError::WrongState("round_not_open"));
     }
     let (policy, result, sha256) = computed(state, &round).await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     let changed = filing_round::Entity::update_many()
         .col_expr(filing_round::Column::State, Expr::value(RoundState::Frozen.as_str()))

@@ -5,7 +5,6 @@
 //! directory, so a plain `zip -0` of the same bytes can be timed beside it.
 use std::path::Path;
 
-use chrono::Utc;
 use entities::{claim, filing_round, round_member, tier_policy};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
@@ -69,19 +68,19 @@ pub async fn seed_round(
     });
     let input: DraftInput = serde_json::from_value(template).map_err(|e| AppError::Internal(e.to_string()))?;
     let round_id = Uuid::new_v4();
-    let today = crate::today();
+    let today = state.clock.today();
     filing_round::Entity::insert(filing_round::ActiveModel {
         id: Set(round_id),
         case_id: Set(case.model.id),
-        number: Set(1000 + (Utc::now().timestamp() % 100_000) as i32),
+        number: Set(1000 + (state.clock.now().timestamp() % 100_000) as i32),
         name: Set("ベンチマーク提訴".into()),
         court: Set("東京地方裁判所".into()),
         cut_off: Set(today),
         filing_date: Set(today),
         state: Set("frozen".into()),
         result_sha256: Set(Some("synthetic".into())),
-        created_at: Set(Utc::now()),
-        frozen_at: Set(Some(Utc::now())),
+        created_at: Set(state.clock.now()),
+        frozen_at: Set(Some(state.clock.now())),
         frozen_by: Set(None),
     })
     .exec_without_returning(state.db.conn())
@@ -93,7 +92,7 @@ pub async fn seed_round(
         version: Set(1),
         body: Set(policy),
         sha256: Set("synthetic".into()),
-        created_at: Set(Utc::now()),
+        created_at: Set(state.clock.now()),
         created_by: Set(None),
     })
     .exec_without_returning(state.db.conn())
@@ -105,8 +104,14 @@ pub async fn seed_round(
         let email =
             crate::domain::Email::parse(&format!("bench{c}-{}@example.invalid", &round_id.simple().to_string()[..6]))
                 .map_err(|_| AppError::Internal("bench e-mail".into()))?;
-        let row =
-            crate::auth::service::new_user_row(&state.keys, user_id, &email, state.dummy_hash.clone(), Role::Claimant);
+        let row = crate::auth::service::new_user_row(
+            &state.keys,
+            user_id,
+            &email,
+            state.dummy_hash.clone(),
+            Role::Claimant,
+            state.clock.now(),
+        );
         entities::user::Entity::insert(row).exec_without_returning(state.db.conn()).await?;
         let user = CurrentUser {
             id: user_id,
@@ -133,7 +138,7 @@ pub async fn seed_round(
         }
         claim::Entity::update_many()
             .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Verified.as_str()))
-            .col_expr(claim::Column::SubmittedAt, Expr::value(Some(Utc::now())))
+            .col_expr(claim::Column::SubmittedAt, Expr::value(Some(state.clock.now())))
             .filter(claim::Column::Id.eq(claim.id))
             .exec(state.db.conn())
             .await?;

@@ -1,0 +1,197 @@
+//! Mail that reaches people, against a real SMTP server on loopback
+//! (aiosmtpd): the right language, no personal data, and delivery that
+//! survives a refusing or absent server.
+use app::auth::Role;
+use portal::{complete_draft, spawn_app_with, ApiClient, SmtpServer, TestApp};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+async fn lawyer(app: &TestApp) -> ApiClient {
+    let (lawyer, _) = app.staff_verified("lawyer@example.jp", Role::Lawyer).await;
+    app.add_to_case("lawyer@example.jp").await;
+    lawyer
+}
+
+/// A claimant registered from pages in `lang`, with a submitted claim.
+async fn claimant_in(app: &TestApp, email: &str, lang: &'static str) -> (ApiClient, String, String) {
+    let mut api = app.api();
+    api.lang = lang;
+    let password = "correct horse battery staple";
+    let r = api.post("/auth/register", json!({"email": email, "password": password})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let mut api = app.login(email, password).await;
+    api.lang = lang;
+    let claim = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        api.put(&format!("/claims/{claim}"), complete_draft("やまだ", "1980-05-05")).await.status,
+        StatusCode::OK
+    );
+    api.sign_as(&claim, "山田 花子").await;
+    let submitted = api.post(&format!("/claims/{claim}/submit"), json!({})).await;
+    assert_eq!(submitted.status, StatusCode::OK, "{:?}", submitted.body);
+    let number = submitted.body["number"].as_str().unwrap_or_default().to_string();
+    (api, claim, number)
+}
+
+const REASON: &str = "おわびの手紙の写真が読み取れません";
+
+#[tokio::test]
+async fn a_deficiency_notice_arrives_in_the_claimants_language_with_no_personal_data() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|f| smtp.configure(f)).await;
+    let lawyer = lawyer(&app).await;
+    let (_, ja_claim, ja_number) = claimant_in(&app, "hanako@example.jp", "ja").await;
+    let (_, en_claim, en_number) = claimant_in(&app, "mary@example.jp", "en").await;
+    assert!(!ja_number.is_empty() && !en_number.is_empty());
+    for claim in [&ja_claim, &en_claim] {
+        let r = lawyer
+            .post(
+                &format!("/review/claims/{claim}/decision"),
+                json!({"decision": "request_info", "reason": REASON, "cure_days": 14}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let got = smtp.wait_for(2, 20).await;
+    assert_eq!(got.len(), 2);
+    let deadline = app.clock.today() + chrono::Duration::days(14);
+    let ja = got.iter().find(|m| m.to == ["hanako@example.jp"]).expect("the Japanese notice");
+    let en = got.iter().find(|m| m.to == ["mary@example.jp"]).expect("the English notice");
+    assert!(ja.subject.contains(&ja_number) && ja.subject.contains("追加の情報"), "{}", ja.subject);
+    assert!(ja.body.contains(&deadline.format("%Y年%-m月%-d日").to_string()), "{}", ja.body);
+    assert!(en.subject.contains(&en_number) && en.subject.starts_with('['), "{}", en.subject);
+    assert!(en.body.contains(&deadline.format("%-d %B %Y").to_string()), "{}", en.body);
+    assert!(!en.body.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)), "English only: {}", en.body);
+    for mail in [ja, en] {
+        assert!(mail.body.contains("https://portal.example.jp/login"), "{}", mail.body);
+        assert!(mail.message_id.ends_with("@portal.example.jp>"), "{}", mail.message_id);
+        // The claim number and the deadline, never a reason, a name, an address or a phone.
+        let text = format!("{}\n{}", mail.subject, mail.body);
+        for personal in [REASON, "山田", "花子", "やまだ", "千代田", "100-0001", "090-1234-5678", "contact@example.jp"]
+        {
+            assert!(!text.contains(personal), "{personal:?} in {text}");
+        }
+    }
+    // Recorded as sent, audited.
+    let db = app.db().await;
+    let rows = entities::outbox::Entity::find().all(&db).await.unwrap();
+    assert!(rows.iter().all(|r| r.sent_at.is_some() && r.message_id.is_some()));
+    let audited = entities::audit_event::Entity::find()
+        .filter(entities::audit_event::Column::Action.eq("mail.sent"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2);
+}
+
+#[tokio::test]
+async fn mail_waits_while_the_server_refuses_or_is_down_and_is_delivered_once_it_is_back() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|f| smtp.configure(f)).await;
+    let lawyer = lawyer(&app).await;
+    let (_, first, _) = claimant_in(&app, "hanako@example.jp", "ja").await;
+    let (_, second, _) = claimant_in(&app, "taro@example.jp", "ja").await;
+    let db = app.db().await;
+    let decide = |claim: String| {
+        let lawyer = lawyer.clone();
+        async move {
+            let r = lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        }
+    };
+    let failed_attempts = |db: sea_orm::DatabaseConnection| async move {
+        let jobs = entities::job::Entity::find().filter(entities::job::Column::Kind.eq("mail")).all(&db).await.unwrap();
+        jobs.iter().filter(|j| j.error.is_some() && j.status == "queued").count()
+    };
+
+    // The server answers 451: the mail stays in the outbox, retried.
+    smtp.refuse(true);
+    decide(first.clone()).await;
+    let mut waited = 0;
+    while failed_attempts(db.clone()).await == 0 {
+        waited += 1;
+        assert!(waited < 200, "the refusal was never recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(smtp.messages().is_empty());
+    let unsent = entities::outbox::Entity::find().filter(entities::outbox::Column::SentAt.is_null()).all(&db).await;
+    assert_eq!(unsent.unwrap().len(), 1);
+    // Administrators see why.
+    let state = app.state().await;
+    let overview = app::mail::overview(state.db.conn(), chrono::Utc::now(), true).await.unwrap();
+    assert_eq!((overview.waiting, overview.retrying), (1, 1));
+    assert!(overview.recent_failures[0].error.contains("451"), "{:?}", overview.recent_failures);
+    smtp.refuse(false);
+    let got = smtp.wait_for(1, 20).await;
+    assert_eq!(got.len(), 1);
+
+    // The server is down: the same.
+    smtp.stop();
+    decide(second.clone()).await;
+    let mut waited = 0;
+    while failed_attempts(db.clone()).await == 0 {
+        waited += 1;
+        assert!(waited < 200, "the connection failure was never recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    smtp.restart();
+    let got = smtp.wait_for(2, 30).await;
+    assert_eq!(got.len(), 2, "each mail once");
+    assert_ne!(got[0].message_id, got[1].message_id);
+    let unsent = entities::outbox::Entity::find().filter(entities::outbox::Column::SentAt.is_null()).all(&db).await;
+    assert!(unsent.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn without_an_smtp_server_mail_waits_and_the_admin_page_says_so() {
+    let app = spawn_app_with(|f| f.merge(("job_poll_ms", 50))).await;
+    let lawyer = lawyer(&app).await;
+    let (_, claim, _) = claimant_in(&app, "hanako@example.jp", "ja").await;
+    lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let db = app.db().await;
+    let rows = entities::outbox::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].sent_at.is_none());
+    let job = entities::job::Entity::find().filter(entities::job::Column::Kind.eq("mail")).one(&db).await.unwrap();
+    assert_eq!(job.unwrap().attempts, 0, "nobody tries to send without a server");
+
+    app.staff("admin2@example.jp", Role::Admin).await;
+    let browser = app.browser_signed_in("admin2@example.jp", "staff password long enough").await;
+    let page = browser.get("/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.texts("main").join(" ");
+    assert!(text.contains("APP_SMTP_URL") && text.contains("送信待ち"), "{text}");
+}
+
+/// Migration 14 down drops the job table and the mail columns and keeps the
+/// outbox's rows; up again, they read back with the defaults.
+#[tokio::test]
+async fn the_jobs_and_mail_migration_goes_down_and_back_up_keeping_the_outbox() {
+    use migration::MigratorTrait;
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app_with(|f| f.merge(("workers", 0))).await;
+    let lawyer = lawyer(&app).await;
+    let (claimant, claim, _) = claimant_in(&app, "mary@example.jp", "en").await;
+    lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
+    let db = app.db().await;
+    portal::migrate_down_to_before(&db, "m20261202_000014_jobs_and_mail").await;
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM outbox").await, 1, "the outbox keeps its row");
+    let jobs = db.query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) FROM jobs")).await;
+    assert!(jobs.is_err(), "the job table is gone");
+
+    migration::Migrator::up(&db, None).await.unwrap();
+    let rows = entities::outbox::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].language.as_str(), rows[0].params.as_deref()), ("ja", None), "defaults after the way back");
+    let prefs = claimant.get("/me/preferences").await.body;
+    assert_eq!(prefs, json!({"language": "ja", "reminders": true}));
+}
