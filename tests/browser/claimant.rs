@@ -265,7 +265,7 @@ pub async fn journey(lang: Lang, hands: Hands, backends: Backends, name: &str) {
 
     // Mail in English, and no reminders.
     me.choose("English").await;
-    me.choose(&me.t("me-mail-reminders")).await;
+    me.p.untick(&me.t("me-mail-reminders"), me.hands == Hands::KeyboardOnly).await;
     me.press_key("me-mail-save").await;
     me.p.sees(&me.t("me-mail-saved")).await;
     let english = me.p.control("English").await.prop("checked").await.unwrap();

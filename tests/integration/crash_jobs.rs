@@ -139,24 +139,7 @@ async fn crash_of_one_of_two_app_servers_mid_export_leaves_every_job_done_once_b
 
     // A frozen round and 20 exports of it.
     let (admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
-    let today = app.clock.today();
-    let round = admin
-        .post(
-            "/admin/cases/benesse-2014/rounds",
-            json!({"name": "第1次提訴", "court": "東京地方裁判所", "cut_off": today.to_string(),
-                   "filing_date": (today + chrono::Duration::days(10)).to_string()}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    admin
-        .put(
-            &format!("/admin/rounds/{round}/policy"),
-            serde_json::to_value(app::rounds::domain::benesse_default_policy()).unwrap(),
-        )
-        .await;
+    let round = app.open_round(&admin).await;
     assert!(admin.post(&format!("/admin/rounds/{round}/freeze"), json!({})).await.status.is_success());
     let mut exports = Vec::new();
     for _ in 0..20 {

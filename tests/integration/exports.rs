@@ -54,20 +54,7 @@ async fn bundle_round_trip(app: &TestApp, stored_objects: impl Fn() -> Vec<std::
 
     let (mut admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
     admin.lang = "en";
-    let today = app::today_of(chrono::Utc::now());
-    let round = admin
-        .post(
-            "/admin/cases/benesse-2014/rounds",
-            json!({"name": "第1次提訴", "court": "東京地方裁判所", "cut_off": today.to_string(),
-                   "filing_date": (today + chrono::Duration::days(10)).to_string()}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let policy = serde_json::to_value(app::rounds::domain::benesse_default_policy()).unwrap();
-    admin.put(&format!("/admin/rounds/{round}/policy"), policy).await;
+    let round = app.open_round(&admin).await;
     // Not before the round is frozen.
     let early = admin.post(&format!("/admin/rounds/{round}/exports"), json!({})).await;
     assert_eq!(early.status, StatusCode::CONFLICT);
@@ -175,20 +162,7 @@ async fn frozen_round(app: &TestApp) -> (ApiClient, String) {
         app.submitted_claim("hanako@example.jp", complete_draft("やまだ", "1980-05-05"), "山田 花子").await;
     lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
     let (admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
-    let today = app.clock.today();
-    let round = admin
-        .post(
-            "/admin/cases/benesse-2014/rounds",
-            json!({"name": "第1次提訴", "court": "東京地方裁判所", "cut_off": today.to_string(),
-                   "filing_date": (today + chrono::Duration::days(10)).to_string()}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let policy = serde_json::to_value(app::rounds::domain::benesse_default_policy()).unwrap();
-    admin.put(&format!("/admin/rounds/{round}/policy"), policy).await;
+    let round = app.open_round(&admin).await;
     assert_eq!(admin.post(&format!("/admin/rounds/{round}/freeze"), json!({})).await.status, StatusCode::OK);
     (admin, round)
 }

@@ -195,3 +195,36 @@ async fn the_jobs_and_mail_migration_goes_down_and_back_up_keeping_the_outbox() 
     let prefs = claimant.get("/me/preferences").await.body;
     assert_eq!(prefs, json!({"language": "ja", "reminders": true}));
 }
+
+/// A refusal (5xx) is given up at once; the server's answer is kept for
+/// administrators without the address it quoted, and no log line holds it.
+#[tokio::test]
+async fn a_refusal_is_given_up_at_once_and_the_address_it_quotes_reaches_no_row_and_no_log() {
+    let logs = portal::captured_logs();
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|f| smtp.configure(f)).await;
+    let lawyer = lawyer(&app).await;
+    let (_, claim, _) = claimant_in(&app, "nobody-here@example.jp", "ja").await;
+    smtp.refuse_with("550 5.1.1 <nobody-here@example.jp>: Recipient address rejected");
+    lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
+    let db = app.db().await;
+    let mut job = None;
+    for _ in 0..200 {
+        job = entities::job::Entity::find()
+            .filter(entities::job::Column::Kind.eq("mail"))
+            .filter(entities::job::Column::Status.eq("failed"))
+            .one(&db)
+            .await
+            .unwrap();
+        if job.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let job = job.expect("the refused mail is given up");
+    assert_eq!(job.attempts, 1, "a refusal is not retried");
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("550") && !error.contains("nobody-here"), "{error}");
+    assert!(smtp.messages().is_empty());
+    assert!(!logs.text().contains("nobody-here"), "the address reached the log");
+}

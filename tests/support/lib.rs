@@ -358,6 +358,25 @@ impl TestApp {
         (api, id)
     }
 
+    /// Open a filing round of the Benesse case (cut-off today, filing in ten
+    /// days) with the default tier policy, as `admin`; returns its id.
+    pub async fn open_round(&self, admin: &ApiClient) -> String {
+        let today = self.clock.today();
+        let created = admin
+            .post(
+                "/admin/cases/benesse-2014/rounds",
+                json!({"name": "第1次提訴", "court": "東京地方裁判所", "cut_off": today.to_string(),
+                       "filing_date": (today + chrono::Duration::days(10)).to_string()}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "round: {:?}", created.body);
+        let round = created.body["id"].as_str().expect("round id").to_string();
+        let policy = serde_json::to_value(app::rounds::domain::benesse_default_policy()).unwrap();
+        let set = admin.put(&format!("/admin/rounds/{round}/policy"), policy).await;
+        assert_eq!(set.status, StatusCode::CREATED, "policy: {:?}", set.body);
+        round
+    }
+
     /// Everything the database holds at rest: the SQLite file and its
     /// write-ahead log, or a `pg_dump` of the PostgreSQL database.
     pub fn bytes_at_rest(&self) -> Vec<u8> {
@@ -697,6 +716,11 @@ impl SmtpServer {
     /// Answer RCPT with 451 (try again later) while `on`.
     pub fn refuse(&self, on: bool) {
         self.flag("refuse", on);
+    }
+
+    /// Answer RCPT with this reply (a code and text) until `refuse(false)`.
+    pub fn refuse_with(&self, reply: &str) {
+        std::fs::write(self.dir.path().join("refuse"), reply).unwrap();
     }
 
     /// Hold every RCPT while `on`: the client has not sent the data yet.

@@ -2,9 +2,10 @@
 
 Every accepted message is written to DIR/messages/NNNN.json, decoded: its
 Message-ID, recipients, subject and text body. Two files steer it while it
-runs: DIR/refuse makes it answer RCPT with 451 (try later); DIR/stall makes
-it hold RCPT until the file is removed (a client killed meanwhile never
-sends the data). Prints "READY <port>" once it listens.
+runs: DIR/refuse makes it answer RCPT with the file's content, or with 451
+(try later) when it is empty; DIR/stall makes it hold RCPT until the file is
+removed (a client killed meanwhile never sends the data), and it writes
+DIR/stalling once a client is held. Prints "READY <port>" once it listens.
 
     python3 smtp_server.py DIR [PORT]
 """
@@ -31,8 +32,11 @@ class Handler:
             open(os.path.join(self.root, "stalling"), "w").close()
         while os.path.exists(os.path.join(self.root, "stall")):
             await asyncio.sleep(0.05)
-        if os.path.exists(os.path.join(self.root, "refuse")):
-            return "451 4.3.0 Try again later"
+        refuse = os.path.join(self.root, "refuse")
+        if os.path.exists(refuse):
+            with open(refuse, encoding="utf-8") as f:
+                answer = f.read().strip()
+            return answer or "451 4.3.0 Try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -65,7 +65,9 @@ impl Mailer {
 }
 
 /// The error without the message: lettre's display names the server's code
-/// and text, or the connection failure.
+/// and text, or the connection failure. A server's answer may quote the
+/// recipient's address (`550 <name@example.jp>: unknown`): it goes to the job
+/// row and the log, so addresses are cut out.
 fn describe(e: &lettre::transport::smtp::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -74,7 +76,12 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
         text.push_str(&inner.to_string());
         source = inner.source();
     }
-    text.chars().take(300).collect()
+    without_addresses(&text).chars().take(300).collect()
+}
+
+/// Every word with an `@` in it becomes `[address]`.
+fn without_addresses(text: &str) -> String {
+    text.split(' ').map(|word| if word.contains('@') { "[address]" } else { word }).collect::<Vec<_>>().join(" ")
 }
 
 fn url_host(url: &str) -> Option<String> {
@@ -86,6 +93,12 @@ fn url_host(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_answer_keeps_its_code_and_loses_the_address() {
+        let said = without_addresses("permanent error (550): 5.1.1 <hanako@example.jp>: Recipient address rejected");
+        assert_eq!(said, "permanent error (550): 5.1.1 [address] Recipient address rejected");
+    }
 
     #[test]
     fn the_message_id_domain_is_the_public_host() {

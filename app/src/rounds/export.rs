@@ -161,11 +161,19 @@ async fn fail(state: &AppState, id: Uuid, e: &AppError) -> AppResult<()> {
     Ok(())
 }
 
+/// The export's status and progress, mirrored on its job's row.
 async fn set_progress(state: &AppState, id: Uuid, status: &str, progress: i32) -> AppResult<()> {
+    let progress = progress.clamp(0, 100);
     export::Entity::update_many()
         .col_expr(export::Column::Status, Expr::value(status))
-        .col_expr(export::Column::Progress, Expr::value(progress.clamp(0, 100)))
+        .col_expr(export::Column::Progress, Expr::value(progress))
         .filter(export::Column::Id.eq(id))
+        .exec(state.db.conn())
+        .await?;
+    entities::job::Entity::update_many()
+        .col_expr(entities::job::Column::Progress, Expr::value(progress))
+        .filter(entities::job::Column::Key.eq(job_key(id)))
+        .filter(entities::job::Column::Status.eq("running"))
         .exec(state.db.conn())
         .await?;
     Ok(())

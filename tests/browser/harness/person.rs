@@ -480,6 +480,27 @@ impl Person {
         assert!(target.is_selected().await.expect("selected"), "{}: {label:?} is chosen by keyboard", self.name);
     }
 
+    /// Clear a ticked checkbox: with the keyboard (Tab to it, Space) or by
+    /// clicking its label.
+    pub async fn untick(&self, label: &str, keyboard: bool) {
+        let script = r#"
+            const norm = s => s.replace(/\s+/g, ' ').trim();
+            const l = [...document.querySelectorAll('label')].find(l => norm(l.textContent) === arguments[0] && l.control);
+            return l ? l.control : null;
+        "#;
+        let found = self.client.execute(script, vec![json!(label)]).await.expect("script");
+        let Some(target) = self.element(found) else { panic!("{}: no checkbox labelled {label:?}", self.name) };
+        if target.is_selected().await.expect("selected") {
+            if keyboard {
+                self.tab_to_element(&target, label).await;
+                self.keys("\u{E00D}").await; // Space
+            } else {
+                self.choose(label).await;
+            }
+        }
+        assert!(!target.is_selected().await.expect("selected"), "{}: {label:?} is cleared", self.name);
+    }
+
     /// With a list focused, press ArrowDown until `option` is selected.
     pub async fn select_by_keyboard(&self, label: &str, option: &str) {
         let list = self.control(label).await;
