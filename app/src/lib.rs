@@ -7,6 +7,7 @@
 //! `/api/v1`) and `pages` (HTML) handlers that call the same services.
 pub mod audit;
 pub mod auth;
+pub mod body;
 pub mod cases;
 pub mod cli;
 pub mod clock;

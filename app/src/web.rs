@@ -1,7 +1,7 @@
 //! Cross-cutting web pieces: security headers, the page chrome every
 //! template receives, the language switch, health, and error catchers.
+use crate::body::FormBody;
 use rocket::fairing::{Fairing, Info, Kind};
-use rocket::form::Form;
 use rocket::http::{ContentType, Cookie, Header, SameSite, Status};
 use rocket::request::Request;
 use rocket::response::Redirect;
@@ -173,7 +173,7 @@ pub fn local_path(next: &str) -> String {
 
 #[rocket::post("/lang", data = "<form>")]
 fn switch_language(
-    form: Form<LangForm>,
+    form: FormBody<LangForm>,
     csrf: Csrf,
     cookies: &rocket::http::CookieJar<'_>,
     state: &State<AppState>,

@@ -16,6 +16,7 @@ async fn personal_data_never_reaches_the_logs_or_urls() {
         "1112222",
         "カナリア町1-1",
         "LOGCANARY99",
+        "987654321",
     ];
 
     let api = app.claimant("logcanary@example.jp").await;
@@ -36,6 +37,13 @@ async fn personal_data_never_reaches_the_logs_or_urls() {
     assert_eq!(api.post(&format!("/claims/{id}/submit"), json!({})).await.status, StatusCode::OK);
     // A failed login with the canary address.
     app.api().post("/auth/login", json!({"email": "logcanary@example.jp", "password": "wrong password"})).await;
+    // Bodies that parse as JSON but hold a value of the wrong type: the
+    // refusal names where, never what (Rocket's own guard logged the body).
+    let typed = app.api().post("/auth/login", json!({"email": "logcanary@example.jp", "password": 987654321})).await;
+    assert_eq!(typed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut numeric = draft.clone();
+    numeric["phone"] = json!(8011112222u64);
+    assert_eq!(api.put(&format!("/claims/{id}"), numeric).await.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // The same through the pages, recording every URL the browser visits.
     let browser = app.browser();
@@ -69,11 +77,25 @@ async fn personal_data_never_reaches_the_logs_or_urls() {
         )
         .await;
     urls.push(next.url.clone());
+    // A form field of the wrong type (a tick box given words).
+    let me = browser.get("/me").await;
+    let refused = browser
+        .post_form(
+            "/me/preferences",
+            &[
+                ("csrf".into(), me.csrf()),
+                ("language".into(), "ja".into()),
+                ("reminders".into(), "ログカナリア".into()),
+            ],
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
 
     let text = logs.text();
     assert!(text.contains("/api/v1/claims"), "request lines were captured, so the search means something");
     for canary in canaries {
-        assert!(!text.contains(canary), "{canary} appeared in the logs");
+        let line = text.lines().find(|l| l.contains(canary)).unwrap_or_default();
+        assert!(!text.contains(canary), "{canary} appeared in the logs: {line}");
         for url in &urls {
             assert!(!url.contains(canary), "{canary} appeared in a URL: {url}");
         }

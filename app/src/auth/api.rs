@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::service::{self, Account};
 use super::{ClientIp, CurrentUser, Role};
 use crate::audit::Actor;
+use crate::body::JsonBody;
 use crate::error::AppResult;
 use crate::AppState;
 
@@ -29,7 +30,7 @@ pub async fn register(
     state: &State<AppState>,
     ip: ClientIp,
     lang: crate::i18n::Lang,
-    body: Json<Credentials>,
+    body: JsonBody<Credentials>,
 ) -> AppResult<(Status, Json<Account>)> {
     let (email, password) = service::parse_credentials(&body.email, &body.password)?;
     let actor = Actor { ip: ip.0.map(|i| i.to_string()), ..Default::default() };
@@ -38,7 +39,11 @@ pub async fn register(
 }
 
 #[rocket::post("/auth/login", data = "<body>")]
-pub async fn login(state: &State<AppState>, ip: ClientIp, body: Json<Credentials>) -> AppResult<Json<TokenResponse>> {
+pub async fn login(
+    state: &State<AppState>,
+    ip: ClientIp,
+    body: JsonBody<Credentials>,
+) -> AppResult<Json<TokenResponse>> {
     let session = service::login(state, ip.0, &body.email, &body.password).await?;
     Ok(Json(TokenResponse { token: session.token, expires_at: session.expires_at }))
 }
@@ -79,7 +84,7 @@ pub struct CodeBody {
 }
 
 #[rocket::post("/auth/totp/verify", data = "<body>")]
-pub async fn totp_verify(user: CurrentUser, state: &State<AppState>, body: Json<CodeBody>) -> AppResult<Status> {
+pub async fn totp_verify(user: CurrentUser, state: &State<AppState>, body: JsonBody<CodeBody>) -> AppResult<Status> {
     super::totp::verify(state, &user, &body.code).await?;
     Ok(Status::NoContent)
 }
@@ -92,7 +97,7 @@ pub struct PasswordBody {
 
 /// Re-enter the password: needed shortly before downloading a filing bundle.
 #[rocket::post("/auth/reauth", data = "<body>")]
-pub async fn reauth(user: CurrentUser, state: &State<AppState>, body: Json<PasswordBody>) -> AppResult<Status> {
+pub async fn reauth(user: CurrentUser, state: &State<AppState>, body: JsonBody<PasswordBody>) -> AppResult<Status> {
     service::reauthenticate(state, &user, &body.password).await?;
     Ok(Status::NoContent)
 }

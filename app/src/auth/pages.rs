@@ -1,7 +1,7 @@
 //! Sign-in, registration and sign-out pages.
 use std::collections::BTreeMap;
 
-use rocket::form::Form;
+use crate::body::FormBody;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
 use rocket::State;
@@ -66,7 +66,7 @@ pub fn login_page(lang: Lang, csrf: Csrf, user: MaybeUser) -> PageResponse {
 
 #[rocket::post("/login", data = "<form>")]
 pub async fn login_submit(
-    form: Form<CredentialsForm>,
+    form: FormBody<CredentialsForm>,
     lang: Lang,
     csrf: Csrf,
     ip: ClientIp,
@@ -110,7 +110,7 @@ pub fn register_page(lang: Lang, csrf: Csrf) -> Template {
 
 #[rocket::post("/register", data = "<form>")]
 pub async fn register_submit(
-    form: Form<CredentialsForm>,
+    form: FormBody<CredentialsForm>,
     lang: Lang,
     csrf: Csrf,
     ip: ClientIp,
@@ -154,7 +154,7 @@ pub struct CsrfForm {
 
 #[rocket::post("/logout", data = "<form>")]
 pub async fn logout(
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     user: CurrentUser,
     cookies: &CookieJar<'_>,

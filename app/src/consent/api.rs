@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::domain::DocumentInput;
 use super::service::{self, ConsentState, DocumentView, Signature, SigningContext};
 use crate::auth::{AdminUser, CurrentUser};
+use crate::body::JsonBody;
 use crate::error::AppResult;
 use crate::{parse_id, AppState};
 
@@ -43,7 +44,7 @@ pub async fn sign(
     state: &State<AppState>,
     context: SigningContext,
     id: &str,
-    body: Json<SignBody>,
+    body: JsonBody<SignBody>,
 ) -> AppResult<(Status, Json<Vec<Signature>>)> {
     let signed = service::sign(state, &user, parse_id(id)?, body.document_id, &body.signer_name, context).await?;
     Ok((Status::Created, Json(signed)))
@@ -67,7 +68,7 @@ pub async fn publish(
     admin: AdminUser,
     state: &State<AppState>,
     slug: &str,
-    body: Json<DocumentInput>,
+    body: JsonBody<DocumentInput>,
 ) -> AppResult<(Status, Json<DocumentView>)> {
     Ok((Status::Created, Json(service::publish(state, &admin.0, slug, &body).await?)))
 }

@@ -3,7 +3,7 @@
 //! page that publishes new versions.
 use std::collections::BTreeMap;
 
-use rocket::form::Form;
+use crate::body::FormBody;
 use rocket::http::Status;
 use rocket::State;
 use rocket_dyn_templates::Template;
@@ -57,7 +57,7 @@ pub struct SignForm {
 pub async fn sign(
     id: &str,
     document: &str,
-    form: Form<SignForm>,
+    form: FormBody<SignForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
@@ -214,7 +214,7 @@ pub struct PublishForm {
 pub async fn publish(
     slug: &str,
     admin: AdminUser,
-    form: Form<PublishForm>,
+    form: FormBody<PublishForm>,
     lang: Lang,
     csrf: Csrf,
     state: &State<AppState>,

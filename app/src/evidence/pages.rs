@@ -1,6 +1,6 @@
 //! The claimant's evidence pages: upload (works without JavaScript; with it,
 //! a progress bar), download through the authorised route, delete in a draft.
-use rocket::form::Form;
+use crate::body::FormBody;
 use rocket::State;
 
 use rocket::data::{Data, Limits};
@@ -71,7 +71,7 @@ pub struct CsrfForm {
 pub async fn delete(
     id: &str,
     evidence: &str,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     user: CurrentUser,
     state: &State<AppState>,

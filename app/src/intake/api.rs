@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::domain::{ClaimStatus, DraftInput};
 use super::service::{self, ClaimDetail, ClaimSummary};
 use crate::auth::CurrentUser;
+use crate::body::JsonBody;
 use crate::error::AppResult;
 use crate::{parse_id, AppState};
 
@@ -26,7 +27,7 @@ pub struct Created {
 pub async fn create(
     user: CurrentUser,
     state: &State<AppState>,
-    body: Json<NewClaim>,
+    body: JsonBody<NewClaim>,
 ) -> AppResult<(Status, Json<Created>)> {
     let claim = service::create_claim(state, &user, &body.case).await?;
     Ok((Status::Created, Json(Created { id: claim.id, number: claim.number, status: claim.status })))
@@ -47,7 +48,7 @@ pub async fn replace(
     user: CurrentUser,
     state: &State<AppState>,
     id: &str,
-    body: Json<DraftInput>,
+    body: JsonBody<DraftInput>,
 ) -> AppResult<Json<ClaimDetail>> {
     Ok(Json(service::replace_draft(state, &user, parse_id(id)?, &body).await?))
 }
@@ -57,7 +58,7 @@ pub async fn correct_identity(
     user: CurrentUser,
     state: &State<AppState>,
     id: &str,
-    body: Json<super::domain::IdentityInput>,
+    body: JsonBody<super::domain::IdentityInput>,
 ) -> AppResult<Json<ClaimDetail>> {
     Ok(Json(service::correct_identity(state, &user, parse_id(id)?, &body).await?))
 }

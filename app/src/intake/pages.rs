@@ -4,7 +4,7 @@
 //! errors otherwise (Post/Redirect/Get on success).
 use std::collections::BTreeMap;
 
-use rocket::form::Form;
+use crate::body::FormBody;
 use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::State;
@@ -256,7 +256,7 @@ pub struct StartForm {
 
 #[rocket::post("/claims", data = "<form>")]
 pub async fn start(
-    form: Form<StartForm>,
+    form: FormBody<StartForm>,
     csrf: Csrf,
     user: CurrentUser,
     state: &State<AppState>,
@@ -361,7 +361,7 @@ pub struct IdentityForm {
 #[rocket::post("/claims/<id>/identity", data = "<form>")]
 pub async fn save_identity(
     id: &str,
-    form: Form<IdentityForm>,
+    form: FormBody<IdentityForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
@@ -411,7 +411,7 @@ pub struct ContactForm {
 #[rocket::post("/claims/<id>/contact", data = "<form>")]
 pub async fn save_contact(
     id: &str,
-    form: Form<ContactForm>,
+    form: FormBody<ContactForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
@@ -462,7 +462,7 @@ pub struct PersonForm {
 #[rocket::post("/claims/<id>/household", data = "<form>")]
 pub async fn add_person(
     id: &str,
-    form: Form<PersonForm>,
+    form: FormBody<PersonForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
@@ -510,7 +510,7 @@ pub struct CsrfForm {
 pub async fn remove_person(
     id: &str,
     index: usize,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     user: CurrentUser,
     state: &State<AppState>,
@@ -543,7 +543,7 @@ pub struct LeakForm {
 #[rocket::post("/claims/<id>/leak", data = "<form>")]
 pub async fn save_leak(
     id: &str,
-    form: Form<LeakForm>,
+    form: FormBody<LeakForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
@@ -601,7 +601,7 @@ pub struct HarmForm {
 #[rocket::post("/claims/<id>/harms", data = "<form>")]
 pub async fn add_harm(
     id: &str,
-    form: Form<HarmForm>,
+    form: FormBody<HarmForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
@@ -638,7 +638,7 @@ pub async fn add_harm(
 pub async fn remove_harm(
     id: &str,
     index: usize,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     user: CurrentUser,
     state: &State<AppState>,
@@ -658,7 +658,7 @@ pub async fn remove_harm(
 #[rocket::post("/claims/<id>/submit", data = "<form>")]
 pub async fn submit(
     id: &str,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
@@ -688,7 +688,7 @@ pub struct WithdrawForm {
 #[rocket::post("/claims/<id>/withdraw", data = "<form>")]
 pub async fn withdraw(
     id: &str,
-    form: Form<WithdrawForm>,
+    form: FormBody<WithdrawForm>,
     csrf: Csrf,
     user: CurrentUser,
     state: &State<AppState>,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::service::{self, AccessEntry, ErasureReport, Export, Preferences};
 use crate::auth::CurrentUser;
+use crate::body::JsonBody;
 use crate::error::{AppError, AppResult};
 use crate::AppState;
 
@@ -21,7 +22,7 @@ pub async fn preferences(user: CurrentUser, state: &State<AppState>) -> AppResul
 pub async fn set_preferences(
     user: CurrentUser,
     state: &State<AppState>,
-    body: Json<Preferences>,
+    body: JsonBody<Preferences>,
 ) -> AppResult<Json<Preferences>> {
     Ok(Json(service::set_preferences(state, &user, &body).await?))
 }
@@ -80,7 +81,7 @@ pub struct EraseBody {
 pub async fn erase(
     user: CurrentUser,
     state: &State<AppState>,
-    body: Json<EraseBody>,
+    body: JsonBody<EraseBody>,
 ) -> AppResult<Json<ErasureReport>> {
     Ok(Json(service::erase(state, &user, &body.password).await?))
 }

@@ -1,7 +1,7 @@
 //! "My data": who accessed it, download everything, erase.
 use std::collections::BTreeMap;
 
-use rocket::form::Form;
+use crate::body::FormBody;
 use rocket::http::{CookieJar, Status};
 use rocket::State;
 use rocket_dyn_templates::Template;
@@ -74,7 +74,7 @@ pub struct PreferencesForm {
 
 #[rocket::post("/me/preferences", data = "<form>")]
 pub async fn preferences(
-    form: Form<PreferencesForm>,
+    form: FormBody<PreferencesForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,
@@ -112,7 +112,7 @@ struct ErasedPage {
 
 #[rocket::post("/me/erase", data = "<form>")]
 pub async fn erase(
-    form: Form<EraseForm>,
+    form: FormBody<EraseForm>,
     lang: Lang,
     csrf: Csrf,
     user: CurrentUser,

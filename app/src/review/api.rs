@@ -11,6 +11,7 @@ use super::admin::{self, AlertView};
 use super::desk::{self, BulkReport, Decided, MemberView, NoteView, QueueFilter, QueuePage, ReviewDetail};
 use super::domain::DecisionInput;
 use crate::auth::{AdminUser, StaffUser};
+use crate::body::JsonBody;
 use crate::error::AppResult;
 use crate::i18n::Lang;
 use crate::{parse_id, AppState};
@@ -42,7 +43,7 @@ pub async fn decide(
     staff: StaffUser,
     state: &State<AppState>,
     id: &str,
-    body: Json<DecisionInput>,
+    body: JsonBody<DecisionInput>,
 ) -> AppResult<Json<Decided>> {
     Ok(Json(desk::decide(state, &staff.0, parse_id(id)?, &body).await?))
 }
@@ -58,7 +59,7 @@ pub async fn add_note(
     staff: StaffUser,
     state: &State<AppState>,
     id: &str,
-    body: Json<NoteBody>,
+    body: JsonBody<NoteBody>,
 ) -> AppResult<(Status, Json<NoteView>)> {
     Ok((Status::Created, Json(desk::add_note(state, &staff.0, parse_id(id)?, &body.body).await?)))
 }
@@ -73,7 +74,7 @@ pub async fn assign(
     staff: StaffUser,
     state: &State<AppState>,
     id: &str,
-    body: Json<AssigneeBody>,
+    body: JsonBody<AssigneeBody>,
 ) -> AppResult<Status> {
     desk::assign(state, &staff.0, parse_id(id)?, body.assignee_id).await?;
     Ok(Status::NoContent)
@@ -88,7 +89,7 @@ pub struct BulkBody {
 pub async fn bulk_verify(
     staff: StaffUser,
     state: &State<AppState>,
-    body: Json<BulkBody>,
+    body: JsonBody<BulkBody>,
 ) -> AppResult<Json<BulkReport>> {
     Ok(Json(desk::bulk_verify(state, &staff.0, &body.case).await?))
 }
@@ -109,7 +110,7 @@ pub async fn add_member(
     admin: AdminUser,
     state: &State<AppState>,
     slug: &str,
-    body: Json<MemberBody>,
+    body: JsonBody<MemberBody>,
 ) -> AppResult<(Status, Json<MemberView>)> {
     Ok((Status::Created, Json(admin::add_member(state, &admin.0, slug, &body.email).await?)))
 }
@@ -130,7 +131,7 @@ pub async fn set_policy(
     admin: AdminUser,
     state: &State<AppState>,
     slug: &str,
-    body: Json<PolicyBody>,
+    body: JsonBody<PolicyBody>,
 ) -> AppResult<Status> {
     admin::set_auto_verify(state, &admin.0, slug, body.auto_verify).await?;
     Ok(Status::NoContent)

@@ -3,7 +3,7 @@
 //! verification, and the administrators' members and alerts pages.
 use std::collections::BTreeMap;
 
-use rocket::form::Form;
+use crate::body::FormBody;
 use rocket::http::Status;
 use rocket::State;
 use rocket_dyn_templates::Template;
@@ -78,7 +78,7 @@ pub struct CsrfForm {
 
 #[rocket::post("/staff/second-factor/setup", data = "<form>")]
 pub async fn second_factor_setup(
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     lang: Lang,
     csrf: Csrf,
     staff: StaffUser,
@@ -102,7 +102,7 @@ pub struct CodeForm {
 
 #[rocket::post("/staff/second-factor", data = "<form>")]
 pub async fn second_factor_verify(
-    form: Form<CodeForm>,
+    form: FormBody<CodeForm>,
     lang: Lang,
     csrf: Csrf,
     staff: StaffUser,
@@ -262,7 +262,7 @@ pub struct BulkForm {
 
 #[rocket::post("/review/bulk-verify", data = "<form>")]
 pub async fn bulk_verify(
-    form: Form<BulkForm>,
+    form: FormBody<BulkForm>,
     csrf: Csrf,
     staff: StaffUser,
     state: &State<AppState>,
@@ -369,7 +369,7 @@ pub struct DecisionForm {
 #[rocket::post("/review/claims/<id>/decision", data = "<form>")]
 pub async fn decide(
     id: &str,
-    form: Form<DecisionForm>,
+    form: FormBody<DecisionForm>,
     lang: Lang,
     csrf: Csrf,
     staff: StaffUser,
@@ -416,7 +416,7 @@ pub struct NoteForm {
 #[rocket::post("/review/claims/<id>/notes", data = "<form>")]
 pub async fn add_note(
     id: &str,
-    form: Form<NoteForm>,
+    form: FormBody<NoteForm>,
     lang: Lang,
     csrf: Csrf,
     staff: StaffUser,
@@ -454,7 +454,7 @@ pub struct AssignForm {
 #[rocket::post("/review/claims/<id>/assignee", data = "<form>")]
 pub async fn assign(
     id: &str,
-    form: Form<AssignForm>,
+    form: FormBody<AssignForm>,
     lang: Lang,
     csrf: Csrf,
     staff: StaffUser,
@@ -553,7 +553,7 @@ pub struct MemberForm {
 #[rocket::post("/admin/cases/<slug>/members", data = "<form>")]
 pub async fn add_member(
     slug: &str,
-    form: Form<MemberForm>,
+    form: FormBody<MemberForm>,
     lang: Lang,
     csrf: Csrf,
     admin: AdminUser,
@@ -575,7 +575,7 @@ pub async fn add_member(
 pub async fn remove_member(
     slug: &str,
     user_id: &str,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     admin: AdminUser,
     state: &State<AppState>,
@@ -595,7 +595,7 @@ pub struct PolicyForm {
 #[rocket::post("/admin/cases/<slug>/policy", data = "<form>")]
 pub async fn set_policy(
     slug: &str,
-    form: Form<PolicyForm>,
+    form: FormBody<PolicyForm>,
     csrf: Csrf,
     admin: AdminUser,
     state: &State<AppState>,
@@ -635,7 +635,7 @@ pub async fn alerts(lang: Lang, csrf: Csrf, admin: AdminUser, state: &State<AppS
 #[rocket::post("/admin/alerts/<id>/acknowledge", data = "<form>")]
 pub async fn acknowledge(
     id: &str,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     admin: AdminUser,
     state: &State<AppState>,

@@ -6,6 +6,7 @@ use rocket::State;
 use super::export::{self, ExportView};
 use super::service::{self, MemberView, PolicyView, Preview, RoundInput, RoundView};
 use crate::auth::AdminUser;
+use crate::body::JsonBody;
 use crate::error::AppResult;
 use crate::evidence::api::Attachment;
 use crate::{parse_id, AppState};
@@ -15,7 +16,7 @@ pub async fn create(
     admin: AdminUser,
     state: &State<AppState>,
     slug: &str,
-    body: Json<RoundInput>,
+    body: JsonBody<RoundInput>,
 ) -> AppResult<(Status, Json<RoundView>)> {
     Ok((Status::Created, Json(service::create(state, &admin.0, slug, &body).await?)))
 }
@@ -35,7 +36,7 @@ pub async fn set_policy(
     admin: AdminUser,
     state: &State<AppState>,
     id: &str,
-    body: Json<serde_json::Value>,
+    body: JsonBody<serde_json::Value>,
 ) -> AppResult<(Status, Json<PolicyView>)> {
     Ok((Status::Created, Json(service::set_policy(state, &admin.0, parse_id(id)?, &body).await?)))
 }

@@ -3,7 +3,7 @@
 //! bundle with its progress and a password-confirmed download.
 use std::collections::BTreeMap;
 
-use rocket::form::Form;
+use crate::body::FormBody;
 use rocket::http::Status;
 use rocket::State;
 use rocket_dyn_templates::Template;
@@ -79,7 +79,7 @@ pub struct RoundForm {
 #[rocket::post("/admin/cases/<slug>/rounds", data = "<form>")]
 pub async fn create(
     slug: &str,
-    form: Form<RoundForm>,
+    form: FormBody<RoundForm>,
     lang: Lang,
     csrf: Csrf,
     admin: AdminUser,
@@ -210,7 +210,7 @@ pub struct PolicyForm {
 #[rocket::post("/admin/rounds/<id>/policy", data = "<form>")]
 pub async fn set_policy(
     id: &str,
-    form: Form<PolicyForm>,
+    form: FormBody<PolicyForm>,
     lang: Lang,
     csrf: Csrf,
     admin: AdminUser,
@@ -250,7 +250,7 @@ pub struct CsrfForm {
 #[rocket::post("/admin/rounds/<id>/compute", data = "<form>")]
 pub async fn compute(
     id: &str,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     lang: Lang,
     csrf: Csrf,
     admin: AdminUser,
@@ -266,7 +266,7 @@ pub async fn compute(
 #[rocket::post("/admin/rounds/<id>/freeze", data = "<form>")]
 pub async fn freeze(
     id: &str,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     admin: AdminUser,
     state: &State<AppState>,
@@ -280,7 +280,7 @@ pub async fn freeze(
 #[rocket::post("/admin/rounds/<id>/filed", data = "<form>")]
 pub async fn filed(
     id: &str,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     admin: AdminUser,
     state: &State<AppState>,
@@ -294,7 +294,7 @@ pub async fn filed(
 #[rocket::post("/admin/rounds/<id>/exports", data = "<form>")]
 pub async fn start_export(
     id: &str,
-    form: Form<CsrfForm>,
+    form: FormBody<CsrfForm>,
     csrf: Csrf,
     admin: AdminUser,
     state: &State<AppState>,
@@ -316,7 +316,7 @@ pub struct DownloadForm {
 #[rocket::post("/admin/exports/<id>/download", data = "<form>")]
 pub async fn download(
     id: &str,
-    form: Form<DownloadForm>,
+    form: FormBody<DownloadForm>,
     lang: Lang,
     csrf: Csrf,
     admin: AdminUser,
