@@ -12,8 +12,8 @@ use migration::{Migrator, MigratorTrait};
 use rocket::tokio::sync::{Mutex, OwnedMutexGuard};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 #[derive(Clone, Debug)]
@@ -160,7 +160,10 @@ impl Db {
             // Statement logging could carry values into logs (S12).
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
+                // Freed pages are overwritten with zeros: erased rows and
+                // destroyed keys do not linger in free pages (S19).
+                o.pragma("secure_delete", "ON")
+                    .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
@@ -210,6 +213,20 @@ impl Db {
             held: Duration::from_nanos(w.stats.held_ns.load(Relaxed)),
             waited: Duration::from_nanos(w.stats.waited_ns.load(Relaxed)),
         })
+    }
+
+    /// After an erasure on SQLite: copy the write-ahead log into the
+    /// database (secure_delete zeroes the pages it frees) and truncate the
+    /// log, whose old page images still hold what was erased. Taken under
+    /// the writer lock. On PostgreSQL this does nothing: old row versions
+    /// stay in its files until VACUUM reclaims them (the README's limits).
+    pub async fn purge_freed_pages(&self) -> Result<(), DbErr> {
+        let Some(writer) = &self.sqlite_writer else {
+            return Ok(());
+        };
+        let _held = writer.lock.clone().lock_owned().await;
+        writer.conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {

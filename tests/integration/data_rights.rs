@@ -224,6 +224,14 @@ async fn erasure_shreds_the_keys_deletes_the_files_closes_the_account_and_leaves
     let (b, b_claim, b_file) = submitted_claimant(&app, &B, 9_000).await;
     assert_eq!(app.stored_objects().len(), 2);
 
+    // The claim's wrapped key as stored before the erasure.
+    let before = entities::claim::Entity::find_by_id(uuid::Uuid::parse_str(&a_claim).unwrap())
+        .one(&app.db().await)
+        .await
+        .unwrap()
+        .unwrap();
+    let old_wrapped_key = before.wrapped_key.clone().expect("a claim has a wrapped key");
+
     // The password must be re-entered; a wrong one changes nothing.
     a.lang = "en";
     let r = a.post("/me/erase", json!({"password": "not my password"})).await;
@@ -301,6 +309,9 @@ async fn erasure_shreds_the_keys_deletes_the_files_closes_the_account_and_leaves
     }
     let found = portal::find_in(&at_rest, &A.values);
     assert!(found.is_empty(), "erased data still at rest: {found:?}");
+    // Nor the destroyed key: SQLite zeroes freed pages and its log is emptied.
+    let key_at_rest = at_rest.windows(old_wrapped_key.len()).any(|w| w == old_wrapped_key.as_slice());
+    assert!(!key_at_rest, "the destroyed wrapped key is still in the database files");
     assert!(portal::find_in(&at_rest, &[A.email]).is_empty());
 
     // The audit trail still verifies, and records the erasure without personal data.
@@ -313,7 +324,7 @@ async fn erasure_shreds_the_keys_deletes_the_files_closes_the_account_and_leaves
         .await
         .unwrap()
         .expect("the erasure is audited");
-    assert_eq!(erased.detail, r#"{"claims":1,"evidence_objects":1}"#);
+    assert_eq!(erased.detail, r#"{"bundles_destroyed":0,"claims":1,"evidence_objects":1}"#);
     // The other claimant is untouched.
     assert_eq!(b.get(&format!("/claims/{b_claim}")).await.body["persons"][0]["family_name"], B.values[0]);
 }

@@ -210,3 +210,33 @@ async fn an_export_whose_server_died_is_taken_over_when_its_lease_runs_out() {
     assert_eq!(failed["status"], "failed", "{failed:?}");
     assert!(failed["error"].as_str().unwrap_or_default().contains("Start the export again"), "{failed:?}");
 }
+
+#[tokio::test]
+async fn a_plaintiffs_erasure_destroys_every_bundle_that_holds_them() {
+    use sea_orm::EntityTrait;
+    let app = spawn_app_with(|f| f.merge(("exports_per_hour", 10))).await;
+    let (admin, round) = frozen_round(&app).await;
+    let started = admin.post(&format!("/admin/rounds/{round}/exports"), json!({})).await;
+    let export = started.body["id"].as_str().unwrap().to_string();
+    wait_done(&admin, &export).await;
+    let objects_with_bundle = app.stored_objects().len();
+
+    let hanako = app.login("hanako@example.jp", "correct horse battery staple").await;
+    let erased = hanako.post("/me/erase", json!({"password": "correct horse battery staple"})).await;
+    assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
+
+    let after = admin.get(&format!("/admin/exports/{export}")).await.body;
+    assert_eq!(after["status"], "erased", "{after:?}");
+    assert_eq!(
+        admin.post("/auth/reauth", json!({"password": "staff password long enough"})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let refused = admin.get(&format!("/admin/exports/{export}/download")).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.body["error"]["code"], "export_erased");
+    assert_eq!(app.stored_objects().len(), objects_with_bundle - 1, "the bundle's object is deleted");
+    let db = app.db().await;
+    let row = entities::export::Entity::find_by_id(export.parse::<uuid::Uuid>().unwrap()).one(&db).await.unwrap();
+    let row = row.unwrap();
+    assert!(row.wrapped_key.is_none() && row.storage_key.is_none(), "its key is destroyed");
+}

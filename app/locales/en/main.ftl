@@ -545,3 +545,5 @@ job-kind-sweep = Reminder check
 error-export-failed = The bundle could not be made after several attempts. Start the export again; if it keeps failing, the server's log says why.
 error-export-taken-over = Another server took this export over.
 job-kind-signals = Verification signal recomputation
+bundle-status-erased = Destroyed (a plaintiff's data was erased)
+error-export-erased = This bundle held the data of someone who had their data erased, so it was destroyed. Export the round again.

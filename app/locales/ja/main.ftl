@@ -545,3 +545,5 @@ job-kind-sweep = リマインダーの確認
 error-export-failed = 書き出しを何度か試みましたが完成しませんでした。もう一度書き出してください。続く場合は管理者の記録（ログ）をご確認ください。
 error-export-taken-over = この書き出しは別のサーバーが引き継ぎました。
 job-kind-signals = 検証シグナルの再計算
+bundle-status-erased = 消去済み（原告のデータ消去により破棄）
+error-export-erased = この提訴資料には消去を求めた方のデータが含まれていたため破棄されました。ラウンドから書き出し直してください。

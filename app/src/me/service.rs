@@ -2,9 +2,9 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use entities::{audit_event, claim, consent, evidence, harm, outbox, person, session, user};
+use entities::{audit_event, claim, consent, evidence, export, harm, outbox, person, round_member, session, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -231,8 +231,40 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         .into_iter()
         .map(|e| e.storage_key)
         .collect();
+    // Filing bundles that hold any of these claims: sealed with keys of
+    // their own, they are destroyed with the claims (S19).
+    let rounds: Vec<Uuid> = round_member::Entity::find()
+        .select_only()
+        .column(round_member::Column::RoundId)
+        .filter(round_member::Column::ClaimId.is_in(claim_ids.clone()))
+        .distinct()
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
+    let bundles = export::Entity::find()
+        .filter(export::Column::RoundId.is_in(rounds))
+        .filter(export::Column::Status.ne("erased"))
+        .all(state.db.conn())
+        .await?;
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
+    for bundle in &bundles {
+        export::Entity::update_many()
+            .col_expr(export::Column::Status, Expr::value("erased"))
+            .col_expr(export::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(export::Column::StorageKey, Expr::value(Option::<String>::None))
+            .filter(export::Column::Id.eq(bundle.id))
+            .exec(&*txn)
+            .await?;
+        audit::append(
+            &txn,
+            &user.actor(),
+            Event::new("export.destroyed").subject("export", bundle.id).detail(serde_json::json!({
+                "round": bundle.round_id, "reason": "plaintiff_erased"
+            })),
+        )
+        .await?;
+    }
     if !claim_ids.is_empty() {
         person::Entity::delete_many().filter(person::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
         harm::Entity::delete_many().filter(harm::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
@@ -284,13 +316,19 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         &txn,
         &user.actor(),
         Event::new("me.erased").subject("user", user.id).owner(user.id).detail(serde_json::json!({
-            "claims": claims.len(), "evidence_objects": objects.len()
+            "claims": claims.len(), "evidence_objects": objects.len(), "bundles_destroyed": bundles.len()
         })),
     )
     .await?;
     txn.commit().await?;
+    // SQLite keeps old page images in its write-ahead log until a
+    // checkpoint: fold them in (secure_delete zeroes the freed pages) and
+    // empty the log, so the destroyed keys are nowhere in the files.
+    state.db.purge_freed_pages().await?;
     // The rows are gone and the keys destroyed; now remove the ciphertext.
     let mut left = 0;
+    let bundle_objects = bundles.iter().filter_map(|b| b.storage_key.clone());
+    let objects: Vec<String> = objects.into_iter().chain(bundle_objects).collect();
     for key in &objects {
         if let Err(e) = state.store.delete(key).await {
             tracing::warn!(error = %e, "erased evidence object not deleted; the reconciler will remove it");

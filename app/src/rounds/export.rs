@@ -725,6 +725,9 @@ pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
         return Err(AppError::ReauthenticationRequired);
     }
     let job = export::Entity::find_by_id(id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
+    if job.status == "erased" {
+        return Err(AppError::WrongState("export_erased"));
+    }
     let (Some(storage_key), Some(wrapped), Some(size)) = (&job.storage_key, &job.wrapped_key, job.size) else {
         return Err(AppError::WrongState("export_not_ready"));
     };
