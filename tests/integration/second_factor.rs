@@ -65,3 +65,43 @@ async fn claimants_have_no_second_factor_routes() {
     assert_eq!(claimant.post("/auth/totp/setup", json!({})).await.status, StatusCode::NOT_FOUND);
     assert_eq!(claimant.post("/auth/totp/verify", json!({"code": "123456"})).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Guessing second-factor codes or the erasure password counts against the
+/// account, not the address: the per-address limit is set out of reach here,
+/// and five wrong guesses still lock the account and end all its sessions.
+#[tokio::test]
+async fn guessing_codes_or_passwords_locks_the_account_whatever_the_address() {
+    let app = portal::spawn_app_with(|f| f.merge(("login_attempts_per_ip_per_minute", 10_000))).await;
+    let (verified, secret) = app.staff_verified("lawyer@example.jp", app::auth::Role::Lawyer).await;
+    let guesser = app.login("lawyer@example.jp", "staff password long enough").await;
+    let wrong = portal::totp_code(&secret, 10);
+    for n in 1..5 {
+        let r = guesser.post("/auth/totp/verify", json!({"code": wrong})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "guess {n}: {:?}", r.body);
+    }
+    let fifth = guesser.post("/auth/totp/verify", json!({"code": wrong})).await;
+    assert_eq!(fifth.status, StatusCode::UNAUTHORIZED, "the fifth wrong code ends the session");
+    assert_eq!(verified.get("/me").await.status, StatusCode::UNAUTHORIZED, "every session of the account ends");
+    let login = app
+        .api()
+        .post("/auth/login", json!({"email": "lawyer@example.jp", "password": "staff password long enough"}))
+        .await;
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED, "the account is locked");
+    app.clock.set(chrono::Utc::now() + chrono::Duration::minutes(16));
+    app.login("lawyer@example.jp", "staff password long enough").await;
+
+    // The erasure's password check counts the same way.
+    let claimant = app.claimant("hanako@example.jp").await;
+    for n in 1..5 {
+        let r = claimant.post("/me/erase", json!({"password": "a wrong guess"})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "guess {n}");
+    }
+    assert_eq!(claimant.post("/me/erase", json!({"password": "a wrong guess"})).await.status, StatusCode::UNAUTHORIZED);
+    let r = claimant.post("/me/erase", json!({"password": "correct horse battery staple"})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the session is over");
+    let login = app
+        .api()
+        .post("/auth/login", json!({"email": "hanako@example.jp", "password": "correct horse battery staple"}))
+        .await;
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED, "and the account locked");
+}

@@ -242,6 +242,47 @@ pub async fn login(
     Ok(issued)
 }
 
+/// A wrong second-factor code, password re-entry or erasure password counts
+/// against the account like a failed login, whatever address it comes
+/// from: at `login_max_failures` the account locks for `lockout_minutes`
+/// and every session of it ends (the one guessing included). Returns
+/// whether it locked.
+pub async fn record_failure(state: &AppState, txn: &WriteTx, actor: &Actor, user_id: Uuid) -> AppResult<bool> {
+    let row = user::Entity::find_by_id(user_id).one(&**txn).await?.ok_or(AppError::Unauthenticated)?;
+    let now = state.clock.now();
+    let failures = row.failed_logins + 1;
+    let locks = failures >= state.settings.login_max_failures;
+    let until = locks.then(|| now + Duration::minutes(state.settings.lockout_minutes));
+    user::Entity::update_many()
+        .col_expr(user::Column::FailedLogins, Expr::value(if locks { 0 } else { failures }))
+        .col_expr(user::Column::LockedUntil, Expr::value(until.or(row.locked_until)))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(&**txn)
+        .await?;
+    if locks {
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Some(now)))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&**txn)
+            .await?;
+        audit::append(txn, actor, Event::new("auth.locked").subject("user", user_id).owner(user_id)).await?;
+    }
+    Ok(locks)
+}
+
+/// A correct code or password re-entry clears the count of failures.
+pub async fn clear_failures(txn: &WriteTx, user_id: Uuid) -> AppResult<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::FailedLogins, Expr::value(0))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::FailedLogins.ne(0))
+        .exec(&**txn)
+        .await?;
+    Ok(())
+}
+
 /// Create a server-side session for `user` and sign its token. Callers
 /// authenticate first; the benchmark uses it to skip the password step.
 pub async fn open_session(
@@ -383,11 +424,16 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
     if !ok {
         audit::append(&txn, &user.actor(), Event::new("auth.reauth_failed").subject("user", user.id).owner(user.id))
             .await?;
+        let locked = record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
+        if locked {
+            return Err(AppError::Unauthenticated);
+        }
         let mut errors = FieldErrors::new();
         errors.add("password", if password.is_empty() { ErrorCode::Required } else { ErrorCode::PasswordIncorrect });
         return Err(errors.into());
     }
+    clear_failures(&txn, user.id).await?;
     session::Entity::update_many()
         .col_expr(session::Column::ReauthenticatedAt, Expr::value(Some(state.clock.now())))
         .filter(session::Column::Id.eq(user.session_id))

@@ -114,12 +114,17 @@ pub async fn verify(state: &AppState, user: &CurrentUser, code: &str) -> AppResu
     let Some(step) = fresh else {
         audit::append(&txn, &user.actor(), Event::new("auth.mfa_failed").subject("user", user.id).owner(user.id))
             .await?;
+        let locked = super::service::record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
+        if locked {
+            return Err(AppError::Unauthenticated);
+        }
         return Err(code_error(ErrorCode::TotpCode));
     };
     let now = state.clock.now();
     user::Entity::update_many()
         .col_expr(user::Column::TotpLastStep, Expr::value(Some(step as i64)))
+        .col_expr(user::Column::FailedLogins, Expr::value(0))
         .col_expr(user::Column::TotpConfirmedAt, Expr::value(Some(row.totp_confirmed_at.unwrap_or(now))))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(row.id))

@@ -219,7 +219,11 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         let txn = state.db.begin_write().await?;
         audit::append(&txn, &user.actor(), Event::new("me.erase_refused").subject("user", user.id).owner(user.id))
             .await?;
+        let locked = crate::auth::service::record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
+        if locked {
+            return Err(AppError::Unauthenticated);
+        }
         return Err(errors.into());
     }
     let claims = claim::Entity::find().filter(claim::Column::ClaimantId.eq(user.id)).all(state.db.conn()).await?;
