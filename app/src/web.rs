@@ -39,6 +39,10 @@ impl Fairing for SecurityHeaders {
         res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
         res.set_header(Header::new("Referrer-Policy", "same-origin"));
         res.set_header(Header::new("X-Frame-Options", "DENY"));
+        // Behind TLS (secure cookies), browsers are told to come back only over TLS.
+        if req.rocket().state::<crate::AppState>().is_some_and(|s| s.settings.cookie_secure) {
+            res.set_header(Header::new("Strict-Transport-Security", "max-age=63072000; includeSubDomains"));
+        }
         if !req.uri().path().starts_with("/static/") {
             res.set_header(Header::new("Cache-Control", "no-store"));
         }

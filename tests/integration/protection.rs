@@ -139,3 +139,16 @@ async fn pages_let_a_browser_send_its_origin_and_the_upload_script_connect_home(
     let csp = res.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.split(';').any(|d| d.trim() == "connect-src 'self'"), "{csp}");
 }
+
+/// Behind TLS (secure cookies) every answer asks browsers to keep to TLS;
+/// on plain-HTTP development setups it does not, or the browser would refuse them.
+#[tokio::test]
+async fn hsts_is_sent_exactly_when_cookies_are_secure() {
+    let secure = portal::spawn_app_with(|f| f.merge(("cookie_secure", true))).await;
+    let res = reqwest::get(format!("{}/health", secure.address)).await.unwrap();
+    let hsts = res.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(hsts.as_deref(), Some("max-age=63072000; includeSubDomains"));
+    let plain = spawn_app().await;
+    let res = reqwest::get(format!("{}/health", plain.address)).await.unwrap();
+    assert!(res.headers().get("strict-transport-security").is_none());
+}
