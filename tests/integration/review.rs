@@ -440,3 +440,29 @@ async fn the_review_desk_works_as_pages() {
     let status = claimant.get(&format!("/claims/{claim}")).await;
     assert_eq!(status.texts(".notice-reason"), vec!["住所の確認資料を追加してください".to_string()]);
 }
+
+#[tokio::test]
+async fn an_administrator_cannot_acknowledge_an_alert_about_themselves() {
+    use sea_orm::ActiveModelTrait;
+    let app = spawn_app().await;
+    let (mut admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
+    admin.lang = "en";
+    let (other, _) = app.staff_verified("admin3@example.jp", Role::Admin).await;
+    let db = app.db().await;
+    let me: uuid::Uuid = admin.get("/me").await.body["id"].as_str().expect("my id").parse().unwrap();
+    let alert = entities::alert::Model {
+        id: uuid::Uuid::new_v4(),
+        kind: "cap.exports".into(),
+        user_id: Some(me),
+        detail: "{}".into(),
+        created_at: chrono::Utc::now(),
+        acknowledged_at: None,
+        acknowledged_by: None,
+    };
+    entities::alert::ActiveModel::from(alert.clone()).insert(&db).await.unwrap();
+    let mine = admin.post(&format!("/admin/alerts/{}/acknowledge", alert.id), json!({})).await;
+    assert_eq!(mine.status, StatusCode::CONFLICT, "{:?}", mine.body);
+    assert_eq!(mine.body["error"]["message"], "An alert about you is for another administrator to acknowledge.");
+    let theirs = other.post(&format!("/admin/alerts/{}/acknowledge", alert.id), json!({})).await;
+    assert_eq!(theirs.status, StatusCode::NO_CONTENT);
+}

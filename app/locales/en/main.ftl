@@ -547,3 +547,4 @@ error-export-taken-over = Another server took this export over.
 job-kind-signals = Verification signal recomputation
 bundle-status-erased = Destroyed (a plaintiff's data was erased)
 error-export-erased = This bundle held the data of someone who had their data erased, so it was destroyed. Export the round again.
+error-alert-about-yourself = An alert about you is for another administrator to acknowledge.

@@ -547,3 +547,4 @@ error-export-taken-over = この書き出しは別のサーバーが引き継ぎ
 job-kind-signals = 検証シグナルの再計算
 bundle-status-erased = 消去済み（原告のデータ消去により破棄）
 error-export-erased = この提訴資料には消去を求めた方のデータが含まれていたため破棄されました。ラウンドから書き出し直してください。
+error-alert-about-yourself = ご自身についてのアラートは、別の管理者が確認します。

@@ -168,6 +168,11 @@ pub async fn alerts(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Alert
 pub async fn acknowledge_alert(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<()> {
     user.require(Role::Admin)?;
     let txn = state.db.begin_write().await?;
+    // An alert about an administrator is for another administrator to clear.
+    let about = alert::Entity::find_by_id(id).one(&*txn).await?.ok_or(AppError::NotFound)?;
+    if about.user_id == Some(user.id) {
+        return Err(AppError::Conflict("alert_about_yourself"));
+    }
     let changed = alert::Entity::update_many()
         .col_expr(alert::Column::AcknowledgedAt, Expr::value(state.clock.now()))
         .col_expr(alert::Column::AcknowledgedBy, Expr::value(user.id))
