@@ -94,6 +94,9 @@ struct RawSettings {
     reminder_sweep_seconds: u64,
     #[serde(default = "default_review_overdue_days")]
     review_overdue_days: u32,
+    /// Comma-separated addresses or networks of the reverse proxies in front.
+    #[serde(default)]
+    trusted_proxies: String,
 }
 
 fn default_mail_from() -> String {
@@ -215,6 +218,9 @@ pub struct Settings {
     pub evidence_downloads_per_hour: u32,
     pub exports_per_hour: u32,
     pub background: Background,
+    /// `APP_TRUSTED_PROXIES`: requests from these peers name the client in
+    /// `X-Forwarded-For`; from anyone else that header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Mail and background work. Every setting is optional.
@@ -381,7 +387,19 @@ impl Settings {
             reminder_sweep: seconds(raw.reminder_sweep_seconds),
             review_overdue_days: raw.review_overdue_days,
         };
+        let trusted_proxies = raw
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::Invalid(format!("trusted_proxies: {p:?} is not an address or a network")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
+            trusted_proxies,
             background,
             claim_views_per_hour: raw.claim_views_per_hour,
             evidence_downloads_per_hour: raw.evidence_downloads_per_hour,
@@ -482,6 +500,17 @@ mod tests {
     fn secrets_print_redacted() {
         let s = Secret::new("hunter2".to_string());
         assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_anything_else_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = figment().merge(("data_dir", dir.path().display().to_string()));
+        let ok = Settings::from_figment(&base.clone().merge(("trusted_proxies", "10.0.0.0/8, 192.0.2.7"))).unwrap();
+        assert_eq!(ok.trusted_proxies.len(), 2);
+        assert!(ok.trusted_proxies[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()));
+        let bad = Settings::from_figment(&base.merge(("trusted_proxies", "proxy.internal"))).unwrap_err();
+        assert!(bad.to_string().contains("proxy.internal"), "{bad}");
     }
 
     #[test]

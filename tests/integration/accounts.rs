@@ -111,3 +111,47 @@ fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// Behind the operator's reverse proxy (`APP_TRUSTED_PROXIES`), the per-address
+/// login limit and the audit trail see each client, not the proxy; from any
+/// other peer `X-Forwarded-For` is ignored, so nobody can pick an address.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_keeps_its_own_address() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    async fn login(app: &portal::TestApp, from: &str) -> StatusCode {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", app.address))
+            .header("X-Forwarded-For", from)
+            .json(&json!({"email": "nobody@example.jp", "password": "not the password"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+    let proxied = spawn_app_with(|f| {
+        f.merge(("trusted_proxies", "127.0.0.1/32, 10.0.0.0/8")).merge(("login_attempts_per_ip_per_minute", 2))
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(login(&proxied, "203.0.113.5").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(&proxied, "203.0.113.5").await, StatusCode::TOO_MANY_REQUESTS, "that client is throttled");
+    assert_eq!(
+        login(&proxied, "198.51.100.1, 203.0.113.6, 10.0.0.2").await,
+        StatusCode::UNAUTHORIZED,
+        "another is not"
+    );
+    let db = proxied.db().await;
+    let audited = entities::audit_event::Entity::find()
+        .filter(entities::audit_event::Column::Ip.eq("203.0.113.6"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1, "the audit trail names the client, not the proxy");
+
+    let direct = spawn_app_with(|f| f.merge(("login_attempts_per_ip_per_minute", 2))).await;
+    for from in ["203.0.113.5", "203.0.113.6"] {
+        assert_eq!(login(&direct, from).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(&direct, "203.0.113.7").await, StatusCode::TOO_MANY_REQUESTS, "the header is not believed");
+}

@@ -16,8 +16,9 @@ use crate::AppState;
 pub const SESSION_COOKIE: &str = "session";
 const CSRF_COOKIE: &str = "csrf_seed";
 
-/// The client address as the socket saw it (X-Real-IP only when an operator
-/// configured `ip_header` behind a trusted proxy).
+/// The client address: as the socket saw it, or, when the peer is one of
+/// the operator's trusted proxies (`APP_TRUSTED_PROXIES`), the nearest
+/// address in `X-Forwarded-For` that is not a trusted proxy itself.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -25,7 +26,43 @@ pub struct ClientIp(pub Option<IpAddr>);
 impl<'r> FromRequest<'r> for ClientIp {
     type Error = std::convert::Infallible;
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        Outcome::Success(ClientIp(req.client_ip()))
+        Outcome::Success(ClientIp(client_ip(req)))
+    }
+}
+
+/// See [`ClientIp`]. Per-address limits, the audit trail and the burst
+/// signal all take the address from here.
+pub fn client_ip(req: &Request<'_>) -> Option<IpAddr> {
+    let trusted = req.rocket().state::<AppState>().map(|s| s.settings.trusted_proxies.as_slice()).unwrap_or(&[]);
+    let peer = req.client_ip();
+    match peer {
+        Some(ip) if trusted.iter().any(|net| net.contains(&ip)) => {
+            forwarded_client(req.headers().get("X-Forwarded-For"), trusted).or(peer)
+        }
+        _ => peer,
+    }
+}
+
+/// The rightmost address in the `X-Forwarded-For` values that no trusted
+/// proxy holds: each proxy appends the address it received from.
+fn forwarded_client<'a>(values: impl Iterator<Item = &'a str>, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let hops: Vec<IpAddr> = values.flat_map(|v| v.split(',')).filter_map(|h| h.trim().parse().ok()).collect();
+    hops.into_iter().rev().find(|ip| !trusted.iter().any(|net| net.contains(ip)))
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_the_nearest_hop_no_trusted_proxy_holds() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let one = |v: &'static str| forwarded_client(std::iter::once(v), &trusted).map(|ip| ip.to_string());
+        assert_eq!(one("203.0.113.5").as_deref(), Some("203.0.113.5"));
+        // A client may send its own header; only what our proxies appended counts.
+        assert_eq!(one("198.51.100.1, 203.0.113.5, 10.0.0.2").as_deref(), Some("203.0.113.5"));
+        assert_eq!(one("10.0.0.3").as_deref(), None);
+        assert_eq!(one("not an address").as_deref(), None);
     }
 }
 
@@ -101,7 +138,7 @@ async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
         id: user.id,
         role,
         session_id: session.id,
-        ip: req.client_ip(),
+        ip: client_ip(req),
         via_cookie,
         mfa: session.mfa_verified_at.is_some(),
         reauthenticated_at: session.reauthenticated_at,

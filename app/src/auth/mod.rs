@@ -9,4 +9,4 @@ pub mod service;
 pub mod totp;
 
 pub use domain::{Password, Role};
-pub use guard::{AdminUser, ClientIp, Csrf, CurrentUser, MaybeUser, StaffUser, SESSION_COOKIE};
+pub use guard::{client_ip, AdminUser, ClientIp, Csrf, CurrentUser, MaybeUser, StaffUser, SESSION_COOKIE};

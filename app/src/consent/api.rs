@@ -19,7 +19,7 @@ impl<'r> FromRequest<'r> for SigningContext {
     type Error = std::convert::Infallible;
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         Outcome::Success(SigningContext {
-            ip: req.client_ip().map(|i| i.to_string()),
+            ip: crate::auth::client_ip(req).map(|i| i.to_string()),
             user_agent: req.headers().get_one("User-Agent").map(str::to_string),
         })
     }
