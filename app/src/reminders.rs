@@ -119,13 +119,9 @@ async fn cure(
             continue;
         };
         if let Some(step) = ReminderSchedule::due_step(&schedule.cure_days_before, deadline, today) {
-            out.push(Mail {
-                kind: MailKind::CureReminder,
-                recipient: claim.claimant_id,
-                claim: Some(claim.id),
-                params: json!({"number": claim.number, "deadline": deadline.to_string()}),
-                dedupe_key: Some(format!("reminder.cure:{}:{step}", notice.id)),
-            });
+            let key = format!("reminder.cure:{}:{step}", notice.id);
+            let params = json!({"deadline": deadline.to_string()});
+            out.push(Mail::about(MailKind::CureReminder, &claim, params, Some(key)));
         }
     }
     Ok(out)
@@ -154,12 +150,10 @@ async fn drafts(
     Ok(claims_in(state, case_id, &["draft"])
         .await?
         .into_iter()
-        .map(|claim| Mail {
-            kind: MailKind::DraftReminder,
-            recipient: claim.claimant_id,
-            claim: Some(claim.id),
-            params: json!({"number": claim.number, "cut_off": round.cut_off.to_string(), "round": round.name}),
-            dedupe_key: Some(format!("reminder.draft:{}:{}:{step}", claim.id, round.id)),
+        .map(|claim| {
+            let key = format!("reminder.draft:{}:{}:{step}", claim.id, round.id);
+            let params = json!({"cut_off": round.cut_off.to_string(), "round": round.name});
+            Mail::about(MailKind::DraftReminder, &claim, params, Some(key))
         })
         .collect())
 }
@@ -194,12 +188,9 @@ async fn consents(state: &AppState, case_id: Uuid) -> Result<Vec<Mail>, JobError
             .filter(claim::Column::Status.is_in(["draft", "submitted", "needs_info", "verified"]))
             .all(state.db.conn())
             .await?;
-        out.extend(claims.into_iter().map(|claim| Mail {
-            kind: MailKind::ConsentReminder,
-            recipient: claim.claimant_id,
-            claim: Some(claim.id),
-            params: json!({"number": claim.number}),
-            dedupe_key: Some(format!("reminder.consent:{}:{}", claim.id, doc.id)),
+        out.extend(claims.into_iter().map(|claim| {
+            let key = format!("reminder.consent:{}:{}", claim.id, doc.id);
+            Mail::about(MailKind::ConsentReminder, &claim, json!({}), Some(key))
         }));
     }
     Ok(out)
@@ -241,13 +232,9 @@ async fn limitation(
         if in_a_frozen_round(state, claim.id).await? {
             continue;
         }
-        out.push(Mail {
-            kind: MailKind::LimitationReminder,
-            recipient: claim.claimant_id,
-            claim: Some(claim.id),
-            params: json!({"number": claim.number, "last_day": last_day.to_string()}),
-            dedupe_key: Some(format!("reminder.limitation:{}:{last_day}", claim.id)),
-        });
+        let key = format!("reminder.limitation:{}:{last_day}", claim.id);
+        let params = json!({"last_day": last_day.to_string()});
+        out.push(Mail::about(MailKind::LimitationReminder, &claim, params, Some(key)));
     }
     Ok(out)
 }

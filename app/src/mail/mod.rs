@@ -100,6 +100,21 @@ pub struct Mail {
     pub dedupe_key: Option<String>,
 }
 
+impl Mail {
+    /// A mail to a claim's claimant about it: the claim number joins `params`.
+    pub fn about(
+        kind: MailKind,
+        claim: &entities::claim::Model,
+        mut params: Value,
+        dedupe_key: Option<String>,
+    ) -> Self {
+        if let Some(map) = params.as_object_mut() {
+            map.insert("number".into(), claim.number.clone().into());
+        }
+        Self { kind, recipient: claim.claimant_id, claim: Some(claim.id), params, dedupe_key }
+    }
+}
+
 /// Queue a mail and its delivery inside the caller's transaction. Returns
 /// the outbox id, or `None` when it was not queued: the dedupe key was
 /// queued before, the recipient is gone, or turned this kind of mail off.

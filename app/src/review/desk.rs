@@ -467,11 +467,11 @@ async fn apply_decision(
         DecisionKind::Reject => MailKind::Rejected,
         DecisionKind::Verify | DecisionKind::AutoVerify => MailKind::Verified,
     };
-    let mut params = serde_json::json!({"number": model.number});
-    if let Some(deadline) = cure_deadline {
-        params["deadline"] = deadline.to_string().into();
-    }
-    let mail = Mail { kind, recipient: model.claimant_id, claim: Some(model.id), params, dedupe_key: None };
+    let params = match cure_deadline {
+        Some(deadline) => serde_json::json!({"deadline": deadline.to_string()}),
+        None => serde_json::json!({}),
+    };
+    let mail = Mail::about(kind, model, params, None);
     crate::mail::queue(&**txn, now, mail).await?;
     let action = match decision.kind {
         DecisionKind::Verify => "claim.verified",
