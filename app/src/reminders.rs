@@ -118,11 +118,17 @@ async fn cure(
         let Some((notice, deadline)) = notice.and_then(|n| n.cure_deadline.map(|d| (n, d))) else {
             continue;
         };
-        if let Some(step) = ReminderSchedule::due_step(&schedule.cure_days_before, deadline, today) {
-            let key = format!("reminder.cure:{}:{step}", notice.id);
-            let params = json!({"deadline": deadline.to_string()});
-            out.push(Mail::about(MailKind::CureReminder, &claim, params, Some(key)));
+        let Some(step) = ReminderSchedule::due_step(&schedule.cure_days_before, deadline, today) else {
+            continue;
+        };
+        // The notice itself told them the deadline: a step whose day had
+        // already come when it was sent would only repeat it.
+        if crate::today_of(notice.created_at) >= deadline - Duration::days(i64::from(step)) {
+            continue;
         }
+        let key = format!("reminder.cure:{}:{step}", notice.id);
+        let params = json!({"deadline": deadline.to_string()});
+        out.push(Mail::about(MailKind::CureReminder, &claim, params, Some(key)));
     }
     Ok(out)
 }

@@ -48,11 +48,11 @@ async fn lawyer(app: &TestApp) -> ApiClient {
     lawyer
 }
 
-async fn request_info(lawyer: &ApiClient, claim: &str) {
+async fn request_info(lawyer: &ApiClient, claim: &str, cure_days: u32) {
     let r = lawyer
         .post(
             &format!("/review/claims/{claim}/decision"),
-            json!({"decision": "request_info", "reason": "写真が読めません", "cure_days": 14}),
+            json!({"decision": "request_info", "reason": "写真が読めません", "cure_days": cure_days}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -65,8 +65,8 @@ async fn a_cure_deadline_is_reminded_seven_and_two_days_before_and_not_once_answ
     let lawyer = lawyer(&app).await;
     let (_, waiting) = submitted(&app, "hanako@example.jp").await;
     let (answering, answered) = submitted(&app, "taro@example.jp").await;
-    request_info(&lawyer, &waiting).await;
-    request_info(&lawyer, &answered).await;
+    request_info(&lawyer, &waiting, 14).await;
+    request_info(&lawyer, &answered, 14).await;
 
     assert_eq!(sweep(&app, "reminder.cure").await, 0, "14 days left: nothing yet");
     app.clock.advance(Duration::days(6));
@@ -99,6 +99,19 @@ async fn a_cure_deadline_is_reminded_seven_and_two_days_before_and_not_once_answ
     let page = browser.get(&format!("/claims/{waiting}")).await;
     let rows = page.texts("section[aria-labelledby=mail] tbody tr");
     assert_eq!(rows.iter().filter(|r| r.contains("リマインダー: 追加資料の期限")).count(), 2, "{rows:?}");
+}
+
+#[tokio::test]
+async fn a_short_cure_deadline_is_not_repeated_the_day_the_notice_gives_it() {
+    let app = quiet_app().await;
+    let lawyer = lawyer(&app).await;
+    let (_, claim) = submitted(&app, "hanako@example.jp").await;
+    request_info(&lawyer, &claim, 7).await;
+    assert_eq!(sweep(&app, "reminder.cure").await, 0, "7 days left, but the notice itself says so");
+    app.clock.advance(Duration::days(1));
+    assert_eq!(sweep(&app, "reminder.cure").await, 0, "6 days left: the 7-day step passed with the notice");
+    app.clock.advance(Duration::days(4));
+    assert_eq!(sweep(&app, "reminder.cure").await, 1, "2 days left");
 }
 
 /// Open a round of the case with its cut-off `days` from the clock's today.
@@ -151,7 +164,7 @@ async fn a_new_version_of_a_signed_document_is_announced_once_even_to_those_who_
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let (prompt, prompt_claim) = submitted(&app, "prompt@example.jp").await;
     assert_eq!(sweep(&app, "reminder.consent").await, 0);
-    let admin = app.staff("admin@example.jp", Role::Admin).await;
+    let (admin, _) = app.staff_verified("admin@example.jp", Role::Admin).await;
     let published = admin
         .post(
             "/admin/cases/benesse-2014/documents",
