@@ -12,3 +12,4 @@ pub mod s3;
 pub mod service;
 pub mod source;
 pub mod store;
+pub mod strip;

@@ -12,6 +12,7 @@ use super::domain::{chunk_count, sniff, ChunkOpener, ChunkSealer, EvidenceKind, 
 use super::jpeg::strip_metadata;
 use super::source::Source;
 use super::store::{EvidenceStore, StoreError};
+use super::strip::{Filter, Stripped};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
 use crate::crypto::Keyring;
@@ -93,6 +94,10 @@ const STORE_BATCH: usize = 256 * 1024;
 /// A failed read of the upload: a request body that is not well-formed
 /// multipart arrives as `InvalidData` (400); anything else is ours (500).
 fn read_error(e: std::io::Error) -> AppError {
+    if e.get_ref().is_some_and(|inner| inner.is::<super::strip::StripError>()) {
+        // A photo whose structure the metadata removal cannot follow.
+        return AppError::UnsupportedType;
+    }
     match e.kind() {
         std::io::ErrorKind::InvalidData => AppError::Malformed,
         _ => AppError::Internal(e.to_string()),
@@ -100,7 +105,7 @@ fn read_error(e: std::io::Error) -> AppError {
 }
 
 /// Upload one file (`declared_size` bytes, when known before reading) read from `input`;
-/// JPEG metadata is removed, so the stored size and SHA-256 are those of the
+/// metadata is removed (JPEG, PNG, WebP, HEIC), so the stored size and SHA-256 are those of the
 /// file as kept. The object is stored
 /// and verified before the row commits; a retried upload with the same
 /// idempotency key answers the first upload's record.
@@ -150,6 +155,7 @@ pub async fn upload(
     if content_type == SniffedType::Jpeg {
         source = strip_metadata(source).await.map_err(|_| AppError::UnsupportedType)?;
     }
+    let mut source = Stripped::new(source, Filter::for_type(content_type));
     let storage_key = Uuid::new_v4().simple().to_string();
     let mut writer = state.store.writer(&storage_key).await?;
     let mut sealer = ChunkSealer::new(data_key.bytes());
