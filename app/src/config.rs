@@ -51,6 +51,10 @@ struct RawSettings {
     lockout_minutes: i64,
     #[serde(default = "default_ip_per_minute")]
     login_attempts_per_ip_per_minute: u32,
+    #[serde(default = "default_registrations_per_ip")]
+    registrations_per_ip_per_hour: u32,
+    #[serde(default = "default_registrations_per_minute")]
+    registrations_per_minute: u32,
     #[serde(default = "default_db_connections")]
     db_max_connections: u32,
     #[serde(default)]
@@ -180,6 +184,13 @@ fn default_lockout_minutes() -> i64 {
 fn default_ip_per_minute() -> u32 {
     30
 }
+/// Households behind one carrier-grade NAT share an address: generous.
+fn default_registrations_per_ip() -> u32 {
+    20
+}
+fn default_registrations_per_minute() -> u32 {
+    120
+}
 fn default_db_connections() -> u32 {
     16
 }
@@ -206,6 +217,9 @@ pub struct Settings {
     pub login_max_failures: i32,
     pub lockout_minutes: i64,
     pub login_attempts_per_ip_per_minute: u32,
+    /// New accounts per client address per hour, and for the whole portal per minute.
+    pub registrations_per_ip_per_hour: u32,
+    pub registrations_per_minute: u32,
     pub db_max_connections: u32,
     /// The local evidence store's directory.
     pub evidence_dir: PathBuf,
@@ -323,9 +337,16 @@ impl Settings {
         if raw.session_hours < 1 || raw.session_hours > 24 * 14 {
             return Err(ConfigError::Invalid("session_hours must be between 1 and 336".into()));
         }
-        if raw.login_max_failures < 1 || raw.lockout_minutes < 1 || raw.login_attempts_per_ip_per_minute < 1 {
+        if raw.login_max_failures < 1
+            || raw.lockout_minutes < 1
+            || raw.login_attempts_per_ip_per_minute < 1
+            || raw.registrations_per_ip_per_hour < 1
+            || raw.registrations_per_minute < 1
+        {
             return Err(ConfigError::Invalid(
-                "login_max_failures, lockout_minutes and login_attempts_per_ip_per_minute must be positive".into(),
+                "login_max_failures, lockout_minutes, login_attempts_per_ip_per_minute, registrations_per_ip_per_hour \
+                 and registrations_per_minute must be positive"
+                    .into(),
             ));
         }
         if raw.db_max_connections < 1 {
@@ -418,6 +439,8 @@ impl Settings {
             login_max_failures: raw.login_max_failures,
             lockout_minutes: raw.lockout_minutes,
             login_attempts_per_ip_per_minute: raw.login_attempts_per_ip_per_minute,
+            registrations_per_ip_per_hour: raw.registrations_per_ip_per_hour,
+            registrations_per_minute: raw.registrations_per_minute,
             db_max_connections: raw.db_max_connections,
         })
     }

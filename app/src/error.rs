@@ -149,6 +149,8 @@ impl AppError {
 pub fn missing_message(field: &str) -> ErrorCode {
     if field.starts_with("consent.") {
         ErrorCode::ConsentRequired
+    } else if field == crate::intake::service::EMAIL_CONFIRMATION {
+        ErrorCode::AddressUnconfirmed
     } else {
         ErrorCode::Required
     }

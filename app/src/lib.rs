@@ -50,6 +50,8 @@ pub struct AppState {
     pub keys: Keyring,
     pub settings: Settings,
     pub login_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// New accounts: per client address, and for the whole portal.
+    pub registrations: auth::registration::RegistrationLimits,
     /// Verified against when a login names no usable account (S2).
     pub dummy_hash: String,
     pub cases: cases::service::CaseCache,
@@ -89,6 +91,7 @@ impl AppState {
             db,
             keys: Keyring::new(&settings.keys),
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            registrations: auth::registration::RegistrationLimits::new(&settings),
             dummy_hash: auth::service::dummy_hash(),
             cases: Default::default(),
             roster_imports: Default::default(),
@@ -109,6 +112,7 @@ impl AppState {
             keys: self.keys.clone(),
             settings: self.settings.clone(),
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            registrations: auth::registration::RegistrationLimits::new(&self.settings),
             dummy_hash: self.dummy_hash.clone(),
             cases: Default::default(),
             roster_imports: Default::default(),

@@ -274,9 +274,16 @@ fn unauthorized(req: &Request<'_>) -> Result<Redirect, (Status, AppError)> {
     }
 }
 
+/// A staff guard that refused for want of the second factor said so on the
+/// request: pages go to the second-factor page, the API answers
+/// `second_factor_required`.
 #[rocket::catch(default)]
-fn default_catcher(status: Status, _req: &Request<'_>) -> (Status, AppError) {
-    (status, error_for(status))
+fn default_catcher(status: Status, req: &Request<'_>) -> rocket::Either<AppError, (Status, AppError)> {
+    let refusal = req.local_cache(crate::auth::GuardRefusal::default);
+    if status == Status::Forbidden && refusal.second_factor {
+        return rocket::Either::Left(AppError::SecondFactorRequired);
+    }
+    rocket::Either::Right((status, error_for(status)))
 }
 
 pub fn catchers() -> Vec<Catcher> {

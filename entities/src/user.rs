@@ -25,6 +25,9 @@ pub struct Model {
     pub language: String,
     /// Whether this person wants reminders (notices and decisions are always sent).
     pub reminders: bool,
+    /// When the owner of the address opened the link sent to it (staff:
+    /// when the account was made). A claim cannot be submitted before.
+    pub email_verified_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,7 @@ mod m20261122_000011_roster_keys;
 mod m20261122_000012_one_signature_each;
 mod m20261202_000013_approximate_dates;
 mod m20261202_000014_jobs_and_mail;
+mod m20261202_000015_email_verification;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000012_one_signature_each::Migration),
             Box::new(m20261202_000013_approximate_dates::Migration),
             Box::new(m20261202_000014_jobs_and_mail::Migration),
+            Box::new(m20261202_000015_email_verification::Migration),
         ]
     }
 }

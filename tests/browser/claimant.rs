@@ -127,6 +127,17 @@ pub async fn journey(lang: Lang, hands: Hands, backends: Backends, name: &str) {
     me.fill("register-password", PASSWORD).await;
     me.press_key("register-submit").await;
 
+    // The same answer whoever registers: "check your mail". She opens the
+    // link from the mail on her phone, then signs in.
+    me.p.sees(&me.t("check-mail-title")).await;
+    let link = portal.confirmation_link(PARENT_EMAIL).await;
+    me.p.visit(&link).await;
+    me.p.sees(&me.t("confirm-done")).await;
+    me.press_key("check-mail-sign-in").await;
+    me.fill("login-email", PARENT_EMAIL).await;
+    me.fill("login-password", PASSWORD).await;
+    me.press_key("login-submit").await;
+
     // Join the case: the form that every browser was refused before.
     me.press_key("home-join").await;
     assert!(me.p.path().await.ends_with("/identity"), "joining opens the first step: {}", me.p.path().await);

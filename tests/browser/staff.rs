@@ -28,6 +28,10 @@ async fn submitted_claim(portal: &Portal, photos: &[(&str, &Path)]) -> (portal::
     let anon = portal::ApiClient { base: portal.base.clone(), http: reqwest::Client::new(), token: None, lang: "ja" };
     let reply = anon.post("/auth/register", json!({"email": CLAIMANT, "password": PASSWORD})).await;
     assert!(reply.status.is_success(), "register: {:?}", reply.body);
+    // The link from the mail, opened as the claimant would.
+    let link = portal.confirmation_link(CLAIMANT).await;
+    let opened = reqwest::get(format!("{}{link}", portal.base)).await.expect("confirm");
+    assert!(opened.status().is_success(), "confirm: {}", opened.status());
     let api = api_client(portal, CLAIMANT).await;
     let id = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().expect("id").to_string();
     let r = api.put(&format!("/claims/{id}"), portal::complete_draft("やまだ", "1980-04-01")).await;

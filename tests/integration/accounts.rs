@@ -1,5 +1,6 @@
-use portal::{spawn_app, spawn_app_with};
+use portal::{complete_draft, spawn_app, spawn_app_with, SmtpServer};
 use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
 #[tokio::test]
@@ -36,16 +37,135 @@ async fn a_weak_password_is_refused_in_the_callers_language() {
     assert_eq!(r.body["error"]["fields"]["password"], "Use at least 8 characters.");
 }
 
+/// Registration says the same for a known address as for a new one; the
+/// owner of the known address hears that someone tried (S2, enumeration).
 #[tokio::test]
-async fn a_second_registration_with_the_same_email_is_refused() {
-    let app = spawn_app().await;
+async fn registering_a_known_address_answers_as_a_new_one_does_and_tells_its_owner() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|f| smtp.configure(f)).await;
     app.claimant("hanako@example.jp").await;
-    let r = app
+    let known = app
         .api()
         .post("/auth/register", json!({"email": "HANAKO@example.jp", "password": "another long password"}))
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.body["error"]["fields"]["email"].is_string());
+    let new = app
+        .api()
+        .post("/auth/register", json!({"email": "taro@example.jp", "password": "another long password"}))
+        .await;
+    assert_eq!((known.status, &known.body), (new.status, &new.body));
+    assert_eq!(known.status, StatusCode::ACCEPTED);
+    // The old password still signs in; the new one does not.
+    app.login("hanako@example.jp", "correct horse battery staple").await;
+    let taken =
+        app.api().post("/auth/login", json!({"email": "hanako@example.jp", "password": "another long password"})).await;
+    assert_eq!(taken.status, StatusCode::UNAUTHORIZED);
+    // Three mails: hanako's link, the warning to hanako, taro's link.
+    let mails = smtp.wait_for(3, 20).await;
+    let to_hanako: Vec<_> = mails.iter().filter(|m| m.to.iter().any(|to| to.contains("hanako@example.jp"))).collect();
+    assert_eq!(to_hanako.len(), 2, "{mails:?}");
+    assert!(
+        to_hanako.iter().any(|m| m.subject.contains("登録") && !m.body.contains("/confirm?token=")),
+        "{to_hanako:?}"
+    );
+    let to_taro: Vec<_> = mails.iter().filter(|m| m.to.iter().any(|to| to.contains("taro@example.jp"))).collect();
+    assert!(to_taro[0].body.contains("/confirm?token="), "{to_taro:?}");
+}
+
+/// The link in the mail proves the address; before it a claim can be
+/// drafted but not submitted, and the claimant is told why in words.
+#[tokio::test]
+async fn a_claim_is_submitted_only_after_the_address_is_confirmed_by_the_link_in_the_mail() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|f| smtp.configure(f)).await;
+    let mut api = app.claimant_unconfirmed("hanako@example.jp").await;
+    api.lang = "en";
+    assert_eq!(api.get("/me").await.body["email_confirmed"], false);
+    let claim = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        api.put(&format!("/claims/{claim}"), complete_draft("やまだ", "1980-05-05")).await.status,
+        StatusCode::OK
+    );
+    api.sign_all(&claim).await;
+    assert!(api.get(&format!("/claims/{claim}")).await.body["missing"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("email_confirmation")));
+    let refused = api.post(&format!("/claims/{claim}/submit"), json!({})).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    assert!(
+        refused.body["error"]["fields"]["email_confirmation"].as_str().unwrap().contains("not confirmed"),
+        "{:?}",
+        refused.body
+    );
+
+    // The link from the mail, as received by the mail server.
+    let mail = smtp.wait_for(1, 20).await.remove(0);
+    let link = mail.body.split_whitespace().find(|w| w.contains("/confirm?token=")).expect("a link").to_string();
+    assert!(link.starts_with("http"), "{link}");
+    let path = &link[link.find("/confirm").unwrap()..];
+    // A link with a character changed is refused in words.
+    let broken = app.browser().get(&format!("{}x", path)).await;
+    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(broken.html.contains("このリンクは使えません"), "{}", broken.html);
+    let opened = app.browser().get(path).await;
+    assert_eq!(opened.status, StatusCode::OK);
+    assert!(opened.html.contains("メールアドレスを確認しました"), "{}", opened.html);
+    assert_eq!(api.get("/me").await.body["email_confirmed"], true);
+    let submitted = api.post(&format!("/claims/{claim}/submit"), json!({})).await;
+    assert_eq!(submitted.status, StatusCode::OK, "{:?}", submitted.body);
+
+    // The token is nowhere at rest: the kept copy of the mail says where it led, not the token.
+    let token = &path["/confirm?token=".len()..];
+    assert!(portal::find_in(&app.bytes_at_rest(), &[token]).is_empty(), "the link's token is stored");
+    let db = app.db().await;
+    let confirmed = entities::audit_event::Entity::find()
+        .filter(entities::audit_event::Column::Action.eq("account.address_confirmed"))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(confirmed, 1);
+}
+
+/// Registration is limited per client address and for the whole portal,
+/// before any password is hashed.
+#[tokio::test]
+async fn registrations_are_limited_per_address_and_portal_wide() {
+    let app = spawn_app_with(|f| f.merge(("registrations_per_ip_per_hour", 2))).await;
+    let mut api = app.api();
+    api.lang = "en";
+    for n in 0..2 {
+        let r = api
+            .post(
+                "/auth/register",
+                json!({"email": format!("r{n}@example.jp"), "password": "correct horse battery staple"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    let r =
+        api.post("/auth/register", json!({"email": "r9@example.jp", "password": "correct horse battery staple"})).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body["error"]["code"], "too_many_requests");
+    // The page says so too, keeping what was typed.
+    let browser = app.browser();
+    let page = browser.get("/register").await;
+    let refused = browser
+        .submit(&page, "/register", &[("email", "r9@example.jp"), ("password", "correct horse battery staple")])
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.input_value("email").as_deref(), Some("r9@example.jp"));
+
+    let app = spawn_app_with(|f| f.merge(("registrations_per_minute", 1))).await;
+    let first = app
+        .api()
+        .post("/auth/register", json!({"email": "a@example.jp", "password": "correct horse battery staple"}))
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let second = app
+        .api()
+        .post("/auth/register", json!({"email": "b@example.jp", "password": "correct horse battery staple"}))
+        .await;
+    assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ async fn every_state_change_and_authentication_event_is_audited() {
 async fn an_intact_chain_verifies_and_an_edited_row_is_detected() {
     let app = spawn_app().await;
     claimant_with_submitted_claim(&app).await;
-    let admin = app.staff("admin2@example.jp", app::auth::Role::Admin).await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", app::auth::Role::Admin).await;
     let ok = admin.get("/admin/audit/verify").await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.body["ok"], true, "{:?}", ok.body);
@@ -55,7 +55,7 @@ async fn an_intact_chain_verifies_and_an_edited_row_is_detected() {
 async fn a_deleted_or_reordered_audit_row_is_detected() {
     let app = spawn_app().await;
     claimant_with_submitted_claim(&app).await;
-    let admin = app.staff("admin2@example.jp", app::auth::Role::Admin).await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", app::auth::Role::Admin).await;
     let db = app.db().await;
     db.execute_unprepared("DELETE FROM audit_events WHERE seq = 3").await.unwrap();
     let r = admin.get("/admin/audit/verify").await;
@@ -65,7 +65,7 @@ async fn a_deleted_or_reordered_audit_row_is_detected() {
     // Renumbering the rows to hide the gap breaks the links instead.
     let app = spawn_app().await;
     claimant_with_submitted_claim(&app).await;
-    let admin = app.staff("admin2@example.jp", app::auth::Role::Admin).await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", app::auth::Role::Admin).await;
     let db = app.db().await;
     db.execute_unprepared("DELETE FROM audit_events WHERE seq = 3").await.unwrap();
     // Two steps, so no unique-key clash midway on either database.

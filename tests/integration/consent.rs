@@ -176,7 +176,7 @@ async fn a_new_version_asks_signers_to_consent_again_and_keeps_them_out_of_round
     assert_eq!(claim["consent"]["current"], true);
     assert_eq!(claim["round_exclusions"], json!(["not_verified"]), "consent is not what keeps it out");
 
-    let admin = app.staff("admin@example.jp", app::auth::Role::Admin).await;
+    let (admin, _) = app.staff_verified("admin@example.jp", app::auth::Role::Admin).await;
     let old_retainer = api.get("/cases/benesse-2014/documents").await.body[0].clone();
     let published = admin.post("/admin/cases/benesse-2014/documents", retainer_body()).await;
     assert_eq!(published.status, StatusCode::CREATED, "{:?}", published.body);
@@ -222,7 +222,7 @@ async fn only_an_administrator_publishes_and_a_bad_document_gets_field_errors() 
     let lawyer = app.staff("lawyer@example.jp", app::auth::Role::Lawyer).await;
     assert_eq!(lawyer.post("/admin/cases/benesse-2014/documents", retainer_body()).await.status, StatusCode::NOT_FOUND);
 
-    let mut admin = app.staff("admin@example.jp", app::auth::Role::Admin).await;
+    let (mut admin, _) = app.staff_verified("admin@example.jp", app::auth::Role::Admin).await;
     admin.lang = "en";
     let r = admin
         .post(
@@ -289,8 +289,7 @@ async fn api_sha(app: &TestApp) -> String {
 #[tokio::test]
 async fn an_administrator_publishes_a_version_from_the_admin_page() {
     let app = spawn_app().await;
-    app.staff("admin@example.jp", app::auth::Role::Admin).await;
-    let browser = app.browser_signed_in("admin@example.jp", "staff password long enough").await;
+    let browser = app.staff_browser("admin@example.jp", app::auth::Role::Admin).await;
     let page = browser.get("/admin/cases/benesse-2014/documents").await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(
@@ -330,7 +329,7 @@ async fn the_status_page_asks_for_a_new_signature_after_a_revision() {
     assert!(!before.html.contains("書面が改訂されました"));
     assert!(before.html.contains("弁護団の確認が終わると"), "not yet verified is the only reason");
 
-    let admin = app.staff("admin@example.jp", app::auth::Role::Admin).await;
+    let (admin, _) = app.staff_verified("admin@example.jp", app::auth::Role::Admin).await;
     assert_eq!(admin.post("/admin/cases/benesse-2014/documents", retainer_body()).await.status, StatusCode::CREATED);
     let after = browser.get(&format!("/claims/{id}")).await;
     assert!(after.html.contains("書面が改訂されました"), "the claimant is asked to sign again");

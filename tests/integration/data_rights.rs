@@ -315,7 +315,7 @@ async fn erasure_shreds_the_keys_deletes_the_files_closes_the_account_and_leaves
     assert!(portal::find_in(&at_rest, &[A.email]).is_empty());
 
     // The audit trail still verifies, and records the erasure without personal data.
-    let admin = app.staff("admin@example.jp", app::auth::Role::Admin).await;
+    let (admin, _) = app.staff_verified("admin@example.jp", app::auth::Role::Admin).await;
     let verify = admin.get("/admin/audit/verify").await;
     assert_eq!(verify.body["ok"], true, "{:?}", verify.body);
     let erased = entities::audit_event::Entity::find()

@@ -5,10 +5,15 @@ async fn registered_browser(app: &TestApp, email: &str) -> Browser {
     let browser = app.browser();
     let page = browser.get("/register").await;
     assert_eq!(page.status, StatusCode::OK);
-    let home =
+    let sent =
         browser.submit(&page, "/register", &[("email", email), ("password", "correct horse battery staple")]).await;
-    assert_eq!(home.status, StatusCode::OK, "{}", home.html);
-    assert!(home.url.ends_with('/'), "registration signs in and goes home: {}", home.url);
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.html);
+    assert!(sent.html.contains("メールを確認してください"), "registration asks to open the mail: {}", sent.html);
+    app.confirm_address(email).await;
+    let login = browser.get("/login").await;
+    let home =
+        browser.submit(&login, "/login", &[("email", email), ("password", "correct horse battery staple")]).await;
+    assert!(home.url.ends_with('/'), "signed in and home: {}", home.url);
     browser
 }
 

@@ -120,7 +120,7 @@ async fn no_page_shows_a_code_where_a_person_reads() {
     visit(&claimant, "/me", &codes, &mut shown).await;
 
     // An administrator's pages, with a round computed over the claim.
-    let admin_api = app.staff("labels.admin@example.jp", Role::Admin).await;
+    let (admin_api, secret) = app.staff_verified("labels.admin@example.jp", Role::Admin).await;
     let today = app::today_of(chrono::Utc::now());
     let round = admin_api
         .post(
@@ -137,7 +137,7 @@ async fn no_page_shows_a_code_where_a_person_reads() {
     assert!(r.status.is_success(), "{:?}", r.body);
     let r = admin_api.post(&format!("/admin/rounds/{round_id}/compute"), serde_json::json!({})).await;
     assert!(r.status.is_success(), "{:?}", r.body);
-    let admin = app.browser_signed_in("labels.admin@example.jp", "staff password long enough").await;
+    let admin = app.staff_browser_enrolled("labels.admin@example.jp", &secret).await;
     visit(&admin, &format!("/admin/rounds/{round_id}"), &codes, &mut shown).await;
     for path in [
         "/admin",

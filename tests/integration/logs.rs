@@ -49,10 +49,19 @@ async fn personal_data_never_reaches_the_logs_or_urls() {
     let browser = app.browser();
     let page = browser.get("/register").await;
     let mut urls = vec![page.url.clone()];
-    let home = browser
+    let sent = browser
         .submit(
             &page,
             "/register",
+            &[("email", "page.logcanary@example.jp"), ("password", "correct horse battery staple")],
+        )
+        .await;
+    urls.push(sent.url.clone());
+    let login = browser.get("/login").await;
+    let home = browser
+        .submit(
+            &login,
+            "/login",
             &[("email", "page.logcanary@example.jp"), ("password", "correct horse battery staple")],
         )
         .await;

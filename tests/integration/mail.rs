@@ -2,7 +2,7 @@
 //! (aiosmtpd): the right language, no personal data, and delivery that
 //! survives a refusing or absent server.
 use app::auth::Role;
-use portal::{complete_draft, spawn_app_with, ApiClient, SmtpServer, TestApp};
+use portal::{complete_draft, spawn_app_with, ApiClient, Received, SmtpServer, TestApp};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -13,13 +13,42 @@ async fn lawyer(app: &TestApp) -> ApiClient {
     lawyer
 }
 
-/// A claimant registered from pages in `lang`, with a submitted claim.
-async fn claimant_in(app: &TestApp, email: &str, lang: &'static str) -> (ApiClient, String, String) {
+/// The mail other than address confirmations (every claimant gets one).
+fn notices(mails: Vec<Received>) -> Vec<Received> {
+    mails.into_iter().filter(|m| !m.body.contains("/confirm?token=")).collect()
+}
+
+/// A claimant registered in `lang` who opened the confirmation link (from
+/// the mail server when there is one), with a submitted claim.
+async fn claimant_in(
+    app: &TestApp,
+    smtp: Option<&SmtpServer>,
+    email: &str,
+    lang: &'static str,
+) -> (ApiClient, String, String) {
     let mut api = app.api();
     api.lang = lang;
     let password = "correct horse battery staple";
     let r = api.post("/auth/register", json!({"email": email, "password": password})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    match smtp {
+        Some(smtp) => {
+            let mut link = None;
+            for _ in 0..200 {
+                link = smtp.messages().iter().filter(|m| m.to == [email]).find_map(|m| {
+                    m.body.split_whitespace().find(|w| w.contains("/confirm?token=")).map(str::to_string)
+                });
+                if link.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let link = link.expect("the confirmation mail arrives");
+            let path = &link[link.find("/confirm").unwrap()..];
+            assert_eq!(app.browser().get(path).await.status, StatusCode::OK);
+        }
+        None => app.confirm_address(email).await,
+    }
     let mut api = app.login(email, password).await;
     api.lang = lang;
     let claim = api.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
@@ -41,8 +70,8 @@ async fn a_deficiency_notice_arrives_in_the_claimants_language_with_no_personal_
     let smtp = SmtpServer::start();
     let app = spawn_app_with(|f| smtp.configure(f)).await;
     let lawyer = lawyer(&app).await;
-    let (_, ja_claim, ja_number) = claimant_in(&app, "hanako@example.jp", "ja").await;
-    let (_, en_claim, en_number) = claimant_in(&app, "mary@example.jp", "en").await;
+    let (_, ja_claim, ja_number) = claimant_in(&app, Some(&smtp), "hanako@example.jp", "ja").await;
+    let (_, en_claim, en_number) = claimant_in(&app, Some(&smtp), "mary@example.jp", "en").await;
     assert!(!ja_number.is_empty() && !en_number.is_empty());
     for claim in [&ja_claim, &en_claim] {
         let r = lawyer
@@ -53,7 +82,7 @@ async fn a_deficiency_notice_arrives_in_the_claimants_language_with_no_personal_
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
-    let got = smtp.wait_for(2, 20).await;
+    let got = notices(smtp.wait_for(4, 20).await);
     assert_eq!(got.len(), 2);
     let deadline = app.clock.today() + chrono::Duration::days(14);
     let ja = got.iter().find(|m| m.to == ["hanako@example.jp"]).expect("the Japanese notice");
@@ -82,7 +111,7 @@ async fn a_deficiency_notice_arrives_in_the_claimants_language_with_no_personal_
         .all(&db)
         .await
         .unwrap();
-    assert_eq!(audited.len(), 2);
+    assert_eq!(audited.len(), 4, "two confirmations, two notices");
 }
 
 #[tokio::test]
@@ -90,8 +119,8 @@ async fn mail_waits_while_the_server_refuses_or_is_down_and_is_delivered_once_it
     let smtp = SmtpServer::start();
     let app = spawn_app_with(|f| smtp.configure(f)).await;
     let lawyer = lawyer(&app).await;
-    let (_, first, _) = claimant_in(&app, "hanako@example.jp", "ja").await;
-    let (_, second, _) = claimant_in(&app, "taro@example.jp", "ja").await;
+    let (_, first, _) = claimant_in(&app, Some(&smtp), "hanako@example.jp", "ja").await;
+    let (_, second, _) = claimant_in(&app, Some(&smtp), "taro@example.jp", "ja").await;
     let db = app.db().await;
     let decide = |claim: String| {
         let lawyer = lawyer.clone();
@@ -114,7 +143,7 @@ async fn mail_waits_while_the_server_refuses_or_is_down_and_is_delivered_once_it
         assert!(waited < 200, "the refusal was never recorded");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(smtp.messages().is_empty());
+    assert!(notices(smtp.messages()).is_empty());
     let unsent = entities::outbox::Entity::find().filter(entities::outbox::Column::SentAt.is_null()).all(&db).await;
     assert_eq!(unsent.unwrap().len(), 1);
     // Administrators see why.
@@ -123,7 +152,7 @@ async fn mail_waits_while_the_server_refuses_or_is_down_and_is_delivered_once_it
     assert_eq!((overview.waiting, overview.retrying), (1, 1));
     assert!(overview.recent_failures[0].error.contains("451"), "{:?}", overview.recent_failures);
     smtp.refuse(false);
-    let got = smtp.wait_for(1, 20).await;
+    let got = notices(smtp.wait_for(3, 20).await);
     assert_eq!(got.len(), 1);
 
     // The server is down: the same.
@@ -136,7 +165,7 @@ async fn mail_waits_while_the_server_refuses_or_is_down_and_is_delivered_once_it
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     smtp.restart();
-    let got = smtp.wait_for(2, 30).await;
+    let got = notices(smtp.wait_for(4, 30).await);
     assert_eq!(got.len(), 2, "each mail once");
     assert_ne!(got[0].message_id, got[1].message_id);
     let unsent = entities::outbox::Entity::find().filter(entities::outbox::Column::SentAt.is_null()).all(&db).await;
@@ -147,18 +176,17 @@ async fn mail_waits_while_the_server_refuses_or_is_down_and_is_delivered_once_it
 async fn without_an_smtp_server_mail_waits_and_the_admin_page_says_so() {
     let app = spawn_app_with(|f| f.merge(("job_poll_ms", 50))).await;
     let lawyer = lawyer(&app).await;
-    let (_, claim, _) = claimant_in(&app, "hanako@example.jp", "ja").await;
+    let (_, claim, _) = claimant_in(&app, None, "hanako@example.jp", "ja").await;
     lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let db = app.db().await;
     let rows = entities::outbox::Entity::find().all(&db).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    assert!(rows[0].sent_at.is_none());
+    assert_eq!(rows.len(), 2, "the address confirmation and the decision");
+    assert!(rows.iter().all(|r| r.sent_at.is_none()));
     let job = entities::job::Entity::find().filter(entities::job::Column::Kind.eq("mail")).one(&db).await.unwrap();
     assert_eq!(job.unwrap().attempts, 0, "nobody tries to send without a server");
 
-    app.staff("admin2@example.jp", Role::Admin).await;
-    let browser = app.browser_signed_in("admin2@example.jp", "staff password long enough").await;
+    let browser = app.staff_browser("admin2@example.jp", Role::Admin).await;
     let page = browser.get("/admin").await;
     assert_eq!(page.status, StatusCode::OK);
     let text = page.texts("main").join(" ");
@@ -173,7 +201,7 @@ async fn the_jobs_and_mail_migration_goes_down_and_back_up_keeping_the_outbox() 
     use sea_orm::{ConnectionTrait, Statement};
     let app = spawn_app_with(|f| f.merge(("workers", 0))).await;
     let lawyer = lawyer(&app).await;
-    let (claimant, claim, _) = claimant_in(&app, "mary@example.jp", "en").await;
+    let (claimant, claim, _) = claimant_in(&app, None, "mary@example.jp", "en").await;
     lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
     let db = app.db().await;
     portal::migrate_down_to_before(&db, "m20261202_000014_jobs_and_mail").await;
@@ -184,12 +212,16 @@ async fn the_jobs_and_mail_migration_goes_down_and_back_up_keeping_the_outbox() 
             row.try_get_by_index::<i64>(0).unwrap()
         }
     };
-    assert_eq!(count("SELECT COUNT(*) FROM outbox").await, 1, "the outbox keeps its row");
+    assert_eq!(count("SELECT COUNT(*) FROM outbox WHERE kind = 'claim.verified'").await, 1, "the outbox keeps its row");
     let jobs = db.query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) FROM jobs")).await;
     assert!(jobs.is_err(), "the job table is gone");
 
     migration::Migrator::up(&db, None).await.unwrap();
-    let rows = entities::outbox::Entity::find().all(&db).await.unwrap();
+    let rows = entities::outbox::Entity::find()
+        .filter(entities::outbox::Column::Kind.eq("claim.verified"))
+        .all(&db)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].language.as_str(), rows[0].params.as_deref()), ("ja", None), "defaults after the way back");
     let prefs = claimant.get("/me/preferences").await.body;
@@ -204,7 +236,7 @@ async fn a_refusal_is_given_up_at_once_and_the_address_it_quotes_reaches_no_row_
     let smtp = SmtpServer::start();
     let app = spawn_app_with(|f| smtp.configure(f)).await;
     let lawyer = lawyer(&app).await;
-    let (_, claim, _) = claimant_in(&app, "nobody-here@example.jp", "ja").await;
+    let (_, claim, _) = claimant_in(&app, Some(&smtp), "nobody-here@example.jp", "ja").await;
     smtp.refuse_with("550 5.1.1 <nobody-here@example.jp>: Recipient address rejected");
     lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
     let db = app.db().await;
@@ -225,6 +257,6 @@ async fn a_refusal_is_given_up_at_once_and_the_address_it_quotes_reaches_no_row_
     assert_eq!(job.attempts, 1, "a refusal is not retried");
     let error = job.error.unwrap_or_default();
     assert!(error.contains("550") && !error.contains("nobody-here"), "{error}");
-    assert!(smtp.messages().is_empty());
+    assert!(notices(smtp.messages()).is_empty());
     assert!(!logs.text().contains("nobody-here"), "the address reached the log");
 }

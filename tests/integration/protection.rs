@@ -152,3 +152,108 @@ async fn hsts_is_sent_exactly_when_cookies_are_secure() {
     let res = reqwest::get(format!("{}/health", plain.address)).await.unwrap();
     assert!(res.headers().get("strict-transport-security").is_none());
 }
+
+/// S8: fields a claimant does not own (status, owner, number, tier, round)
+/// are not taken from a request body.
+#[tokio::test]
+async fn a_claimant_cannot_set_status_owner_or_tier_through_the_api() {
+    let app = spawn_app().await;
+    let api = app.claimant("hanako@example.jp").await;
+    let other = app.claimant("taro@example.jp").await;
+    let taro = other.get("/me").await.body["id"].clone();
+    let id = api.post("/claims", json!({"case": "benesse-2014", "status": "verified"})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut draft = portal::complete_draft("やまだ", "1980-05-05");
+    for (field, value) in [
+        ("status", json!("verified")),
+        ("claimant_id", taro.clone()),
+        ("number", json!("BN-999999")),
+        ("tier", json!(1)),
+        ("round_id", json!(uuid::Uuid::new_v4().to_string())),
+        ("needs_reverification", json!(false)),
+    ] {
+        draft[field] = value;
+    }
+    let r = api.put(&format!("/claims/{id}"), draft).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let claim = api.get(&format!("/claims/{id}")).await.body;
+    assert_eq!(claim["status"], "draft");
+    assert_ne!(claim["number"], "BN-999999");
+    assert_eq!(other.get(&format!("/claims/{id}")).await.status, StatusCode::NOT_FOUND, "still hanako's");
+}
+
+/// S13: SQL the portal writes by hand is a constant with bound values; no
+/// statement is built from text at run time.
+#[test]
+fn hand_written_sql_is_constant_text_with_bound_values() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("app/src"), &mut files);
+    let mut raw_calls = 0;
+    let mut built = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for call in ["execute_unprepared(", "Statement::from_string(", "from_sql_and_values("] {
+            for (at, _) in text.match_indices(call) {
+                raw_calls += 1;
+                let args = text[at + call.len()..].trim_start();
+                // The SQL is the first argument, or the second after the backend.
+                let sql = if call == "Statement::from_string(" || call == "from_sql_and_values(" {
+                    args.split_once(',').map(|(_, rest)| rest.trim_start()).unwrap_or(args)
+                } else {
+                    args
+                };
+                // A literal, or a `const` (an upper-case name).
+                let constant = sql.split([',', ')']).next().unwrap_or_default().trim();
+                let named_const = !constant.is_empty()
+                    && constant.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if !(sql.starts_with('"') || sql.starts_with("r#\"") || sql.starts_with("r\"") || named_const) {
+                    built.push(format!("{}: {}", file.display(), &text[at..(at + 80).min(text.len())]));
+                }
+            }
+        }
+    }
+    assert!(raw_calls > 0, "the scan found the hand-written SQL it is meant to check");
+    assert!(built.is_empty(), "SQL built at run time: {built:#?}");
+}
+
+/// S4: the session cookie a sign-in sets is HttpOnly and SameSite, and
+/// Secure when the portal is served behind TLS.
+#[tokio::test]
+async fn the_session_cookie_is_http_only_same_site_and_secure_behind_tls() {
+    for secure in [false, true] {
+        let app = portal::spawn_app_with(|f| f.merge(("cookie_secure", secure))).await;
+        app.claimant("hanako@example.jp").await;
+        let http =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let login = http.get(format!("{}/login", app.address)).send().await.unwrap().text().await.unwrap();
+        let page = portal::Page { status: StatusCode::OK, url: String::new(), html: login };
+        let form = [
+            ("csrf", page.csrf()),
+            ("email", "hanako@example.jp".to_string()),
+            ("password", "correct horse battery staple".to_string()),
+        ];
+        let res = http.post(format!("{}/login", app.address)).form(&form).send().await.unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        let cookie = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("session="))
+            .expect("a session cookie");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert_eq!(cookie.contains("Secure"), secure, "{cookie}");
+    }
+}

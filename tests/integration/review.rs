@@ -5,7 +5,7 @@
 use app::auth::Role;
 use portal::{complete_draft, spawn_app, spawn_app_with, ApiClient, TestApp};
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 
 async fn lawyer_on_case(app: &TestApp, email: &str) -> ApiClient {
@@ -212,8 +212,12 @@ async fn a_deficiency_notice_round_trips_through_the_claimant_and_back() {
     assert_eq!(seen["notice"]["cure_deadline"], deadline.as_str());
     // An e-mail waits in the outbox: the claim number, never the reason.
     let db = app.db().await;
-    let mails = entities::outbox::Entity::find().all(&db).await.unwrap();
-    assert_eq!(mails.len(), 1);
+    let mails = entities::outbox::Entity::find()
+        .filter(entities::outbox::Column::Kind.ne("account.confirm_address"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(mails.len(), 1, "one mail besides the address confirmation");
     assert_eq!(mails[0].kind, "claim.info_requested");
     let params = mails[0].params.clone().unwrap_or_default();
     assert!(params.contains(seen["number"].as_str().unwrap()) && params.contains(&deadline), "{params}");
@@ -465,4 +469,107 @@ async fn an_administrator_cannot_acknowledge_an_alert_about_themselves() {
     assert_eq!(mine.body["error"]["message"], "An alert about you is for another administrator to acknowledge.");
     let theirs = other.post(&format!("/admin/alerts/{}/acknowledge", alert.id), json!({})).await;
     assert_eq!(theirs.status, StatusCode::NO_CONTENT);
+}
+
+/// A lawyer verifies `claim`; the round is then computed as `admin`: where the claim ended up.
+async fn verify_and_compute(lawyer: &ApiClient, admin: &ApiClient, round: &str, claim: &str) -> serde_json::Value {
+    let r = lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    admin.post(&format!("/admin/rounds/{round}/compute"), json!({})).await.body
+}
+
+fn excluded_reasons(preview: &serde_json::Value, claim: &str) -> Vec<String> {
+    preview["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["claim_id"] == claim)
+        .flat_map(|e| e["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_child_added_after_verification_sends_the_claim_back_to_the_lawyers_and_out_of_the_round() {
+    let app = spawn_app().await;
+    let (claimant, claim) = hanako(&app).await;
+    let lawyer = lawyer_on_case(&app, "lawyer@example.jp").await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
+    let round = app.open_round(&admin).await;
+    let preview = verify_and_compute(&lawyer, &admin, &round, &claim).await;
+    assert!(preview["members"].as_array().unwrap().iter().any(|m| m["claim_id"] == claim.as_str()), "{preview:?}");
+
+    // A second child, added after verification.
+    let mut identity = complete_draft("やまだ", "1980-05-05");
+    identity["persons"].as_array_mut().unwrap().push(json!({"relation": "child", "family_name": "山田",
+        "given_name": "二郎", "family_name_kana": "やまだ", "given_name_kana": "じろう",
+        "birth_date": "2012-06-06", "gender": "male"}));
+    let r = claimant.put(&format!("/claims/{claim}/identity"), identity).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "submitted", "back on the lawyers' desk");
+    assert_eq!(r.body["needs_reverification"], true);
+    assert!(r.body["round_exclusions"].as_array().unwrap().contains(&json!("changed_since_review")), "{:?}", r.body);
+
+    // The round leaves it out, saying why; the lawyers see it and decide again.
+    let preview = admin.post(&format!("/admin/rounds/{round}/compute"), json!({})).await.body;
+    assert!(preview["members"].as_array().unwrap().iter().all(|m| m["claim_id"] != claim.as_str()), "{preview:?}");
+    assert!(excluded_reasons(&preview, &claim).contains(&"changed_since_review".to_string()), "{preview:?}");
+    let browser = app.staff_browser("admin3@example.jp", Role::Admin).await;
+    let page = browser.get(&format!("/admin/rounds/{round}")).await;
+    let computed = browser.submit(&page, &format!("/admin/rounds/{round}/compute"), &[]).await;
+    assert!(computed.html.contains("確認し直すまで提訴の対象になりません"), "the reason is in words");
+    let detail = lawyer.get(&format!("/review/claims/{claim}")).await.body;
+    assert_eq!(detail["claim"]["status"], "submitted");
+    assert_eq!(detail["claim"]["needs_reverification"], true);
+    assert_eq!(detail["claim"]["persons"].as_array().unwrap().len(), 3);
+    let again = lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
+    assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
+    assert_eq!(lawyer.get(&format!("/review/claims/{claim}")).await.body["claim"]["needs_reverification"], false);
+
+    let db = app.db().await;
+    let corrected = entities::audit_event::Entity::find()
+        .filter(entities::audit_event::Column::Action.eq("claim.corrected"))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("the correction is audited");
+    assert!(corrected.detail.contains(r#""returned_to_review":true"#), "{}", corrected.detail);
+    let told = entities::notification::Entity::find()
+        .filter(entities::notification::Column::Kind.eq("claim.changed_after_verification"))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(told, 1);
+}
+
+#[tokio::test]
+async fn a_changed_birth_date_is_checked_again_and_a_new_phone_keeps_the_verification() {
+    let app = spawn_app().await;
+    let (claimant, claim) = hanako(&app).await;
+    let lawyer = lawyer_on_case(&app, "lawyer@example.jp").await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
+    let round = app.open_round(&admin).await;
+    verify_and_compute(&lawyer, &admin, &round, &claim).await;
+
+    // A new phone number: still verified (it does not change who is a plaintiff), flagged for the desk.
+    let mut identity = complete_draft("やまだ", "1980-05-05");
+    identity["phone"] = json!("0312345678");
+    let r = claimant.put(&format!("/claims/{claim}/identity"), identity.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "verified");
+    assert_eq!(r.body["needs_reverification"], true);
+    // The lawyers may look again and confirm, which clears the flag.
+    claimant.sign_all(&claim).await;
+    let preview = verify_and_compute(&lawyer, &admin, &round, &claim).await;
+    assert!(excluded_reasons(&preview, &claim).is_empty(), "{preview:?}");
+
+    // A birth date: back to the lawyers, out of the round.
+    identity["persons"][1]["birth_date"] = json!("2010-04-02");
+    let r = claimant.put(&format!("/claims/{claim}/identity"), identity).await;
+    assert_eq!(r.body["status"], "submitted", "{:?}", r.body);
+    let preview = admin.post(&format!("/admin/rounds/{round}/compute"), json!({})).await.body;
+    assert!(excluded_reasons(&preview, &claim).contains(&"changed_since_review".to_string()), "{preview:?}");
+    // Signed again for the changed person and verified again, it is back in.
+    claimant.sign_all(&claim).await;
+    let preview = verify_and_compute(&lawyer, &admin, &round, &claim).await;
+    assert!(preview["members"].as_array().unwrap().iter().any(|m| m["claim_id"] == claim.as_str()), "{preview:?}");
 }

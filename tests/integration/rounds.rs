@@ -167,8 +167,7 @@ async fn a_round_is_for_administrators_only() {
 async fn administrators_run_a_round_from_the_pages() {
     let app = spawn_app().await;
     let _ = people(&app).await;
-    app.staff("admin2@example.jp", Role::Admin).await;
-    let browser = app.browser_signed_in("admin2@example.jp", "staff password long enough").await;
+    let browser = app.staff_browser("admin2@example.jp", Role::Admin).await;
     let list = browser.get("/admin/cases/benesse-2014/rounds").await;
     assert_eq!(list.status, StatusCode::OK);
     let refused = browser

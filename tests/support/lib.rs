@@ -8,7 +8,7 @@ use base64::Engine;
 use reqwest::{Client, StatusCode};
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 pub use app;
@@ -81,6 +81,8 @@ pub fn test_figment(database_url: &str, data_dir: &std::path::Path) -> Figment {
         .merge(("master_key", random_key()))
         .merge(("blind_index_key", random_key()))
         .merge(("db_max_connections", 8))
+        // Every test registers from 127.0.0.1; the limit has a test of its own.
+        .merge(("registrations_per_ip_per_hour", 10_000))
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -290,13 +292,45 @@ impl TestApp {
         ApiClient { base: self.address.clone(), http: Client::new(), token: None, lang: "ja" }
     }
 
-    /// Register a claimant through the API and return a signed-in client.
+    /// Register a claimant through the API, open the confirmation link,
+    /// and return a signed-in client.
     pub async fn claimant(&self, email: &str) -> ApiClient {
+        let api = self.claimant_unconfirmed(email).await;
+        self.confirm_address(email).await;
+        api
+    }
+
+    /// Register a claimant through the API and sign in, the address not yet confirmed.
+    pub async fn claimant_unconfirmed(&self, email: &str) -> ApiClient {
         let api = self.api();
         let password = "correct horse battery staple";
         let r = api.post("/auth/register", json!({"email": email, "password": password})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "register: {:?}", r.body);
+        assert_eq!(r.status, StatusCode::ACCEPTED, "register: {:?}", r.body);
         self.login(email, password).await
+    }
+
+    /// The link the confirmation mail for `email` carries (made as the
+    /// portal makes it, with the portal's key), without a mail server.
+    pub async fn confirmation_link(&self, email: &str) -> String {
+        let settings = app::Settings::from_figment(&self.figment).expect("settings");
+        let keys = app::crypto::Keyring::new(&settings.keys);
+        let index = app::auth::service::email_index(&keys, &app::domain::Email::parse(email).expect("e-mail"));
+        let db = self.db().await;
+        let user = entities::user::Entity::find()
+            .filter(entities::user::Column::EmailIndex.eq(index))
+            .one(&db)
+            .await
+            .expect("query")
+            .expect("a registered account");
+        let token = app::auth::registration::link_token(&keys, user.id, chrono::Utc::now()).expect("token");
+        format!("/confirm?token={token}")
+    }
+
+    /// Open the confirmation link for `email`, as its owner does from the mail.
+    pub async fn confirm_address(&self, email: &str) {
+        let link = self.confirmation_link(email).await;
+        let res = self.browser().http.get(format!("{}{link}", self.address)).send().await.expect("confirm");
+        assert_eq!(res.status(), StatusCode::OK, "confirm {email}");
     }
 
     pub async fn login(&self, email: &str, password: &str) -> ApiClient {
@@ -417,6 +451,33 @@ impl TestApp {
         let home = browser.submit(&login, "/login", &[("email", email), ("password", password)]).await;
         assert_eq!(home.status, StatusCode::OK, "sign in as {email}");
         browser
+    }
+
+    /// A new staff account signed in on a browser that enrolled and passed
+    /// the second factor through the pages, as a person does.
+    pub async fn staff_browser(&self, email: &str, role: app::auth::Role) -> Browser {
+        drop(self.staff(email, role).await);
+        let browser = self.browser_signed_in(email, "staff password long enough").await;
+        let page = browser.get("/staff/second-factor").await;
+        let enrol = browser.submit(&page, "/staff/second-factor/setup", &[]).await;
+        let secret = enrol.texts("code.secret").pop().expect("the key is shown");
+        self.pass_second_factor(&browser, &secret, 0).await;
+        browser
+    }
+
+    /// A browser signed in as an enrolled staff member (`secret` from
+    /// `staff_verified`), past the second factor with the next code.
+    pub async fn staff_browser_enrolled(&self, email: &str, secret: &str) -> Browser {
+        let browser = self.browser_signed_in(email, "staff password long enough").await;
+        self.pass_second_factor(&browser, secret, 1).await;
+        browser
+    }
+
+    async fn pass_second_factor(&self, browser: &Browser, secret: &str, step: i64) {
+        let page = browser.get("/staff/second-factor").await;
+        let code = totp_code(secret, step);
+        let done = browser.submit(&page, "/staff/second-factor", &[("code", code.as_str())]).await;
+        assert!(!done.url.ends_with("/staff/second-factor"), "second factor refused: {}", done.status);
     }
 
     /// A browser: keeps cookies, follows redirects.

@@ -5,8 +5,7 @@ use rocket::State;
 use serde::{Deserialize, Serialize};
 
 use super::service::{self, Account};
-use super::{ClientIp, CurrentUser, Role};
-use crate::audit::Actor;
+use super::{ClientIp, CurrentUser};
 use crate::body::JsonBody;
 use crate::error::AppResult;
 use crate::AppState;
@@ -31,11 +30,36 @@ pub async fn register(
     ip: ClientIp,
     lang: crate::i18n::Lang,
     body: JsonBody<Credentials>,
-) -> AppResult<(Status, Json<Account>)> {
+) -> AppResult<(Status, Json<Registered>)> {
     let (email, password) = service::parse_credentials(&body.email, &body.password)?;
-    let actor = Actor { ip: ip.0.map(|i| i.to_string()), ..Default::default() };
-    let account = service::create_account(state, &actor, &email, &password, Role::Claimant, lang).await?;
-    Ok((Status::Created, Json(account)))
+    super::registration::register(state, ip.0, &email, &password, lang).await?;
+    Ok((Status::Accepted, Json(Registered { next: "check_your_mail" })))
+}
+
+/// What registration says, for a new address and a known one alike.
+#[derive(Serialize)]
+pub struct Registered {
+    pub next: &'static str,
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmBody {
+    #[serde(default)]
+    pub token: String,
+}
+
+/// Open the link from the confirmation mail (its `token`).
+#[rocket::post("/auth/confirm", data = "<body>")]
+pub async fn confirm(state: &State<AppState>, body: JsonBody<ConfirmBody>) -> AppResult<Status> {
+    super::registration::confirm(state, &body.token).await?;
+    Ok(Status::NoContent)
+}
+
+/// Send the confirmation link again.
+#[rocket::post("/me/confirmation")]
+pub async fn resend_confirmation(user: CurrentUser, state: &State<AppState>) -> AppResult<Status> {
+    super::registration::resend(state, &user).await?;
+    Ok(Status::Accepted)
 }
 
 #[rocket::post("/auth/login", data = "<body>")]
@@ -58,6 +82,8 @@ pub async fn logout(user: CurrentUser, state: &State<AppState>) -> AppResult<Sta
 pub struct Me {
     #[serde(flatten)]
     pub account: Account,
+    /// Whether the owner opened the link sent to the address (needed to submit a claim).
+    pub email_confirmed: bool,
     pub second_factor: super::totp::SecondFactor,
 }
 
@@ -65,6 +91,7 @@ pub struct Me {
 pub async fn me(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Me>> {
     Ok(Json(Me {
         account: service::account_by_id(state, user.id).await?,
+        email_confirmed: super::registration::confirmed(state, user.id).await?,
         second_factor: super::totp::status(state, &user).await?,
     }))
 }
@@ -103,5 +130,5 @@ pub async fn reauth(user: CurrentUser, state: &State<AppState>, body: JsonBody<P
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![register, login, logout, me, totp_setup, totp_verify, reauth]
+    rocket::routes![register, confirm, resend_confirmation, login, logout, me, totp_setup, totp_verify, reauth]
 }

@@ -84,13 +84,16 @@ impl CurrentUser {
     pub fn actor(&self) -> Actor {
         Actor { user_id: Some(self.id), role: Some(self.role), ip: self.ip.map(|i| i.to_string()) }
     }
-    /// Deny unless the caller has `role` (admins pass every staff check).
+    /// Deny unless the caller has `role` (admins pass every staff check),
+    /// and, for a staff role, passed the second factor in this session.
     pub fn require(&self, role: Role) -> Result<(), AppError> {
         let ok = self.role == role || (self.role == Role::Admin && role == Role::Lawyer);
-        if ok {
-            Ok(())
-        } else {
+        if !ok {
             Err(AppError::NotFound)
+        } else if role != Role::Claimant && !self.mfa {
+            Err(AppError::SecondFactorRequired)
+        } else {
+            Ok(())
         }
     }
 }
@@ -165,37 +168,81 @@ impl<'r> FromRequest<'r> for CurrentUser {
     }
 }
 
-/// A signed-in administrator. Anyone else signed in gets 404, before any
-/// request body is read, so admin routes reveal nothing to other roles.
+/// Why a staff guard refused a signed-in caller, kept on the request for
+/// the catcher: a staff member who has not passed the second factor in this
+/// session is sent to it (pages) or told so (API), not shown a bare 403.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuardRefusal {
+    pub second_factor: bool,
+}
+
+/// The outcome of a role guard: the caller's role decides
+/// 404 (the route does not exist for them), the session decides the second
+/// factor (S5: every staff route, pages and API, needs it).
+async fn role_guard(req: &Request<'_>, admit: fn(Role) -> bool, need_mfa: bool) -> Outcome<CurrentUser, Status> {
+    match CurrentUser::from_request(req).await {
+        Outcome::Success(user) if !admit(user.role) => Outcome::Error((Status::NotFound, Status::NotFound)),
+        Outcome::Success(user) if need_mfa && !user.mfa => {
+            req.local_cache(|| GuardRefusal { second_factor: true });
+            Outcome::Error((Status::Forbidden, Status::Forbidden))
+        }
+        other => other,
+    }
+}
+
+/// A signed-in administrator who passed the second factor in this session.
+/// Anyone else signed in gets 404, before any request body is read, so
+/// admin routes reveal nothing to other roles.
 pub struct AdminUser(pub CurrentUser);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for AdminUser {
     type Error = Status;
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        match CurrentUser::from_request(req).await {
-            Outcome::Success(user) if user.role == Role::Admin => Outcome::Success(AdminUser(user)),
-            Outcome::Success(_) => Outcome::Error((Status::NotFound, Status::NotFound)),
-            Outcome::Error(e) => Outcome::Error(e),
-            Outcome::Forward(s) => Outcome::Forward(s),
-        }
+        role_guard(req, |r| r == Role::Admin, true).await.map(AdminUser)
     }
 }
 
-/// A signed-in lawyer or administrator. Claimants get 404 before any
-/// request body is read. (The second factor is checked by the services.)
+/// A signed-in lawyer or administrator who passed the second factor in this
+/// session. Claimants get 404 before any request body is read.
 pub struct StaffUser(pub CurrentUser);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for StaffUser {
     type Error = Status;
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        match CurrentUser::from_request(req).await {
-            Outcome::Success(user) if user.role != Role::Claimant => Outcome::Success(StaffUser(user)),
-            Outcome::Success(_) => Outcome::Error((Status::NotFound, Status::NotFound)),
-            Outcome::Error(e) => Outcome::Error(e),
-            Outcome::Forward(s) => Outcome::Forward(s),
-        }
+        role_guard(req, |r| r != Role::Claimant, true).await.map(StaffUser)
+    }
+}
+
+/// A signed-in lawyer or administrator, second factor or not: only the
+/// pages that enrol and check the second factor take this.
+pub struct StaffSigningIn(pub CurrentUser);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for StaffSigningIn {
+    type Error = Status;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        role_guard(req, |r| r != Role::Claimant, false).await.map(StaffSigningIn)
+    }
+}
+
+/// A signed-in claimant. Staff get 404 before any request body is read:
+/// a claimant's routes do not exist for them. Reads as a `CurrentUser`.
+pub struct ClaimantUser(pub CurrentUser);
+
+impl std::ops::Deref for ClaimantUser {
+    type Target = CurrentUser;
+    fn deref(&self) -> &CurrentUser {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClaimantUser {
+    type Error = Status;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        role_guard(req, |r| r == Role::Claimant, false).await.map(ClaimantUser)
     }
 }
 

@@ -5,8 +5,12 @@ pub mod api;
 mod domain;
 mod guard;
 pub mod pages;
+pub mod registration;
 pub mod service;
 pub mod totp;
 
 pub use domain::{Password, Role};
-pub use guard::{client_ip, AdminUser, ClientIp, Csrf, CurrentUser, MaybeUser, StaffUser, SESSION_COOKIE};
+pub use guard::{
+    client_ip, AdminUser, ClaimantUser, ClientIp, Csrf, CurrentUser, GuardRefusal, MaybeUser, StaffSigningIn,
+    StaffUser, SESSION_COOKIE,
+};

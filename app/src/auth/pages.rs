@@ -9,8 +9,7 @@ use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::service;
-use super::{ClientIp, Csrf, CurrentUser, MaybeUser, Role, SESSION_COOKIE};
-use crate::audit::Actor;
+use super::{ClientIp, Csrf, CurrentUser, MaybeUser, SESSION_COOKIE};
 use crate::error::{translate_fields, AppError, AppResult};
 use crate::i18n::Lang;
 use crate::web::{Chrome, PageResponse};
@@ -114,7 +113,6 @@ pub async fn register_submit(
     lang: Lang,
     csrf: Csrf,
     ip: ClientIp,
-    cookies: &CookieJar<'_>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     csrf.verify(&form.csrf)?;
@@ -136,15 +134,76 @@ pub async fn register_submit(
         Ok(v) => v,
         Err(errors) => return Ok(again(translate_fields(&errors, lang))),
     };
-    let actor = Actor { ip: ip.0.map(|i| i.to_string()), ..Default::default() };
-    match service::create_account(state, &actor, &email, &password, Role::Claimant, lang).await {
-        Ok(_) => {}
-        Err(AppError::Invalid(errors)) => return Ok(again(translate_fields(&errors, lang))),
-        Err(e) => return Err(e),
+    match super::registration::register(state, ip.0, &email, &password, lang).await {
+        // A new address and a known one read the same page.
+        Ok(()) => Ok(PageResponse::page(render(
+            "auth/check_mail",
+            AuthPage {
+                chrome: Chrome::new(lang, &csrf, None, "/register"),
+                email: email.as_str().to_string(),
+                errors: BTreeMap::new(),
+                message: None,
+            },
+        ))),
+        Err(e @ AppError::TooManyRequests) => Ok(PageResponse::refused(
+            e.status(),
+            render(
+                "auth/register",
+                AuthPage {
+                    chrome: Chrome::new(lang, &csrf, None, "/register"),
+                    email: form.email.clone(),
+                    errors: BTreeMap::new(),
+                    message: Some(e.message(lang)),
+                },
+            ),
+        )),
+        Err(e) => Err(e),
     }
-    let session = service::login(state, ip.0, &form.email, &form.password).await?;
-    set_session_cookie(cookies, state, &session);
-    Ok(PageResponse::redirect("/"))
+}
+
+/// The link from the confirmation mail.
+#[rocket::get("/confirm?<token>")]
+pub async fn confirm_page(
+    token: Option<&str>,
+    lang: Lang,
+    csrf: Csrf,
+    user: MaybeUser,
+    state: &State<AppState>,
+) -> AppResult<PageResponse> {
+    let outcome = super::registration::confirm(state, token.unwrap_or_default()).await;
+    let (status, message) = match outcome {
+        Ok(()) => (Status::Ok, lang.t("confirm-done")),
+        Err(e @ AppError::WrongState(_)) => (Status::UnprocessableEntity, e.message(lang)),
+        Err(e) => return Err(e),
+    };
+    let page = render(
+        "auth/confirmed",
+        AuthPage {
+            chrome: Chrome::new(lang, &csrf, user.0.as_ref(), "/confirm"),
+            email: String::new(),
+            errors: BTreeMap::new(),
+            message: Some(message),
+        },
+    );
+    Ok(PageResponse::from((status, page)))
+}
+
+#[derive(rocket::FromForm)]
+pub struct ResendForm {
+    csrf: String,
+}
+
+/// Send the confirmation link again (from "my data" or the review step).
+#[rocket::post("/me/confirmation", data = "<form>")]
+pub async fn resend_confirmation(
+    form: FormBody<ResendForm>,
+    csrf: Csrf,
+    user: CurrentUser,
+    state: &State<AppState>,
+) -> AppResult<Redirect> {
+    csrf.verify(&form.csrf)?;
+    super::registration::resend(state, &user).await?;
+    Ok(Redirect::to("/me?sent=confirmation"))
 }
 
 #[derive(rocket::FromForm)]
@@ -167,5 +226,5 @@ pub async fn logout(
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![login_page, login_submit, register_page, register_submit, logout]
+    rocket::routes![login_page, login_submit, register_page, register_submit, confirm_page, resend_confirmation, logout]
 }

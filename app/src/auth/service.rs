@@ -58,6 +58,14 @@ fn hash_password(password: &str) -> AppResult<String> {
         .map_err(|e| AppError::Internal(format!("argon2: {e}")))
 }
 
+/// Hash on a blocking thread: argon2id deliberately costs ~20 ms of CPU.
+pub(crate) async fn hash_password_blocking(password: &Password) -> AppResult<String> {
+    let pw = password.expose().to_string();
+    rocket::tokio::task::spawn_blocking(move || hash_password(&pw))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
 /// Verify on a blocking thread: argon2id deliberately costs ~20 ms of CPU.
 pub(crate) async fn verify_password(hash: String, password: String) -> bool {
     rocket::tokio::task::spawn_blocking(move || {
@@ -86,7 +94,8 @@ pub fn parse_credentials(email: &str, password: &str) -> Result<(Email, Password
     }
 }
 
-/// Create an account. Used by self-registration (claimants), invitations and the CLI.
+/// Create an account whose address counts as proven: staff accounts made by
+/// an administrator or the CLI. Claimants register through `registration`.
 pub async fn create_account(
     state: &AppState,
     actor: &Actor,
@@ -95,12 +104,7 @@ pub async fn create_account(
     role: Role,
     lang: crate::i18n::Lang,
 ) -> AppResult<Account> {
-    let hash = {
-        let pw = password.expose().to_string();
-        rocket::tokio::task::spawn_blocking(move || hash_password(&pw))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??
-    };
+    let hash = hash_password_blocking(password).await?;
     let id = Uuid::new_v4();
     let txn = state.db.begin_write().await?;
     let index = email_index(&state.keys, email);
@@ -124,7 +128,8 @@ pub async fn create_account(
     Ok(Account { id, email: email.as_str().to_string(), role })
 }
 
-/// A new account's row: the e-mail sealed and blind-indexed, never stored plain.
+/// A new account's row: the e-mail sealed and blind-indexed, never stored
+/// plain, the address taken as proven (see `registration` for claimants).
 pub fn new_user_row(
     keys: &Keyring,
     id: Uuid,
@@ -150,6 +155,8 @@ pub fn new_user_row(
         updated_at: Set(now),
         language: Set(crate::i18n::Lang::Ja.code().to_string()),
         reminders: Set(true),
+        // Made by an administrator or the operator; self-registration clears it.
+        email_verified_at: Set(Some(now)),
     }
 }
 

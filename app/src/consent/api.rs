@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::domain::DocumentInput;
 use super::service::{self, ConsentState, DocumentView, Signature, SigningContext};
-use crate::auth::{AdminUser, CurrentUser};
+use crate::auth::{AdminUser, ClaimantUser};
 use crate::body::JsonBody;
 use crate::error::AppResult;
 use crate::{parse_id, AppState};
@@ -40,7 +40,7 @@ pub struct SignBody {
 
 #[rocket::post("/claims/<id>/consents", data = "<body>")]
 pub async fn sign(
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
     context: SigningContext,
     id: &str,
@@ -58,7 +58,7 @@ pub struct ClaimConsents {
 }
 
 #[rocket::get("/claims/<id>/consents")]
-pub async fn claim_consents(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimConsents>> {
+pub async fn claim_consents(user: ClaimantUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimConsents>> {
     let (consent, signatures) = service::for_claim(state, &user, parse_id(id)?).await?;
     Ok(Json(ClaimConsents { state: consent, signatures }))
 }

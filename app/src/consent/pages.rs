@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::domain::{outcomes, DocumentInput, DocumentKind, FeeTermsInput, Outcome};
 use super::service::{self, DocumentView, Signature, SigningContext};
-use crate::auth::{AdminUser, Csrf, CurrentUser, Role};
+use crate::auth::{AdminUser, ClaimantUser, Csrf, CurrentUser, Role};
 use crate::cases::service::{Case, CaseView};
 use crate::error::{translate_fields, AppError, AppResult};
 use crate::i18n::Lang;
@@ -60,7 +60,7 @@ pub async fn sign(
     form: FormBody<SignForm>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     context: SigningContext,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
@@ -115,7 +115,7 @@ pub async fn receipt(
     id: &str,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Template> {
     let claim_id = parse_id(id)?;

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     TotpCode,
     /// The e-mail names no lawyer's account.
     NotALawyer,
+    /// The claimant has not opened the link sent to their address.
+    AddressUnconfirmed,
 }
 
 impl ErrorCode {

@@ -14,7 +14,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 use super::domain::EvidenceKind;
 use super::service::{self, Download, EvidenceView};
-use crate::auth::CurrentUser;
+use crate::auth::{ClaimantUser, CurrentUser};
 use crate::domain::{ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::{parse_id, AppState};
@@ -161,7 +161,7 @@ pub async fn upload_streamed(
 #[rocket::post("/claims/<id>/evidence", data = "<data>")]
 #[allow(clippy::too_many_arguments)]
 pub async fn upload(
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
     id: &str,
     key: IdempotencyKey,
@@ -221,7 +221,7 @@ pub async fn content(user: CurrentUser, state: &State<AppState>, id: &str) -> Ap
 }
 
 #[rocket::delete("/evidence/<id>")]
-pub async fn delete(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Status> {
+pub async fn delete(user: ClaimantUser, state: &State<AppState>, id: &str) -> AppResult<Status> {
     service::delete(state, &user, parse_id(id)?).await?;
     Ok(Status::NoContent)
 }

@@ -8,7 +8,7 @@ use rocket::http::ContentType;
 
 use super::api::{upload_streamed, Attachment, BodyLength, StreamedUpload};
 use super::service;
-use crate::auth::{Csrf, CurrentUser};
+use crate::auth::{ClaimantUser, Csrf, CurrentUser};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
 use crate::intake::pages::render_claim_step;
@@ -25,7 +25,7 @@ pub async fn upload(
     data: Data<'_>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     let claim_id = parse_id(id)?;
@@ -73,7 +73,7 @@ pub async fn delete(
     evidence: &str,
     form: FormBody<CsrfForm>,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     csrf.verify(&form.csrf)?;

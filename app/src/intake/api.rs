@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::domain::{ClaimStatus, DraftInput};
 use super::service::{self, ClaimDetail, ClaimSummary};
-use crate::auth::CurrentUser;
+use crate::auth::ClaimantUser;
 use crate::body::JsonBody;
 use crate::error::AppResult;
 use crate::{parse_id, AppState};
@@ -25,7 +25,7 @@ pub struct Created {
 
 #[rocket::post("/claims", data = "<body>")]
 pub async fn create(
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
     body: JsonBody<NewClaim>,
 ) -> AppResult<(Status, Json<Created>)> {
@@ -34,18 +34,18 @@ pub async fn create(
 }
 
 #[rocket::get("/claims")]
-pub async fn list(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Vec<ClaimSummary>>> {
+pub async fn list(user: ClaimantUser, state: &State<AppState>) -> AppResult<Json<Vec<ClaimSummary>>> {
     Ok(Json(service::list_own(state, &user).await?))
 }
 
 #[rocket::get("/claims/<id>")]
-pub async fn get(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimDetail>> {
+pub async fn get(user: ClaimantUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimDetail>> {
     Ok(Json(service::get_own(state, &user, parse_id(id)?).await?.0))
 }
 
 #[rocket::put("/claims/<id>", data = "<body>")]
 pub async fn replace(
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
     id: &str,
     body: JsonBody<DraftInput>,
@@ -55,7 +55,7 @@ pub async fn replace(
 
 #[rocket::put("/claims/<id>/identity", data = "<body>")]
 pub async fn correct_identity(
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
     id: &str,
     body: JsonBody<super::domain::IdentityInput>,
@@ -64,12 +64,12 @@ pub async fn correct_identity(
 }
 
 #[rocket::post("/claims/<id>/submit")]
-pub async fn submit(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimSummary>> {
+pub async fn submit(user: ClaimantUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimSummary>> {
     Ok(Json(service::submit(state, &user, parse_id(id)?).await?))
 }
 
 #[rocket::post("/claims/<id>/withdraw")]
-pub async fn withdraw(user: CurrentUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimSummary>> {
+pub async fn withdraw(user: ClaimantUser, state: &State<AppState>, id: &str) -> AppResult<Json<ClaimSummary>> {
     Ok(Json(service::withdraw(state, &user, parse_id(id)?).await?))
 }
 

@@ -70,16 +70,24 @@ pub enum Exclusion {
     Withdrawn,
     /// Flagged as a possible duplicate and not resolved by a lawyer.
     UnresolvedDuplicate,
+    /// Changed after submission (its people, after verification): the
+    /// lawyers have not decided on it as it is now.
+    ChangedSinceReview,
 }
 
 /// The reasons a claim is kept out of round assignment (none: it is eligible).
-pub fn round_exclusions(status: ClaimStatus, consent_current: bool, possible_duplicate: bool) -> Vec<Exclusion> {
+pub fn round_exclusions(
+    status: ClaimStatus,
+    consent_current: bool,
+    possible_duplicate: bool,
+    changed_since_review: bool,
+) -> Vec<Exclusion> {
     if matches!(status, ClaimStatus::Withdrawn | ClaimStatus::Erased) {
         return vec![Exclusion::Withdrawn];
     }
     let mut out = Vec::new();
     if status != ClaimStatus::Verified {
-        out.push(Exclusion::NotVerified);
+        out.push(if changed_since_review { Exclusion::ChangedSinceReview } else { Exclusion::NotVerified });
     }
     if !consent_current {
         out.push(Exclusion::NoCurrentConsent);
@@ -578,11 +586,13 @@ mod tests {
     #[test]
     fn only_a_verified_consented_unique_claim_is_eligible_for_a_round() {
         use super::{round_exclusions, ClaimStatus as S, Exclusion as E};
-        assert!(round_exclusions(S::Verified, true, false).is_empty());
-        assert_eq!(round_exclusions(S::Verified, false, false), vec![E::NoCurrentConsent]);
-        assert_eq!(round_exclusions(S::Submitted, true, true), vec![E::NotVerified, E::UnresolvedDuplicate]);
-        assert_eq!(round_exclusions(S::Withdrawn, true, false), vec![E::Withdrawn]);
-        assert_eq!(round_exclusions(S::Erased, false, false), vec![E::Withdrawn]);
+        assert!(round_exclusions(S::Verified, true, false, false).is_empty());
+        assert!(round_exclusions(S::Verified, true, false, true).is_empty(), "a new address keeps the verification");
+        assert_eq!(round_exclusions(S::Verified, false, false, false), vec![E::NoCurrentConsent]);
+        assert_eq!(round_exclusions(S::Submitted, true, true, false), vec![E::NotVerified, E::UnresolvedDuplicate]);
+        assert_eq!(round_exclusions(S::Submitted, true, false, true), vec![E::ChangedSinceReview]);
+        assert_eq!(round_exclusions(S::Withdrawn, true, false, false), vec![E::Withdrawn]);
+        assert_eq!(round_exclusions(S::Erased, false, false, false), vec![E::Withdrawn]);
     }
 
     use super::*;

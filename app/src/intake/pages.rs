@@ -16,7 +16,7 @@ use super::domain::{
     AddressInput, Draft, Gender, HarmInput, HarmKind, LeakInput, PersonInput, Relation, MAX_HARMS, MAX_PERSONS,
 };
 use super::service::{self, ClaimDetail};
-use crate::auth::{Csrf, CurrentUser, MaybeUser};
+use crate::auth::{ClaimantUser, Csrf, CurrentUser, MaybeUser};
 use crate::cases::service::{Case, CaseView};
 use crate::domain::{Email, ErrorCode, FieldErrors, Phone, PREFECTURES};
 use crate::error::{translate_fields, AppError, AppResult};
@@ -258,7 +258,7 @@ pub struct StartForm {
 pub async fn start(
     form: FormBody<StartForm>,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
     csrf.verify(&form.csrf)?;
@@ -299,7 +299,7 @@ pub async fn status(
     id: &str,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Template> {
     let (claim, case) = service::get_own(state, &user, parse_id(id)?).await?;
@@ -332,7 +332,7 @@ pub async fn show_step(
     step: &str,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     let step = STEPS.iter().copied().find(|s| *s == step).ok_or(AppError::NotFound)?;
@@ -364,7 +364,7 @@ pub async fn save_identity(
     form: FormBody<IdentityForm>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> PageResult {
     csrf.verify(&form.csrf)?;
@@ -414,7 +414,7 @@ pub async fn save_contact(
     form: FormBody<ContactForm>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> PageResult {
     csrf.verify(&form.csrf)?;
@@ -465,7 +465,7 @@ pub async fn add_person(
     form: FormBody<PersonForm>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> PageResult {
     csrf.verify(&form.csrf)?;
@@ -512,7 +512,7 @@ pub async fn remove_person(
     index: usize,
     form: FormBody<CsrfForm>,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
     csrf.verify(&form.csrf)?;
@@ -546,7 +546,7 @@ pub async fn save_leak(
     form: FormBody<LeakForm>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> PageResult {
     csrf.verify(&form.csrf)?;
@@ -604,7 +604,7 @@ pub async fn add_harm(
     form: FormBody<HarmForm>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> PageResult {
     csrf.verify(&form.csrf)?;
@@ -640,7 +640,7 @@ pub async fn remove_harm(
     index: usize,
     form: FormBody<CsrfForm>,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
     csrf.verify(&form.csrf)?;
@@ -661,7 +661,7 @@ pub async fn submit(
     form: FormBody<CsrfForm>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> PageResult {
     csrf.verify(&form.csrf)?;
@@ -690,7 +690,7 @@ pub async fn withdraw(
     id: &str,
     form: FormBody<WithdrawForm>,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
     csrf.verify(&form.csrf)?;

@@ -61,7 +61,7 @@ impl ClaimDetail {
         let mut missing = draft.missing_for_submit();
         missing.extend(consent.missing.iter().cloned());
         // Whether a claim is a possible duplicate is for the lawyers, not the claimant.
-        let round_exclusions = round_exclusions(summary.status, consent.current, false);
+        let round_exclusions = round_exclusions(summary.status, consent.current, false, summary.needs_reverification);
         Self { summary, draft, missing, consent, round_exclusions, notice: None }
     }
 }
@@ -400,8 +400,16 @@ pub async fn list_own(state: &AppState, user: &CurrentUser) -> AppResult<Vec<Cla
 pub async fn get_own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<(ClaimDetail, Case)> {
     let model = own_claim(state.db.conn(), user, id).await?;
     let case = state.cases.by_id(state.db.conn(), model.case_id).await?;
-    Ok((detail(state, &model, &case.model.slug).await?, case))
+    let mut detail = detail(state, &model, &case.model.slug).await?;
+    if detail.summary.status.can_submit() && !crate::auth::registration::confirmed(state, user.id).await? {
+        detail.missing.push(EMAIL_CONFIRMATION.into());
+    }
+    Ok((detail, case))
 }
+
+/// The missing item of a claimant who has not opened the link sent to
+/// their address: a claim cannot be submitted before.
+pub const EMAIL_CONFIRMATION: &str = "email_confirmation";
 
 /// Sections a claimant may correct after submission.
 pub const CORRECTABLE_SECTIONS: [&str; 4] = ["identity", "contact", "household", "identity_correction"];
@@ -442,20 +450,27 @@ where
         };
         let mut draft = before.clone();
         edit(&mut draft, &case)?;
+        // Who is a plaintiff is the lawyers' to decide: a verified claim
+        // whose people change goes back to them. A change of address or
+        // phone keeps the verification and is flagged on the desk.
+        let returned = status == ClaimStatus::Verified && draft.persons != before.persons;
         let txn = state.db.begin_write().await?;
-        let Some(updated) =
+        let Some(mut updated) =
             store_draft(&*txn, &state.keys, &model, &before, &draft, correction, state.clock.now()).await?
         else {
             continue;
         };
+        if returned {
+            updated = return_to_review(&txn, updated, state.clock.now()).await?;
+        }
         let action = if correction { "claim.corrected" } else { "claim.draft_saved" };
         audit::append(
             &txn,
             &user.actor(),
-            Event::new(action)
-                .subject("claim", id)
-                .owner(user.id)
-                .detail(serde_json::json!({"section": section, "version": updated.version, "status": status.as_str()})),
+            Event::new(action).subject("claim", id).owner(user.id).detail(serde_json::json!({
+                "section": section, "version": updated.version, "status": status.as_str(),
+                "returned_to_review": returned,
+            })),
         )
         .await?;
         txn.commit().await?;
@@ -469,6 +484,33 @@ where
         return Ok(detail);
     }
     Err(AppError::Conflict("claim_changed"))
+}
+
+/// A verified claim whose people changed: back to `submitted` for the
+/// lawyers (rounds leave it out until they decide again), who are told.
+async fn return_to_review(
+    txn: &crate::db::WriteTx,
+    mut claim: claim::Model,
+    now: DateTime<Utc>,
+) -> AppResult<claim::Model> {
+    claim::Entity::update_many()
+        .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Submitted.as_str()))
+        .filter(claim::Column::Id.eq(claim.id))
+        .exec(&**txn)
+        .await?;
+    entities::notification::Entity::insert(entities::notification::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        case_id: Set(claim.case_id),
+        audience: Set("lawyers".into()),
+        kind: Set("claim.changed_after_verification".into()),
+        claim_id: Set(Some(claim.id)),
+        created_at: Set(now),
+        read_at: Set(None),
+    })
+    .exec_without_returning(&**txn)
+    .await?;
+    claim.status = ClaimStatus::Submitted.as_str().into();
+    Ok(claim)
 }
 
 /// Replace the whole draft (the API's PUT).
@@ -525,6 +567,9 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     let consent =
         crate::consent::service::state_of(state.db.conn(), &state.keys, &model, &draft, state.clock.today()).await?;
     missing.extend(consent.missing);
+    if !crate::auth::registration::confirmed(state, user.id).await? {
+        missing.push(EMAIL_CONFIRMATION.into());
+    }
     if !missing.is_empty() {
         return Err(AppError::Incomplete(missing));
     }

@@ -181,25 +181,22 @@ pub async fn claim_next(
     let until = now + lease;
     let job = match db.backend() {
         DatabaseBackend::Postgres => {
-            // The kinds are this module's own constants, never input.
-            let kinds = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
-            let sql = format!(
-                r#"
+            // One bound value per kind there is; a runner taking fewer
+            // kinds repeats its first in the spare places.
+            const SQL: &str = r#"
                 UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1
                 WHERE id = (
                     SELECT id FROM jobs
-                    WHERE kind IN ({kinds})
+                    WHERE kind IN ($4, $5, $6, $7)
                       AND ((status = 'queued' AND run_at <= $3) OR (status = 'running' AND lease_until < $3))
                     ORDER BY run_at
                     LIMIT 1
                     FOR UPDATE SKIP LOCKED)
-                RETURNING *"#
-            );
-            let stmt = Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                sql,
-                [owner.into(), until.into(), now.into()],
-            );
+                RETURNING *"#;
+            const _: () = assert!(Kind::ALL.len() == 4, "one placeholder per kind in SQL");
+            let mut values: Vec<sea_orm::Value> = vec![owner.into(), until.into(), now.into()];
+            values.extend((0..Kind::ALL.len()).map(|i| kinds.get(i).unwrap_or(&kinds[0]).to_string().into()));
+            let stmt = Statement::from_sql_and_values(DatabaseBackend::Postgres, SQL, values);
             job::Entity::find().from_raw_sql(stmt).one(db.conn()).await?
         }
         _ => {

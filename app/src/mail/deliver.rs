@@ -39,9 +39,23 @@ pub async fn deliver(state: &AppState, mailer: &Mailer, claimed: &Claimed) -> Re
         .map_err(|_| JobError::permanent("the recipient's address cannot be read"))?;
     let kind = MailKind::parse(&row.kind).ok_or_else(|| JobError::permanent("unknown kind of mail"))?;
     let lang = Lang::from_code(&row.language).unwrap_or(Lang::Ja);
-    let params: serde_json::Value =
+    let mut params: serde_json::Value =
         row.params.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
-    let mail = render(kind, lang, &params, &state.settings.background.public_url).map_err(JobError::permanent)?;
+    let public_url = &state.settings.background.public_url;
+    // A confirmation link is made now and never stored: the copy kept of the
+    // mail says where it led, not the token.
+    let mut link = None;
+    if kind == MailKind::ConfirmAddress {
+        let token = crate::auth::registration::link_token(&state.keys, recipient.id, state.clock.now())
+            .map_err(|e| JobError::permanent(e.to_string()))?;
+        link = Some(format!("{public_url}/confirm?token={token}"));
+        params["link"] = link.clone().into();
+    }
+    let mail = render(kind, lang, &params, public_url).map_err(JobError::permanent)?;
+    let kept_body = match &link {
+        Some(link) => mail.body.replace(link.as_str(), &format!("{public_url}/confirm?token=…")),
+        None => mail.body.clone(),
+    };
     let message_id = row.message_id.clone().unwrap_or_else(|| mailer.message_id(row.id));
     if row.message_id.is_none() {
         // Recorded before the first attempt, so that every attempt says the same.
@@ -60,7 +74,7 @@ pub async fn deliver(state: &AppState, mailer: &Mailer, claimed: &Claimed) -> Re
     outbox::Entity::update_many()
         .col_expr(outbox::Column::SentAt, Expr::value(Some(now)))
         .col_expr(outbox::Column::Subject, Expr::value(mail.subject))
-        .col_expr(outbox::Column::Body, Expr::value(mail.body))
+        .col_expr(outbox::Column::Body, Expr::value(kept_body))
         .filter(outbox::Column::Id.eq(row.id))
         .filter(outbox::Column::SentAt.is_null())
         .exec(&*txn)

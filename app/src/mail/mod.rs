@@ -36,10 +36,14 @@ pub enum MailKind {
     ReviewOverdue,
     /// Staff: alerts not acknowledged.
     AlertsOpen,
+    /// A new account's link to prove its address.
+    ConfirmAddress,
+    /// Someone tried to register with an address that has an account.
+    RegistrationAttempt,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 9] = [
+    pub const ALL: [MailKind; 11] = [
         MailKind::InfoRequested,
         MailKind::Verified,
         MailKind::Rejected,
@@ -49,6 +53,8 @@ impl MailKind {
         MailKind::LimitationReminder,
         MailKind::ReviewOverdue,
         MailKind::AlertsOpen,
+        MailKind::ConfirmAddress,
+        MailKind::RegistrationAttempt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +68,8 @@ impl MailKind {
             MailKind::LimitationReminder => "reminder.limitation",
             MailKind::ReviewOverdue => "staff.review_overdue",
             MailKind::AlertsOpen => "staff.alerts_open",
+            MailKind::ConfirmAddress => "account.confirm_address",
+            MailKind::RegistrationAttempt => "account.registration_attempt",
         }
     }
 
@@ -101,6 +109,11 @@ pub struct Mail {
 }
 
 impl Mail {
+    /// A mail to an account, about no claim.
+    pub fn to(kind: MailKind, recipient: Uuid, params: Value, dedupe_key: Option<String>) -> Self {
+        Self { kind, recipient, claim: None, params, dedupe_key }
+    }
+
     /// A mail to a claim's claimant about it: the claim number joins `params`.
     pub fn about(
         kind: MailKind,

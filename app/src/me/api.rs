@@ -7,7 +7,7 @@ use rocket::State;
 use serde::Deserialize;
 
 use super::service::{self, AccessEntry, ErasureReport, Export, Preferences};
-use crate::auth::CurrentUser;
+use crate::auth::{ClaimantUser, CurrentUser};
 use crate::body::JsonBody;
 use crate::error::{AppError, AppResult};
 use crate::AppState;
@@ -28,12 +28,12 @@ pub async fn set_preferences(
 }
 
 #[rocket::get("/me/access-log")]
-pub async fn access_log(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Vec<AccessEntry>>> {
+pub async fn access_log(user: ClaimantUser, state: &State<AppState>) -> AppResult<Json<Vec<AccessEntry>>> {
     Ok(Json(service::access_log(state, &user).await?))
 }
 
 #[rocket::get("/me/export")]
-pub async fn export(user: CurrentUser, state: &State<AppState>) -> AppResult<Json<Export>> {
+pub async fn export(user: ClaimantUser, state: &State<AppState>) -> AppResult<Json<Export>> {
     Ok(Json(service::export(state, &user).await?))
 }
 
@@ -67,7 +67,7 @@ pub async fn zip_download(state: &AppState, user: &CurrentUser) -> AppResult<Zip
 }
 
 #[rocket::get("/me/export.zip")]
-pub async fn export_zip(user: CurrentUser, state: &State<AppState>) -> AppResult<ZipDownload> {
+pub async fn export_zip(user: ClaimantUser, state: &State<AppState>) -> AppResult<ZipDownload> {
     zip_download(state, &user).await
 }
 
@@ -79,7 +79,7 @@ pub struct EraseBody {
 
 #[rocket::post("/me/erase", data = "<body>")]
 pub async fn erase(
-    user: CurrentUser,
+    user: ClaimantUser,
     state: &State<AppState>,
     body: JsonBody<EraseBody>,
 ) -> AppResult<Json<ErasureReport>> {

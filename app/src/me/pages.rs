@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::api::{zip_download, ZipDownload};
 use super::service::{self, AccessEntry};
-use crate::auth::{Csrf, CurrentUser, SESSION_COOKIE};
+use crate::auth::{ClaimantUser, Csrf, CurrentUser, SESSION_COOKIE};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
 use crate::web::{Chrome, PageResponse};
@@ -30,8 +30,10 @@ struct MyDataPage {
     chrome: Chrome,
     access_log: Vec<AccessLine>,
     preferences: service::Preferences,
-    /// Whether the preferences were just saved.
-    saved: bool,
+    /// What was just done: `saved` (preferences) or `confirmation_sent`.
+    notice: Option<&'static str>,
+    /// Whether the claimant opened the link sent to their address.
+    email_confirmed: bool,
     errors: BTreeMap<String, String>,
 }
 
@@ -41,7 +43,7 @@ async fn render(
     csrf: &Csrf,
     user: &CurrentUser,
     errors: BTreeMap<String, String>,
-    saved: bool,
+    notice: Option<&'static str>,
 ) -> AppResult<Template> {
     let preferences = service::preferences(state, user).await?;
     let access_log = service::access_log(state, user)
@@ -56,13 +58,27 @@ async fn render(
         .collect();
     Ok(Template::render(
         "me/index",
-        MyDataPage { chrome: Chrome::new(lang, csrf, Some(user), "/me"), access_log, preferences, saved, errors },
+        MyDataPage {
+            chrome: Chrome::new(lang, csrf, Some(user), "/me"),
+            access_log,
+            preferences,
+            notice,
+            email_confirmed: crate::auth::registration::confirmed(state, user.id).await?,
+            errors,
+        },
     ))
 }
 
-#[rocket::get("/me")]
-pub async fn my_data(lang: Lang, csrf: Csrf, user: CurrentUser, state: &State<AppState>) -> AppResult<Template> {
-    render(state, lang, &csrf, &user, BTreeMap::new(), false).await
+#[rocket::get("/me?<sent>")]
+pub async fn my_data(
+    sent: Option<&str>,
+    lang: Lang,
+    csrf: Csrf,
+    user: ClaimantUser,
+    state: &State<AppState>,
+) -> AppResult<Template> {
+    let notice = (sent == Some("confirmation")).then_some("confirmation_sent");
+    render(state, lang, &csrf, &user, BTreeMap::new(), notice).await
 }
 
 #[derive(rocket::FromForm)]
@@ -83,9 +99,9 @@ pub async fn preferences(
     csrf.verify(&form.csrf)?;
     let wanted = service::Preferences { language: form.language.clone(), reminders: form.reminders };
     match service::set_preferences(state, &user, &wanted).await {
-        Ok(_) => Ok(PageResponse::page(render(state, lang, &csrf, &user, BTreeMap::new(), true).await?)),
+        Ok(_) => Ok(PageResponse::page(render(state, lang, &csrf, &user, BTreeMap::new(), Some("saved")).await?)),
         Err(e @ AppError::Invalid(_)) => {
-            let page = render(state, lang, &csrf, &user, e.field_messages(lang), false).await?;
+            let page = render(state, lang, &csrf, &user, e.field_messages(lang), None).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),
@@ -93,7 +109,7 @@ pub async fn preferences(
 }
 
 #[rocket::get("/me/export.zip")]
-pub async fn export_zip(user: CurrentUser, state: &State<AppState>) -> AppResult<ZipDownload> {
+pub async fn export_zip(user: ClaimantUser, state: &State<AppState>) -> AppResult<ZipDownload> {
     zip_download(state, &user).await
 }
 
@@ -115,7 +131,7 @@ pub async fn erase(
     form: FormBody<EraseForm>,
     lang: Lang,
     csrf: Csrf,
-    user: CurrentUser,
+    user: ClaimantUser,
     cookies: &CookieJar<'_>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
@@ -123,7 +139,7 @@ pub async fn erase(
     if !form.confirm {
         let mut errors = BTreeMap::new();
         errors.insert("confirm".to_string(), lang.t(&crate::domain::ErrorCode::ConsentRequired.message_key()));
-        let page = render(state, lang, &csrf, &user, errors, false).await?;
+        let page = render(state, lang, &csrf, &user, errors, None).await?;
         return Ok(PageResponse::refused(Status::UnprocessableEntity, page));
     }
     match service::erase(state, &user, &form.password).await {
@@ -133,7 +149,7 @@ pub async fn erase(
             Ok(PageResponse::page(page))
         }
         Err(e @ AppError::Invalid(_)) => {
-            let page = render(state, lang, &csrf, &user, e.field_messages(lang), false).await?;
+            let page = render(state, lang, &csrf, &user, e.field_messages(lang), None).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),

@@ -433,6 +433,8 @@ async fn apply_decision(
     let changed = claim::Entity::update_many()
         .col_expr(claim::Column::Status, Expr::value(outcome.as_str()))
         .col_expr(claim::Column::CureDeadline, Expr::value(cure_deadline))
+        // A lawyer has now looked at the claim as it is.
+        .col_expr(claim::Column::NeedsReverification, Expr::value(false))
         .col_expr(claim::Column::Version, Expr::value(model.version + 1))
         .col_expr(claim::Column::UpdatedAt, Expr::value(now))
         .filter(claim::Column::Id.eq(model.id))
@@ -516,7 +518,7 @@ pub struct Decided {
 pub async fn decide(state: &AppState, user: &CurrentUser, id: Uuid, input: &DecisionInput) -> AppResult<Decided> {
     let model = access::staff_claim(state, user, id).await?;
     let decision = parse_decision(input)?;
-    if !can_decide(status_of(&model)?) {
+    if !can_decide(status_of(&model)?, model.needs_reverification) {
         return Err(AppError::WrongState("claim_not_reviewable"));
     }
     let txn = state.db.begin_write().await?;

@@ -226,8 +226,9 @@ pub fn parse_decision(input: &DecisionInput) -> Result<Decision, FieldErrors> {
 
 /// Lawyers decide on claims that are in: submitted, or waiting for the
 /// claimant's answer to a deficiency notice.
-pub fn can_decide(status: ClaimStatus) -> bool {
+pub fn can_decide(status: ClaimStatus, changed_since_decision: bool) -> bool {
     matches!(status, ClaimStatus::Submitted | ClaimStatus::NeedsInfo)
+        || (status == ClaimStatus::Verified && changed_since_decision)
 }
 
 /// A deficiency notice whose deadline passed without an answer.
@@ -311,7 +312,8 @@ mod tests {
 
     #[test]
     fn only_claims_that_are_in_can_be_decided_and_overdue_needs_a_passed_deadline() {
-        assert!(can_decide(ClaimStatus::Submitted) && can_decide(ClaimStatus::NeedsInfo));
+        assert!(can_decide(ClaimStatus::Submitted, false) && can_decide(ClaimStatus::NeedsInfo, false));
+        assert!(can_decide(ClaimStatus::Verified, true), "a verified claim changed since is decided again");
         for s in [
             ClaimStatus::Draft,
             ClaimStatus::Verified,
@@ -319,7 +321,7 @@ mod tests {
             ClaimStatus::Withdrawn,
             ClaimStatus::Erased,
         ] {
-            assert!(!can_decide(s));
+            assert!(!can_decide(s, false));
         }
         let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
         let yesterday = today.pred_opt().unwrap();

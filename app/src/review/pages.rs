@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::admin::{self, AlertView};
 use super::desk::{self, MemberView, QueueFilter, QueuePage, ReviewDetail};
 use super::domain::{DecisionInput, DecisionKind, SignalKind};
-use crate::auth::{AdminUser, Csrf, CurrentUser, StaffUser};
+use crate::auth::{AdminUser, Csrf, CurrentUser, StaffSigningIn, StaffUser};
 use crate::cases::List;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
@@ -67,7 +67,12 @@ fn qr_svg(uri: &str) -> Option<String> {
 }
 
 #[rocket::get("/staff/second-factor")]
-pub async fn second_factor(lang: Lang, csrf: Csrf, staff: StaffUser, state: &State<AppState>) -> AppResult<Template> {
+pub async fn second_factor(
+    lang: Lang,
+    csrf: Csrf,
+    staff: StaffSigningIn,
+    state: &State<AppState>,
+) -> AppResult<Template> {
     render_second_factor(state, lang, &csrf, &staff.0, None, BTreeMap::new()).await
 }
 
@@ -81,7 +86,7 @@ pub async fn second_factor_setup(
     form: FormBody<CsrfForm>,
     lang: Lang,
     csrf: Csrf,
-    staff: StaffUser,
+    staff: StaffSigningIn,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     csrf.verify(&form.csrf)?;
@@ -105,7 +110,7 @@ pub async fn second_factor_verify(
     form: FormBody<CodeForm>,
     lang: Lang,
     csrf: Csrf,
-    staff: StaffUser,
+    staff: StaffSigningIn,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     csrf.verify(&form.csrf)?;
@@ -332,7 +337,10 @@ async fn render_claim(
                 .apology_option
                 .as_deref()
                 .map(|code| case.catalogue.label(List::ApologyOptions, code, lang)),
-            decisions_allowed: super::domain::can_decide(review.claim.summary.status),
+            decisions_allowed: super::domain::can_decide(
+                review.claim.summary.status,
+                review.claim.summary.needs_reverification,
+            ),
             decision_kinds: DecisionKind::CHOSEN_BY_LAWYERS.iter().map(|d| d.as_str()).collect(),
             review,
             values,

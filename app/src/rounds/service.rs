@@ -299,7 +299,7 @@ async fn gather(state: &AppState, round: &filing_round::Model) -> AppResult<Vec<
         let consent = crate::consent::service::state_of(db, &state.keys, &model, &draft, state.clock.today()).await?;
         // A lawyer's verification resolves a possible-duplicate flag.
         let unresolved = model.possible_duplicate && status != ClaimStatus::Verified;
-        let exclusions = round_exclusions(status, consent.current, unresolved);
+        let exclusions = round_exclusions(status, consent.current, unresolved, model.needs_reverification);
         let evidence_kinds: BTreeSet<String> = evidence::Entity::find()
             .filter(evidence::Column::ClaimId.eq(model.id))
             .all(db)

@@ -107,11 +107,13 @@ impl Person {
         let path = self.path().await;
         let words: Vec<String> = path
             .split('/')
-            .chain(step.split(|c: char| !c.is_ascii_alphanumeric()))
+            // A query (a link's token) names nothing a reader needs.
+            .chain(step.split('?').next().unwrap_or_default().split(|c: char| !c.is_ascii_alphanumeric()))
             .filter(|w| !w.is_empty() && uuid::Uuid::parse_str(w).is_err() && w.is_ascii())
             .map(|w| w.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect())
             .collect();
-        let slug = if words.is_empty() { "home".to_string() } else { words.join("-") };
+        let mut slug = if words.is_empty() { "home".to_string() } else { words.join("-") };
+        slug.truncate(80);
         let file = self.out.join(format!("{}-{n:02}-{slug}.png", self.name));
         let png = self.client.screenshot().await.expect("screenshot");
         std::fs::write(&file, png).expect("write screenshot");

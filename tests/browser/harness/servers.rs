@@ -29,6 +29,8 @@ pub struct Backends {
 pub struct Portal {
     child: Child,
     pub base: String,
+    /// The mail server the portal sends to; the journeys read their mail here.
+    pub smtp: portal::SmtpServer,
     env: Vec<(String, String)>,
     stdout: Arc<Mutex<String>>,
     _data: tempfile::TempDir,
@@ -43,7 +45,12 @@ impl Portal {
         };
         let keys: [String; 3] = std::array::from_fn(key);
         let port = free_port();
+        let smtp = portal::SmtpServer::start();
+        let base = format!("http://localhost:{port}");
         let mut env = vec![
+            ("APP_SMTP_URL".to_string(), smtp.url()),
+            ("APP_PUBLIC_URL".to_string(), base.clone()),
+            ("APP_JOB_POLL_MS".to_string(), "100".to_string()),
             ("APP_DATA_DIR".to_string(), data.path().display().to_string()),
             ("APP_JWT_SECRET".into(), keys[0].clone()),
             ("APP_MASTER_KEY".into(), keys[1].clone()),
@@ -75,16 +82,31 @@ impl Portal {
                 }
             }
         });
-        let base = format!("http://localhost:{port}");
         for _ in 0..400 {
             if reqwest::get(format!("{base}/health")).await.is_ok_and(|r| r.status().is_success()) {
-                return Portal { child, base, env, stdout, _data: data };
+                return Portal { child, base, smtp, env, stdout, _data: data };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = child.kill();
         let _ = child.wait();
         panic!("the portal did not come up; see {}", out.join("server.log").display());
+    }
+
+    /// The path of the confirmation link in the mail sent to `to` (waits for it).
+    pub async fn confirmation_link(&self, to: &str) -> String {
+        for _ in 0..600 {
+            let link =
+                self.smtp.messages().into_iter().filter(|m| m.to == [to]).find_map(|m| {
+                    m.body.split_whitespace().find(|w| w.contains("/confirm?token=")).map(str::to_string)
+                });
+            if let Some(link) = link {
+                assert!(link.starts_with(&self.base), "the link leads to this portal: {link}");
+                return link[self.base.len()..].to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no confirmation mail reached {to}");
     }
 
     /// What the portal printed to its terminal.
