@@ -51,6 +51,10 @@ struct RawSettings {
     lockout_minutes: i64,
     #[serde(default = "default_ip_per_minute")]
     login_attempts_per_ip_per_minute: u32,
+    #[serde(default = "default_idle_minutes_staff")]
+    idle_minutes_staff: i64,
+    #[serde(default = "default_idle_minutes_claimant")]
+    idle_minutes_claimant: i64,
     #[serde(default = "default_registrations_per_ip")]
     registrations_per_ip_per_hour: u32,
     #[serde(default = "default_registrations_per_minute")]
@@ -184,6 +188,12 @@ fn default_lockout_minutes() -> i64 {
 fn default_ip_per_minute() -> u32 {
     30
 }
+fn default_idle_minutes_staff() -> i64 {
+    30
+}
+fn default_idle_minutes_claimant() -> i64 {
+    120
+}
 /// Households behind one carrier-grade NAT share an address: generous.
 fn default_registrations_per_ip() -> u32 {
     20
@@ -217,6 +227,9 @@ pub struct Settings {
     pub login_max_failures: i32,
     pub lockout_minutes: i64,
     pub login_attempts_per_ip_per_minute: u32,
+    /// A session unused this long ends: staff, claimants.
+    pub idle_minutes_staff: i64,
+    pub idle_minutes_claimant: i64,
     /// New accounts per client address per hour, and for the whole portal per minute.
     pub registrations_per_ip_per_hour: u32,
     pub registrations_per_minute: u32,
@@ -337,6 +350,9 @@ impl Settings {
         if raw.session_hours < 1 || raw.session_hours > 24 * 14 {
             return Err(ConfigError::Invalid("session_hours must be between 1 and 336".into()));
         }
+        if raw.idle_minutes_staff < 1 || raw.idle_minutes_claimant < 1 {
+            return Err(ConfigError::Invalid("idle_minutes_staff and idle_minutes_claimant must be positive".into()));
+        }
         if raw.login_max_failures < 1
             || raw.lockout_minutes < 1
             || raw.login_attempts_per_ip_per_minute < 1
@@ -439,6 +455,9 @@ impl Settings {
             login_max_failures: raw.login_max_failures,
             lockout_minutes: raw.lockout_minutes,
             login_attempts_per_ip_per_minute: raw.login_attempts_per_ip_per_minute,
+            // Never longer than a session lasts anyway.
+            idle_minutes_staff: raw.idle_minutes_staff.min(raw.session_hours * 60),
+            idle_minutes_claimant: raw.idle_minutes_claimant.min(raw.session_hours * 60),
             registrations_per_ip_per_hour: raw.registrations_per_ip_per_hour,
             registrations_per_minute: raw.registrations_per_minute,
             db_max_connections: raw.db_max_connections,

@@ -26,6 +26,9 @@ pub enum AppError {
     /// Staff must pass the TOTP second factor in this session first (S5).
     #[error("second factor required")]
     SecondFactorRequired,
+    /// The account's password was generated: a new one first.
+    #[error("password change required")]
+    PasswordChangeRequired,
     /// Re-enter the password first (S5: before an export download).
     #[error("reauthentication required")]
     ReauthenticationRequired,
@@ -89,6 +92,7 @@ impl AppError {
             AppError::Forbidden
             | AppError::Csrf
             | AppError::SecondFactorRequired
+            | AppError::PasswordChangeRequired
             | AppError::ReauthenticationRequired => Status::Forbidden,
             AppError::WrongState(_) | AppError::Conflict(_) => Status::Conflict,
             AppError::Invalid(_) | AppError::Incomplete(_) => Status::UnprocessableEntity,
@@ -107,6 +111,7 @@ impl AppError {
             AppError::Unauthenticated => "unauthenticated",
             AppError::Forbidden => "forbidden",
             AppError::SecondFactorRequired => "second_factor_required",
+            AppError::PasswordChangeRequired => "password_change_required",
             AppError::ReauthenticationRequired => "reauthentication_required",
             AppError::LoginFailed => "login_failed",
             AppError::WrongState(code) | AppError::Conflict(code) => code,
@@ -175,6 +180,9 @@ impl<'r> Responder<'r, 'static> for AppError {
         if matches!(self, AppError::SecondFactorRequired) && !is_api(req) {
             // A page asks for the code and comes back.
             return rocket::response::Redirect::to(crate::review::pages::SECOND_FACTOR_PAGE).respond_to(req);
+        }
+        if matches!(self, AppError::PasswordChangeRequired) && !is_api(req) {
+            return rocket::response::Redirect::to(crate::auth::pages::PASSWORD_PAGE).respond_to(req);
         }
         let lang = Lang::of_request(req);
         let message = self.message(lang);

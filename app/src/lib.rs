@@ -190,10 +190,18 @@ pub fn build(figment: Figment) -> Rocket<Build> {
             }
             match auth::service::bootstrap_admin(&state).await {
                 Ok(Some((email, password))) => {
-                    // Printed once, to the operator's terminal, never to the log.
-                    println!(
-                        "\n  Bootstrap administrator created (shown only this once):\n    e-mail:   {email}\n    password: {password}\n  Sign in and keep it safe.\n"
-                    );
+                    // Into a file only the operator can read: never a
+                    // terminal or a container log, never the log.
+                    match auth::lifecycle::write_bootstrap_file(&state.settings, &email, &password) {
+                        Ok(path) => println!(
+                            "\n  Bootstrap administrator created: {email}\n  Its one-time password is in {} (readable by this user only);\n  a new one is chosen at the first sign-in.\n",
+                            path.display()
+                        ),
+                        Err(e) => {
+                            eprintln!("error: could not write the bootstrap administrator's password file: {e}");
+                            return Err(rocket);
+                        }
+                    }
                 }
                 Ok(None) => {}
                 Err(e) => {

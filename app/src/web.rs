@@ -280,6 +280,9 @@ fn unauthorized(req: &Request<'_>) -> Result<Redirect, (Status, AppError)> {
 #[rocket::catch(default)]
 fn default_catcher(status: Status, req: &Request<'_>) -> rocket::Either<AppError, (Status, AppError)> {
     let refusal = req.local_cache(crate::auth::GuardRefusal::default);
+    if status == Status::Forbidden && refusal.password_change {
+        return rocket::Either::Left(AppError::PasswordChangeRequired);
+    }
     if status == Status::Forbidden && refusal.second_factor {
         return rocket::Either::Left(AppError::SecondFactorRequired);
     }

@@ -13,6 +13,8 @@ pub struct Model {
     pub mfa_verified_at: Option<DateTimeUtc>,
     /// When this session last re-entered its password (before an export download).
     pub reauthenticated_at: Option<DateTimeUtc>,
+    /// When a request last used it (to the minute); `None`: at `created_at`.
+    pub last_seen_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,6 +28,9 @@ pub struct Model {
     /// When the owner of the address opened the link sent to it (staff:
     /// when the account was made). A claim cannot be submitted before.
     pub email_verified_at: Option<DateTimeUtc>,
+    /// The password was generated for this account: a new one is chosen at
+    /// the next sign-in before anything else.
+    pub must_change_password: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod m20261122_000012_one_signature_each;
 mod m20261202_000013_approximate_dates;
 mod m20261202_000014_jobs_and_mail;
 mod m20261202_000015_email_verification;
+mod m20261202_000016_account_lifecycle;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_approximate_dates::Migration),
             Box::new(m20261202_000014_jobs_and_mail::Migration),
             Box::new(m20261202_000015_email_verification::Migration),
+            Box::new(m20261202_000016_account_lifecycle::Migration),
         ]
     }
 }

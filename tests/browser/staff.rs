@@ -13,6 +13,8 @@ use crate::harness::{output_dir, Backends, Driver, Person, Portal, Screen};
 const PASSWORD: &str = "correct horse battery staple";
 const CLAIMANT: &str = "claimant@example.jp";
 const LAWYER: &str = "bengoshi@example.jp";
+/// The password the administrator chooses in place of the generated one.
+const ADMIN_PASSWORD: &str = "a password the administrator chose";
 
 /// A claimant's API client against the running portal.
 async fn api_client(portal: &Portal, email: &str) -> portal::ApiClient {
@@ -164,6 +166,19 @@ pub async fn administrator_journey() {
     portal.cli(&["user", "create", "--email", LAWYER, "--role", "lawyer", "--password-stdin"], PASSWORD);
 
     sign_in(&admin, &admin_email, &admin_password).await;
+    // The generated password is replaced before anything else: a staff page leads there.
+    admin.visit("/staff/second-factor").await;
+    assert_eq!(admin.path().await, "/account/password", "a new password first");
+    admin.sees(&admin.t("password-forced")).await;
+    admin.fill(&admin.t("password-current"), &admin_password).await;
+    admin.fill(&admin.t("password-new"), "short").await;
+    admin.press(&admin.t("password-submit")).await;
+    admin.sees(&admin.t("errors-summary-title")).await;
+    admin.fill(&admin.t("password-current"), &admin_password).await;
+    admin.fill(&admin.t("password-new"), ADMIN_PASSWORD).await;
+    admin.press(&admin.t("password-submit")).await;
+    assert_eq!(admin.path().await, "/staff/second-factor", "then the second factor");
+    assert!(!portal.bootstrap_file_exists(), "the spent password's file is gone");
     enrol_second_factor(&admin).await;
 
     // Add the lawyer to the case.
@@ -249,7 +264,7 @@ pub async fn administrator_journey() {
     eprintln!("bundle progress bars seen while running: {running}");
 
     // Download after re-entering the password; the party list holds both plaintiffs.
-    admin.fill(&admin.t("bundle-password"), &admin_password).await;
+    admin.fill(&admin.t("bundle-password"), ADMIN_PASSWORD).await;
     admin.start(&admin.t("bundle-download")).await;
     let zip = admin.downloaded(".zip").await;
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).expect("a ZIP");

@@ -40,6 +40,10 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/logout", Access::SignedIn),
     ("GET", "/confirm", Access::Public),
     ("POST", "/me/confirmation", Access::SignedIn),
+    ("GET", "/account/password", Access::SignedIn),
+    ("POST", "/account/password", Access::SignedIn),
+    ("POST", "/admin/users/<user_id>/disabled", Access::Admin),
+    ("POST", "/admin/users/<user_id>/sessions/end", Access::Admin),
     ("POST", "/claims", Access::Claimant),
     ("GET", "/claims/<id>", Access::Claimant),
     ("GET", "/claims/<id>/<step>", Access::Claimant),
@@ -69,6 +73,9 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/auth/logout", Access::SignedIn),
     ("POST", "/api/v1/auth/confirm", Access::Public),
     ("POST", "/api/v1/me/confirmation", Access::SignedIn),
+    ("PUT", "/api/v1/me/password", Access::SignedIn),
+    ("PUT", "/api/v1/admin/users/<id>/disabled", Access::Admin),
+    ("POST", "/api/v1/admin/users/<id>/sessions/end", Access::Admin),
     ("GET", "/api/v1/me", Access::SignedIn),
     ("POST", "/api/v1/auth/totp/setup", Access::StaffSigningIn),
     ("POST", "/api/v1/auth/totp/verify", Access::StaffSigningIn),
@@ -258,6 +265,8 @@ impl Objects {
             &self.export
         } else if path.contains("/alerts/<id>") {
             &self.alert
+        } else if path.contains("/users/<id>") {
+            &self.member
         } else {
             &self.claim
         };

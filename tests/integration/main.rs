@@ -13,6 +13,7 @@ mod exports;
 mod intake_api;
 mod intake_pages;
 mod labels;
+mod lifecycle;
 mod logs;
 mod mail;
 mod protection;

@@ -229,7 +229,7 @@ fn hand_written_sql_is_constant_text_with_bound_values() {
 }
 
 /// S4: the session cookie a sign-in sets is HttpOnly and SameSite, and
-/// Secure when the portal is served behind TLS.
+/// Secure with the `__Host-` prefix when the portal is served behind TLS.
 #[tokio::test]
 async fn the_session_cookie_is_http_only_same_site_and_secure_behind_tls() {
     for secure in [false, true] {
@@ -251,9 +251,14 @@ async fn the_session_cookie_is_http_only_same_site_and_secure_behind_tls() {
             .get_all("set-cookie")
             .iter()
             .map(|v| v.to_str().unwrap().to_string())
-            .find(|c| c.starts_with("session="))
+            .find(|c| c.starts_with("session=") || c.starts_with("__Host-session="))
             .expect("a session cookie");
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+            "{cookie}"
+        );
         assert_eq!(cookie.contains("Secure"), secure, "{cookie}");
+        // Behind TLS the browser keeps it only for this host, over HTTPS, for the whole site.
+        assert_eq!(cookie.starts_with("__Host-"), secure, "{cookie}");
     }
 }

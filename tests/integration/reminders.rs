@@ -8,14 +8,22 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
 
-/// Sessions last the longest allowed (14 days), so that clients stay signed
-/// in while the clock moves on.
+/// Sessions last the longest allowed (14 days) and do not end when idle, so
+/// that clients stay signed in while the clock moves on.
 async fn quiet_app() -> TestApp {
     quiet_app_with(|f| f).await
 }
 
 async fn quiet_app_with(customise: impl FnOnce(rocket::figment::Figment) -> rocket::figment::Figment) -> TestApp {
-    let app = spawn_app_with(|f| customise(f.merge(("workers", 0)).merge(("session_hours", 336)))).await;
+    let app = spawn_app_with(|f| {
+        customise(
+            f.merge(("workers", 0))
+                .merge(("session_hours", 336))
+                .merge(("idle_minutes_staff", 20_160))
+                .merge(("idle_minutes_claimant", 20_160)),
+        )
+    })
+    .await;
     app.clock.set(chrono::Utc::now());
     app
 }

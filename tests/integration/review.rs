@@ -66,7 +66,7 @@ async fn staff_without_the_second_factor_cannot_read_a_claim() {
     }
     assert_eq!(
         lawyer.get(&format!("/review/claims/{claim}")).await.body["error"]["message"],
-        "Enter the code from your authenticator app before reading claims."
+        "Enter the code from your authenticator app to go on."
     );
     // Nothing was read, so nothing is in the claimant's access log.
     let db = app.db().await;

@@ -55,6 +55,56 @@ pub async fn confirm(state: &State<AppState>, body: JsonBody<ConfirmBody>) -> Ap
     Ok(Status::NoContent)
 }
 
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    #[serde(default)]
+    pub current_password: String,
+    #[serde(default)]
+    pub new_password: String,
+}
+
+/// Change the caller's password; every other session of the account ends.
+#[rocket::put("/me/password", data = "<body>")]
+pub async fn change_password(
+    user: CurrentUser,
+    state: &State<AppState>,
+    body: JsonBody<PasswordChange>,
+) -> AppResult<Status> {
+    super::lifecycle::change_password(state, &user, &body.current_password, &body.new_password).await?;
+    Ok(Status::NoContent)
+}
+
+#[derive(Deserialize)]
+pub struct Disabled {
+    pub disabled: bool,
+}
+
+/// Disable or enable another account (disabling ends its sessions).
+#[rocket::put("/admin/users/<id>/disabled", data = "<body>")]
+pub async fn set_disabled(
+    admin: super::AdminUser,
+    state: &State<AppState>,
+    id: &str,
+    body: JsonBody<Disabled>,
+) -> AppResult<Status> {
+    let id = id.parse().map_err(|_| crate::error::AppError::NotFound)?;
+    super::lifecycle::set_disabled(state, &admin.0, id, body.disabled).await?;
+    Ok(Status::NoContent)
+}
+
+#[derive(Serialize)]
+pub struct Ended {
+    pub sessions_ended: u64,
+}
+
+/// End every session of another account.
+#[rocket::post("/admin/users/<id>/sessions/end")]
+pub async fn end_sessions(admin: super::AdminUser, state: &State<AppState>, id: &str) -> AppResult<Json<Ended>> {
+    let id = id.parse().map_err(|_| crate::error::AppError::NotFound)?;
+    let sessions_ended = super::lifecycle::end_sessions(state, &admin.0, id).await?;
+    Ok(Json(Ended { sessions_ended }))
+}
+
 /// Send the confirmation link again.
 #[rocket::post("/me/confirmation")]
 pub async fn resend_confirmation(user: CurrentUser, state: &State<AppState>) -> AppResult<Status> {
@@ -130,5 +180,18 @@ pub async fn reauth(user: CurrentUser, state: &State<AppState>, body: JsonBody<P
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![register, confirm, resend_confirmation, login, logout, me, totp_setup, totp_verify, reauth]
+    rocket::routes![
+        register,
+        confirm,
+        resend_confirmation,
+        login,
+        logout,
+        me,
+        totp_setup,
+        totp_verify,
+        reauth,
+        change_password,
+        set_disabled,
+        end_sessions
+    ]
 }

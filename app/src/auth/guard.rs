@@ -16,6 +16,17 @@ use crate::AppState;
 pub const SESSION_COOKIE: &str = "session";
 const CSRF_COOKIE: &str = "csrf_seed";
 
+/// A cookie's name as the browser keeps it: behind TLS with the `__Host-`
+/// prefix, which a browser accepts only from this host, over HTTPS, for
+/// the whole site (S4).
+pub fn cookie_name(base: &'static str, secure: bool) -> &'static str {
+    match (base, secure) {
+        (SESSION_COOKIE, true) => "__Host-session",
+        (CSRF_COOKIE, true) => "__Host-csrf_seed",
+        (name, _) => name,
+    }
+}
+
 /// The client address: as the socket saw it, or, when the peer is one of
 /// the operator's trusted proxies (`APP_TRUSTED_PROXIES`), the nearest
 /// address in `X-Forwarded-For` that is not a trusted proxy itself.
@@ -78,6 +89,8 @@ pub struct CurrentUser {
     pub mfa: bool,
     /// When this session last re-entered its password.
     pub reauthenticated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The account's password was generated: a new one comes first.
+    pub must_change_password: bool,
 }
 
 impl CurrentUser {
@@ -90,6 +103,8 @@ impl CurrentUser {
         let ok = self.role == role || (self.role == Role::Admin && role == Role::Lawyer);
         if !ok {
             Err(AppError::NotFound)
+        } else if self.must_change_password {
+            Err(AppError::PasswordChangeRequired)
         } else if role != Role::Claimant && !self.mfa {
             Err(AppError::SecondFactorRequired)
         } else {
@@ -98,11 +113,11 @@ impl CurrentUser {
     }
 }
 
-fn token_of(req: &Request<'_>) -> Option<(String, bool)> {
+fn token_of(req: &Request<'_>, secure: bool) -> Option<(String, bool)> {
     if let Some(h) = req.headers().get_one("Authorization") {
         return h.strip_prefix("Bearer ").map(|t| (t.trim().to_string(), false));
     }
-    req.cookies().get(SESSION_COOKIE).map(|c| (c.value().to_string(), true))
+    req.cookies().get(cookie_name(SESSION_COOKIE, secure)).map(|c| (c.value().to_string(), true))
 }
 
 /// A cookie-authenticated state change must come from our own origin (S15,
@@ -131,12 +146,18 @@ fn request_is_same_origin(req: &Request<'_>) -> bool {
 
 async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
     let state = req.rocket().state::<AppState>().ok_or_else(|| AppError::Internal("no state".into()))?;
-    let (token, via_cookie) = token_of(req).ok_or(AppError::Unauthenticated)?;
+    let (token, via_cookie) = token_of(req, state.settings.cookie_secure).ok_or(AppError::Unauthenticated)?;
     if via_cookie && !matches!(req.method(), Method::Get | Method::Head) && !request_is_same_origin(req) {
         return Err(AppError::Csrf);
     }
-    let (user, session) = service::authenticate(state.db.conn(), &state.keys, &token, state.clock.now()).await?;
+    let now = state.clock.now();
+    let (user, session) = service::authenticate(state.db.conn(), &state.keys, &token, now).await?;
     let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
+    // Left unused too long, a session ends (30 minutes for staff, 2 hours for claimants).
+    if super::lifecycle::idle_expired(&state.settings, role, session.last_seen_at.unwrap_or(session.created_at), now) {
+        return Err(AppError::Unauthenticated);
+    }
+    super::lifecycle::touch(state, &session, now).await?;
     Ok(CurrentUser {
         id: user.id,
         role,
@@ -145,6 +166,7 @@ async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
         via_cookie,
         mfa: session.mfa_verified_at.is_some(),
         reauthenticated_at: session.reauthenticated_at,
+        must_change_password: user.must_change_password,
     })
 }
 
@@ -174,6 +196,8 @@ impl<'r> FromRequest<'r> for CurrentUser {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GuardRefusal {
     pub second_factor: bool,
+    /// The account must choose a new password first.
+    pub password_change: bool,
 }
 
 /// The outcome of a role guard: the caller's role decides
@@ -182,8 +206,12 @@ pub struct GuardRefusal {
 async fn role_guard(req: &Request<'_>, admit: fn(Role) -> bool, need_mfa: bool) -> Outcome<CurrentUser, Status> {
     match CurrentUser::from_request(req).await {
         Outcome::Success(user) if !admit(user.role) => Outcome::Error((Status::NotFound, Status::NotFound)),
+        Outcome::Success(user) if user.must_change_password => {
+            req.local_cache(|| GuardRefusal { password_change: true, ..Default::default() });
+            Outcome::Error((Status::Forbidden, Status::Forbidden))
+        }
         Outcome::Success(user) if need_mfa && !user.mfa => {
-            req.local_cache(|| GuardRefusal { second_factor: true });
+            req.local_cache(|| GuardRefusal { second_factor: true, ..Default::default() });
             Outcome::Error((Status::Forbidden, Status::Forbidden))
         }
         other => other,
@@ -282,11 +310,12 @@ impl<'r> FromRequest<'r> for Csrf {
         let Some(state) = req.rocket().state::<AppState>() else {
             return Outcome::Forward(Status::InternalServerError);
         };
-        let seed = match req.cookies().get(CSRF_COOKIE) {
+        let name = cookie_name(CSRF_COOKIE, state.settings.cookie_secure);
+        let seed = match req.cookies().get(name) {
             Some(c) if c.value().len() >= 16 => c.value().to_string(),
             _ => {
                 let seed = crate::crypto::random_token(24);
-                let cookie = Cookie::build((CSRF_COOKIE, seed.clone()))
+                let cookie = Cookie::build((name, seed.clone()))
                     .http_only(true)
                     .same_site(SameSite::Lax)
                     .secure(state.settings.cookie_secure)

@@ -4,6 +4,7 @@
 pub mod api;
 mod domain;
 mod guard;
+pub mod lifecycle;
 pub mod pages;
 pub mod registration;
 pub mod service;
@@ -11,6 +12,6 @@ pub mod totp;
 
 pub use domain::{Password, Role};
 pub use guard::{
-    client_ip, AdminUser, ClaimantUser, ClientIp, Csrf, CurrentUser, GuardRefusal, MaybeUser, StaffSigningIn,
-    StaffUser, SESSION_COOKIE,
+    client_ip, cookie_name, AdminUser, ClaimantUser, ClientIp, Csrf, CurrentUser, GuardRefusal, MaybeUser,
+    StaffSigningIn, StaffUser, SESSION_COOKIE,
 };

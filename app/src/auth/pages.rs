@@ -9,7 +9,7 @@ use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::service;
-use super::{ClientIp, Csrf, CurrentUser, MaybeUser, SESSION_COOKIE};
+use super::{cookie_name, ClientIp, Csrf, CurrentUser, MaybeUser, SESSION_COOKIE};
 use crate::error::{translate_fields, AppError, AppResult};
 use crate::i18n::Lang;
 use crate::web::{Chrome, PageResponse};
@@ -38,7 +38,7 @@ fn render(name: &'static str, page: AuthPage) -> Template {
 fn set_session_cookie(cookies: &CookieJar<'_>, state: &AppState, session: &service::IssuedSession) {
     let max_age = rocket::time::Duration::hours(state.settings.session_hours);
     cookies.add(
-        Cookie::build((SESSION_COOKIE, session.token.clone()))
+        Cookie::build((cookie_name(SESSION_COOKIE, state.settings.cookie_secure), session.token.clone()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(state.settings.cookie_secure)
@@ -161,6 +161,70 @@ pub async fn register_submit(
     }
 }
 
+/// Where an account chooses a new password (and must, when its password was generated).
+pub const PASSWORD_PAGE: &str = "/account/password";
+
+#[derive(Serialize)]
+struct PasswordPage {
+    #[serde(flatten)]
+    chrome: Chrome,
+    /// The password was generated: it must be changed before anything else.
+    forced: bool,
+    done: bool,
+    errors: BTreeMap<String, String>,
+    message: Option<String>,
+}
+
+fn password_page_for(lang: Lang, csrf: &Csrf, user: &CurrentUser, done: bool) -> PasswordPage {
+    PasswordPage {
+        chrome: Chrome::new(lang, csrf, Some(user), PASSWORD_PAGE),
+        forced: user.must_change_password,
+        done,
+        errors: BTreeMap::new(),
+        message: None,
+    }
+}
+
+#[rocket::get("/account/password?<done>")]
+pub fn password_page(done: Option<bool>, lang: Lang, csrf: Csrf, user: CurrentUser) -> Template {
+    Template::render("auth/password", password_page_for(lang, &csrf, &user, done.unwrap_or(false)))
+}
+
+#[derive(rocket::FromForm)]
+pub struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+/// Change the password; every other session of the account ends.
+#[rocket::post("/account/password", data = "<form>")]
+pub async fn password_submit(
+    form: FormBody<PasswordForm>,
+    lang: Lang,
+    csrf: Csrf,
+    user: CurrentUser,
+    state: &State<AppState>,
+) -> AppResult<PageResponse> {
+    csrf.verify(&form.csrf)?;
+    match super::lifecycle::change_password(state, &user, &form.current_password, &form.new_password).await {
+        // Staff go on to the second factor; everyone else sees it done.
+        Ok(()) if user.role != super::Role::Claimant && !user.mfa => {
+            Ok(PageResponse::redirect(crate::review::pages::SECOND_FACTOR_PAGE))
+        }
+        Ok(()) => Ok(PageResponse::redirect(format!("{PASSWORD_PAGE}?done=true"))),
+        Err(e @ (AppError::Invalid(_) | AppError::TooManyRequests)) => {
+            let mut page = password_page_for(lang, &csrf, &user, false);
+            page.errors = e.field_messages(lang);
+            if matches!(e, AppError::TooManyRequests) {
+                page.message = Some(e.message(lang));
+            }
+            Ok(PageResponse::refused(e.status(), Template::render("auth/password", page)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The link from the confirmation mail.
 #[rocket::get("/confirm?<token>")]
 pub async fn confirm_page(
@@ -221,10 +285,20 @@ pub async fn logout(
 ) -> AppResult<Redirect> {
     csrf.verify(&form.csrf)?;
     service::logout(state, &user.actor(), user.session_id).await?;
-    cookies.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    cookies.remove(Cookie::build(cookie_name(SESSION_COOKIE, state.settings.cookie_secure)).path("/"));
     Ok(Redirect::to("/login"))
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![login_page, login_submit, register_page, register_submit, confirm_page, resend_confirmation, logout]
+    rocket::routes![
+        login_page,
+        login_submit,
+        register_page,
+        register_submit,
+        confirm_page,
+        resend_confirmation,
+        password_page,
+        password_submit,
+        logout
+    ]
 }

@@ -157,6 +157,7 @@ pub fn new_user_row(
         reminders: Set(true),
         // Made by an administrator or the operator; self-registration clears it.
         email_verified_at: Set(Some(now)),
+        must_change_password: Set(false),
     }
 }
 
@@ -310,6 +311,7 @@ pub async fn open_session(
         revoked_at: Set(None),
         mfa_verified_at: Set(None),
         reauthenticated_at: Set(None),
+        last_seen_at: Set(Some(now)),
     }
     .insert(&**db)
     .await?;
@@ -409,7 +411,12 @@ pub async fn bootstrap_admin(state: &AppState) -> AppResult<Option<(String, Stri
     let password = crate::crypto::random_token(18);
     let parsed = Password::parse(&password).map_err(|_| AppError::Internal("generated password refused".into()))?;
     let actor = Actor::default();
-    create_account(state, &actor, &email, &parsed, Role::Admin, crate::i18n::Lang::Ja).await?;
+    let account = create_account(state, &actor, &email, &parsed, Role::Admin, crate::i18n::Lang::Ja).await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::MustChangePassword, Expr::value(true))
+        .filter(user::Column::Id.eq(account.id))
+        .exec(state.db.conn())
+        .await?;
     Ok(Some((email.as_str().to_string(), password)))
 }
 

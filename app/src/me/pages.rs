@@ -2,14 +2,14 @@
 use std::collections::BTreeMap;
 
 use crate::body::FormBody;
-use rocket::http::{CookieJar, Status};
+use rocket::http::{Cookie, CookieJar, Status};
 use rocket::State;
 use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::api::{zip_download, ZipDownload};
 use super::service::{self, AccessEntry};
-use crate::auth::{ClaimantUser, Csrf, CurrentUser, SESSION_COOKIE};
+use crate::auth::{cookie_name, ClaimantUser, Csrf, CurrentUser, SESSION_COOKIE};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
 use crate::web::{Chrome, PageResponse};
@@ -144,7 +144,7 @@ pub async fn erase(
     }
     match service::erase(state, &user, &form.password).await {
         Ok(_) => {
-            cookies.remove(SESSION_COOKIE);
+            cookies.remove(Cookie::build(cookie_name(SESSION_COOKIE, state.settings.cookie_secure)).path("/"));
             let page = Template::render("me/erased", ErasedPage { chrome: Chrome::new(lang, &csrf, None, "/") });
             Ok(PageResponse::page(page))
         }

@@ -30,6 +30,18 @@ pub async fn members(state: &AppState, user: &CurrentUser, slug: &str) -> AppRes
     Ok(out)
 }
 
+/// Which of `ids` belong to disabled accounts.
+pub async fn disabled_among(state: &AppState, ids: impl Iterator<Item = Uuid>) -> AppResult<Vec<Uuid>> {
+    Ok(entities::user::Entity::find()
+        .filter(entities::user::Column::Id.is_in(ids.collect::<Vec<_>>()))
+        .filter(entities::user::Column::Disabled.eq(true))
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect())
+}
+
 /// Make a lawyer a member of a case (by e-mail). Anyone else, or an
 /// unknown address, is a field error; adding twice is harmless.
 pub async fn add_member(state: &AppState, user: &CurrentUser, slug: &str, email: &str) -> AppResult<MemberView> {

@@ -510,6 +510,8 @@ struct MembersPage {
     slug: String,
     case_title: String,
     members: Vec<MemberView>,
+    /// The members whose accounts are disabled.
+    disabled: Vec<uuid::Uuid>,
     auto_verify: bool,
     email: String,
     errors: BTreeMap<String, String>,
@@ -525,6 +527,7 @@ async fn render_members(
     errors: BTreeMap<String, String>,
 ) -> AppResult<Template> {
     let members = admin::members(state, user, slug).await?;
+    let disabled = admin::disabled_among(state, members.iter().map(|m| m.user_id)).await?;
     let case = crate::cases::service::by_slug(state.db.conn(), slug).await?;
     Ok(Template::render(
         "admin/members",
@@ -534,10 +537,54 @@ async fn render_members(
             case_title: case.catalogue.title.get(lang).to_string(),
             auto_verify: case.model.auto_verify,
             members,
+            disabled,
             email,
             errors,
         },
     ))
+}
+
+#[derive(rocket::FromForm)]
+pub struct AccountActionForm {
+    csrf: String,
+    /// The case whose members page the action was taken from.
+    case: String,
+    #[field(default = false)]
+    disabled: bool,
+}
+
+/// Back to the members page the action came from (a case slug only).
+fn back_to_members(case: &str) -> AppResult<PageResponse> {
+    if case.is_empty() || !case.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(AppError::NotFound);
+    }
+    Ok(PageResponse::redirect(format!("/admin/cases/{case}/members")))
+}
+
+#[rocket::post("/admin/users/<user_id>/disabled", data = "<form>")]
+pub async fn set_account_disabled(
+    user_id: &str,
+    form: FormBody<AccountActionForm>,
+    csrf: Csrf,
+    admin: AdminUser,
+    state: &State<AppState>,
+) -> AppResult<PageResponse> {
+    csrf.verify(&form.csrf)?;
+    crate::auth::lifecycle::set_disabled(state, &admin.0, parse_id(user_id)?, form.disabled).await?;
+    back_to_members(&form.case)
+}
+
+#[rocket::post("/admin/users/<user_id>/sessions/end", data = "<form>")]
+pub async fn end_account_sessions(
+    user_id: &str,
+    form: FormBody<AccountActionForm>,
+    csrf: Csrf,
+    admin: AdminUser,
+    state: &State<AppState>,
+) -> AppResult<PageResponse> {
+    csrf.verify(&form.csrf)?;
+    crate::auth::lifecycle::end_sessions(state, &admin.0, parse_id(user_id)?).await?;
+    back_to_members(&form.case)
 }
 
 #[rocket::get("/admin/cases/<slug>/members")]
@@ -667,6 +714,8 @@ pub fn routes() -> Vec<rocket::Route> {
         members,
         add_member,
         remove_member,
+        set_account_disabled,
+        end_account_sessions,
         set_policy,
         alerts,
         acknowledge

@@ -120,6 +120,7 @@ pub async fn seed_round(
             ip: None,
             via_cookie: false,
             mfa: false,
+            must_change_password: false,
             reauthenticated_at: None,
         };
         let claim = crate::intake::service::create_claim(state, &user, case_slug).await?;

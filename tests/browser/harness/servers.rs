@@ -33,7 +33,7 @@ pub struct Portal {
     pub smtp: portal::SmtpServer,
     env: Vec<(String, String)>,
     stdout: Arc<Mutex<String>>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Portal {
@@ -84,7 +84,7 @@ impl Portal {
         });
         for _ in 0..400 {
             if reqwest::get(format!("{base}/health")).await.is_ok_and(|r| r.status().is_success()) {
-                return Portal { child, base, smtp, env, stdout, _data: data };
+                return Portal { child, base, smtp, env, stdout, data };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -114,16 +114,36 @@ impl Portal {
         self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// The bootstrap administrator's credentials, as printed at first start.
+    /// The bootstrap administrator's credentials, from the file the portal
+    /// said it wrote them to (readable by its own user only).
     pub fn bootstrap_admin(&self) -> (String, String) {
         let printed = self.printed();
+        let path = printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Its one-time password is in ").map(|v| v.to_string()))
+            .and_then(|v| v.split(" (").next().map(str::to_string))
+            .unwrap_or_else(|| panic!("the portal said where the bootstrap password is: {printed}"));
+        let file = std::path::Path::new(&path);
+        assert!(file.starts_with(self.data.path()), "in the data directory: {path}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(file).expect("the file").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "only its owner reads it");
+        }
+        assert!(!printed.contains("password:"), "the password itself is not printed");
+        let text = std::fs::read_to_string(file).expect("the bootstrap file");
         let field = |name: &str| {
-            printed
-                .lines()
+            text.lines()
                 .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
-                .unwrap_or_else(|| panic!("the portal printed the bootstrap {name}: {printed}"))
+                .unwrap_or_else(|| panic!("the file holds the {name}"))
         };
         (field("e-mail:"), field("password:"))
+    }
+
+    /// Whether the bootstrap administrator's password file is still there.
+    pub fn bootstrap_file_exists(&self) -> bool {
+        self.data.path().join(app::auth::lifecycle::BOOTSTRAP_FILE).exists()
     }
 
     /// Run an operator command (`app …`) against this portal's data.
