@@ -120,8 +120,9 @@ enum At {
     Body { remaining: u64, action: Action },
 }
 
+/// What becomes of a chunk's body.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Action {
+pub enum Action {
     Pass,
     Drop,
     Zero,
@@ -129,22 +130,32 @@ enum Action {
     ClearFlags,
 }
 
-/// PNG: drop the metadata chunks.
-#[derive(Debug)]
-pub struct Png {
-    at: At,
-    header: Vec<u8>,
+/// A file made of a fixed header and then chunks, each an 8-byte header
+/// and a body: what to do with a chunk, from its header.
+pub trait Chunks {
+    /// Bytes of the file's own header, passed as they are.
+    const FILE_HEADER: usize;
+    /// From a chunk's header: the header that goes out in its place (none:
+    /// the chunk is dropped), the length of the body after it (with a CRC
+    /// or padding), and what becomes of the body.
+    fn chunk(header: &[u8; 8]) -> Result<(Option<[u8; 8]>, u64, Action), StripError>;
 }
 
-impl Default for Png {
+/// A streaming filter over a chunked file.
+#[derive(Debug)]
+pub struct ChunkFilter<F> {
+    at: At,
+    header: Vec<u8>,
+    format: std::marker::PhantomData<F>,
+}
+
+impl<F: Chunks> Default for ChunkFilter<F> {
     fn default() -> Self {
-        Self { at: At::Header(8), header: Vec::with_capacity(8) }
+        Self { at: At::Header(F::FILE_HEADER), header: Vec::with_capacity(8), format: std::marker::PhantomData }
     }
 }
 
-const PNG_METADATA: [&[u8; 4]; 5] = [b"eXIf", b"tEXt", b"iTXt", b"zTXt", b"tIME"];
-
-impl Png {
+impl<F: Chunks> ChunkFilter<F> {
     fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), StripError> {
         while !input.is_empty() {
             match &mut self.at {
@@ -161,103 +172,24 @@ impl Png {
                     let k = (8 - self.header.len()).min(input.len());
                     self.header.extend_from_slice(&input[..k]);
                     input = &input[k..];
-                    if self.header.len() == 8 {
-                        let len = u32::from_be_bytes([self.header[0], self.header[1], self.header[2], self.header[3]]);
-                        if len > i32::MAX as u32 {
-                            return Err(StripError::Malformed("PNG"));
-                        }
-                        let drop = PNG_METADATA.iter().any(|t| self.header[4..8] == t[..]);
-                        let action = if drop { Action::Drop } else { Action::Pass };
-                        if !drop {
-                            out.extend_from_slice(&self.header);
-                        }
+                    if let Ok(header) = <[u8; 8]>::try_from(self.header.as_slice()) {
+                        let (emit, body, action) = F::chunk(&header)?;
+                        out.extend_from_slice(emit.as_ref().map_or(&[][..], |h| &h[..]));
                         self.header.clear();
-                        // The body and its CRC.
-                        self.at = At::Body { remaining: u64::from(len) + 4, action };
-                    }
-                }
-                At::Body { remaining, action } => {
-                    let k = (*remaining).min(input.len() as u64) as usize;
-                    if *action == Action::Pass {
-                        out.extend_from_slice(&input[..k]);
-                    }
-                    input = &input[k..];
-                    *remaining -= k as u64;
-                    if *remaining == 0 {
-                        self.at = At::ChunkHeader;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// WebP: rename the EXIF and XMP chunks to JUNK and zero them; clear the
-/// extended header's flags for them.
-#[derive(Debug)]
-pub struct Webp {
-    at: At,
-    header: Vec<u8>,
-}
-
-impl Default for Webp {
-    fn default() -> Self {
-        Self { at: At::Header(12), header: Vec::with_capacity(8) }
-    }
-}
-
-/// VP8X flags: EXIF (bit 3) and XMP (bit 2).
-const WEBP_METADATA_FLAGS: u8 = 0x08 | 0x04;
-
-impl Webp {
-    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), StripError> {
-        while !input.is_empty() {
-            match &mut self.at {
-                At::Header(n) => {
-                    let k = (*n).min(input.len());
-                    out.extend_from_slice(&input[..k]);
-                    input = &input[k..];
-                    *n -= k;
-                    if *n == 0 {
-                        self.at = At::ChunkHeader;
-                    }
-                }
-                At::ChunkHeader => {
-                    let k = (8 - self.header.len()).min(input.len());
-                    self.header.extend_from_slice(&input[..k]);
-                    input = &input[k..];
-                    if self.header.len() == 8 {
-                        let h = &self.header;
-                        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-                        let action = match &h[0..4] {
-                            b"EXIF" | b"XMP " => Action::Zero,
-                            b"VP8X" if len >= 1 => Action::ClearFlags,
-                            _ => Action::Pass,
-                        };
-                        if action == Action::Zero {
-                            out.extend_from_slice(b"JUNK");
-                            out.extend_from_slice(&h[4..8]);
-                        } else {
-                            out.extend_from_slice(h);
-                        }
-                        self.header.clear();
-                        // Bodies are padded to an even length.
-                        let padded = u64::from(len) + u64::from(len & 1);
-                        self.at = if padded == 0 { At::ChunkHeader } else { At::Body { remaining: padded, action } };
+                        self.at = if body == 0 { At::ChunkHeader } else { At::Body { remaining: body, action } };
                     }
                 }
                 At::Body { remaining, action } => {
                     let mut k = (*remaining).min(input.len() as u64) as usize;
                     match *action {
+                        Action::Pass => out.extend_from_slice(&input[..k]),
+                        Action::Drop => {}
                         Action::Zero => out.resize(out.len() + k, 0),
                         Action::ClearFlags => {
                             out.push(input[0] & !WEBP_METADATA_FLAGS);
                             k = 1;
                             *action = Action::Pass;
                         }
-                        Action::Pass => out.extend_from_slice(&input[..k]),
-                        Action::Drop => {}
                     }
                     input = &input[k..];
                     *remaining -= k as u64;
@@ -268,6 +200,57 @@ impl Webp {
             }
         }
         Ok(())
+    }
+}
+
+/// PNG: drop the metadata chunks.
+#[derive(Debug)]
+pub struct PngChunks;
+pub type Png = ChunkFilter<PngChunks>;
+
+const PNG_METADATA: [&[u8; 4]; 5] = [b"eXIf", b"tEXt", b"iTXt", b"zTXt", b"tIME"];
+
+impl Chunks for PngChunks {
+    const FILE_HEADER: usize = 8;
+    fn chunk(header: &[u8; 8]) -> Result<(Option<[u8; 8]>, u64, Action), StripError> {
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        if len > i32::MAX as u32 {
+            return Err(StripError::Malformed("PNG"));
+        }
+        // The body and its CRC.
+        let body = u64::from(len) + 4;
+        if PNG_METADATA.iter().any(|t| header[4..8] == t[..]) {
+            Ok((None, body, Action::Drop))
+        } else {
+            Ok((Some(*header), body, Action::Pass))
+        }
+    }
+}
+
+/// WebP: rename the EXIF and XMP chunks to JUNK and zero them; clear the
+/// extended header's flags for them.
+#[derive(Debug)]
+pub struct WebpChunks;
+pub type Webp = ChunkFilter<WebpChunks>;
+
+/// VP8X flags: EXIF (bit 3) and XMP (bit 2).
+const WEBP_METADATA_FLAGS: u8 = 0x08 | 0x04;
+
+impl Chunks for WebpChunks {
+    const FILE_HEADER: usize = 12;
+    fn chunk(header: &[u8; 8]) -> Result<(Option<[u8; 8]>, u64, Action), StripError> {
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        // Bodies are padded to an even length.
+        let body = u64::from(len) + u64::from(len & 1);
+        Ok(match &header[0..4] {
+            b"EXIF" | b"XMP " => {
+                let mut junk = *header;
+                junk[0..4].copy_from_slice(b"JUNK");
+                (Some(junk), body, Action::Zero)
+            }
+            b"VP8X" if len >= 1 => (Some(*header), body, Action::ClearFlags),
+            _ => (Some(*header), body, Action::Pass),
+        })
     }
 }
 
