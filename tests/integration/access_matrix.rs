@@ -9,7 +9,7 @@ use serde_json::json;
 
 /// Who may call a route at all (object-level checks come on top).
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Access {
+pub(crate) enum Access {
     Public,
     SignedIn,
     Claimant,
@@ -24,7 +24,7 @@ enum Access {
     Admin,
 }
 
-const MATRIX: &[(&str, &str, Access)] = &[
+pub(crate) const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/", Access::Public),
     ("GET", "/health", Access::Public),
     ("GET", "/static/app.css", Access::Public),

@@ -111,3 +111,72 @@ async fn personal_data_never_reaches_the_logs_or_urls() {
     }
     assert!(!text.contains("page.logcanary"), "an e-mail address appeared in the logs");
 }
+
+/// S28: whatever a body holds — bytes that are not UTF-8, JSON of the wrong
+/// shape, far too much, a broken multipart body — no log line repeats it.
+/// Every route that takes a body is sent each, as a claimant and as an
+/// administrator who passed the second factor.
+#[tokio::test]
+async fn no_body_reaches_the_log_whatever_it_holds_on_any_route() {
+    use crate::access_matrix::{Access, MATRIX};
+    let logs = portal::captured_logs();
+    let app = portal::spawn_app_with(|f| f.merge(("login_attempts_per_ip_per_minute", 10_000))).await;
+    let claimant = app.claimant("bodycanary@example.jp").await;
+    let claim =
+        claimant.post("/claims", json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    let (admin, _) = app.staff_verified("admin2@example.jp", app::auth::Role::Admin).await;
+    const CANARY: &str = "BODYCANARY-金糸雀-0901234";
+    let mut not_utf8 = format!("{{\"email\": \"{CANARY}\", \"password\": \"").into_bytes();
+    not_utf8.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
+    not_utf8.extend_from_slice(format!("{CANARY}\"}}").as_bytes());
+    let wrong_shape = json!({"email": [CANARY], "password": {"x": CANARY}, "persons": CANARY, "phone": 9012345678u64,
+        "decision": {"v": CANARY}, "reason": [CANARY], "token": [CANARY], "name": 1, "current_password": [CANARY]})
+    .to_string()
+    .into_bytes();
+    let too_much = CANARY.repeat(70_000).into_bytes();
+    let form = format!("csrf=x&email={CANARY}&password=%FF%FE{CANARY}").into_bytes();
+    let broken_multipart = format!("--XyZ\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\n{CANARY}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{CANARY}.jpg\"\r\n\r\n{CANARY}").into_bytes();
+    let bodies: [(&str, &[u8]); 5] = [
+        ("application/json", &not_utf8),
+        ("application/json", &wrong_shape),
+        ("application/json", &too_much),
+        ("multipart/form-data; boundary=XyZ", &broken_multipart),
+        ("application/x-www-form-urlencoded", &form),
+    ];
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut sent = 0;
+    for (method, path, access) in MATRIX {
+        if *method == "GET" || path.contains("logout") || path.ends_with("/withdraw") || path.ends_with("/erase") {
+            continue;
+        }
+        let token = match access {
+            Access::Admin | Access::Staff | Access::StaffSigningIn => admin.token.clone(),
+            _ => claimant.token.clone(),
+        };
+        let concrete = path
+            .replace("<id>", &claim)
+            .replace("<_id>", &claim)
+            .replace("<slug>", "benesse-2014")
+            .replace("<step>", "identity")
+            .replace("<index>", "0");
+        let concrete = concrete.split('<').next().unwrap_or_default().trim_end_matches('/').to_string();
+        for (content_type, body) in &bodies {
+            let mut req = http
+                .request(method.parse().unwrap(), format!("{}{concrete}", app.address))
+                .header("Content-Type", *content_type)
+                .body(body.to_vec());
+            if let Some(token) = &token {
+                req = req.bearer_auth(token);
+            }
+            let res = req.send().await.unwrap();
+            assert!(res.status().as_u16() < 500, "{method} {concrete} ({content_type}): {}", res.status());
+            sent += 1;
+        }
+    }
+    assert!(sent > 200, "every route that takes a body was sent each ({sent})");
+    let text = logs.text();
+    assert!(
+        !text.contains("BODYCANARY") && !text.contains("金糸雀") && !text.contains("0901234"),
+        "a body reached the log"
+    );
+}
