@@ -85,6 +85,16 @@ struct RawSettings {
     evidence_downloads_per_hour: u32,
     #[serde(default = "default_exports_per_hour")]
     exports_per_hour: u32,
+    #[serde(default = "default_claim_views_per_day")]
+    claim_views_per_day: u32,
+    #[serde(default = "default_evidence_downloads_per_day")]
+    evidence_downloads_per_day: u32,
+    #[serde(default = "default_exports_per_day")]
+    exports_per_day: u32,
+    #[serde(default = "default_bundle_downloads_per_hour")]
+    bundle_downloads_per_hour: u32,
+    #[serde(default = "default_bundle_downloads_per_day")]
+    bundle_downloads_per_day: u32,
     smtp_url: Option<String>,
     #[serde(default = "default_mail_from")]
     mail_from: String,
@@ -132,6 +142,23 @@ fn default_review_overdue_days() -> u32 {
     14
 }
 
+/// A day's caps are well under 24 hours at the hourly cap: a reader who
+/// stays just under the hourly cap all day is stopped and reported.
+fn default_claim_views_per_day() -> u32 {
+    1_000
+}
+fn default_evidence_downloads_per_day() -> u32 {
+    3_000
+}
+fn default_exports_per_day() -> u32 {
+    10
+}
+fn default_bundle_downloads_per_hour() -> u32 {
+    5
+}
+fn default_bundle_downloads_per_day() -> u32 {
+    10
+}
 fn default_exports_per_hour() -> u32 {
     DEFAULT_EXPORTS_PER_HOUR
 }
@@ -244,6 +271,12 @@ pub struct Settings {
     pub claim_views_per_hour: u32,
     pub evidence_downloads_per_hour: u32,
     pub exports_per_hour: u32,
+    /// The same caps over the last 24 hours, and for bundle downloads.
+    pub claim_views_per_day: u32,
+    pub evidence_downloads_per_day: u32,
+    pub exports_per_day: u32,
+    pub bundle_downloads_per_hour: u32,
+    pub bundle_downloads_per_day: u32,
     pub background: Background,
     /// `APP_TRUSTED_PROXIES`: requests from these peers name the client in
     /// `X-Forwarded-For`; from anyone else that header is ignored.
@@ -441,6 +474,11 @@ impl Settings {
             claim_views_per_hour: raw.claim_views_per_hour,
             evidence_downloads_per_hour: raw.evidence_downloads_per_hour,
             exports_per_hour: raw.exports_per_hour,
+            claim_views_per_day: raw.claim_views_per_day,
+            evidence_downloads_per_day: raw.evidence_downloads_per_day,
+            exports_per_day: raw.exports_per_day,
+            bundle_downloads_per_hour: raw.bundle_downloads_per_hour,
+            bundle_downloads_per_day: raw.bundle_downloads_per_day,
             evidence_dir: raw.evidence_dir.clone().unwrap_or_else(|| raw.data_dir.join("evidence")),
             max_evidence_bytes: raw.max_evidence_bytes,
             max_evidence_files: raw.max_evidence_files,

@@ -7,6 +7,7 @@ use std::io::Read;
 use app::auth::Role;
 use portal::{complete_draft, spawn_app_with, ApiClient, S3Server, TestApp};
 use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -239,4 +240,57 @@ async fn a_plaintiffs_erasure_destroys_every_bundle_that_holds_them() {
     let row = entities::export::Entity::find_by_id(export.parse::<uuid::Uuid>().unwrap()).one(&db).await.unwrap();
     let row = row.unwrap();
     assert!(row.wrapped_key.is_none() && row.storage_key.is_none(), "its key is destroyed");
+}
+
+/// Building a bundle alerts the other administrators (by mail too); its
+/// downloads are capped and appear in the access log of every claimant in it.
+#[tokio::test]
+async fn a_bundle_alerts_the_other_administrators_and_its_downloads_are_capped_and_shown_to_the_claimants() {
+    let app = spawn_app_with(|f| f.merge(("bundle_downloads_per_hour", 1))).await;
+    let (lawyer, _) = app.staff_verified("lawyer@example.jp", Role::Lawyer).await;
+    app.add_to_case("lawyer@example.jp").await;
+    let (claimant, claim) =
+        app.submitted_claim("hanako@example.jp", complete_draft("やまだ", "1980-05-05"), "山田 花子").await;
+    lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
+    let (other, _) = app.staff_verified("admin3@example.jp", Role::Admin).await;
+    let round = app.open_round(&admin).await;
+    assert_eq!(admin.post(&format!("/admin/rounds/{round}/freeze"), json!({})).await.status, StatusCode::OK);
+    let started = admin.post(&format!("/admin/rounds/{round}/exports"), json!({})).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.body);
+    let export = started.body["id"].as_str().unwrap().to_string();
+    wait_done(&admin, &export).await;
+
+    // The other administrator sees the alert and may acknowledge it; the exporter may not.
+    let alerts = other.get("/admin/alerts").await.body;
+    let alert = alerts.as_array().unwrap().iter().find(|a| a["kind"] == "export.started").expect("an alert").clone();
+    assert_eq!(alert["user_email"], "admin2@example.jp");
+    let ack = format!("/admin/alerts/{}/acknowledge", alert["id"].as_str().unwrap());
+    assert_ne!(admin.post(&ack, json!({})).await.status, StatusCode::NO_CONTENT, "not about oneself");
+    assert_eq!(other.post(&ack, json!({})).await.status, StatusCode::NO_CONTENT);
+    let db = app.db().await;
+    let mailed: Vec<uuid::Uuid> = entities::outbox::Entity::find()
+        .filter(entities::outbox::Column::Kind.eq("staff.alert_raised"))
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.recipient_id)
+        .collect();
+    let id_of = |api: &ApiClient| {
+        let api = api.clone();
+        async move { api.get("/me").await.body["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap() }
+    };
+    assert!(mailed.contains(&id_of(&other).await), "the other administrator is told by mail");
+    assert!(!mailed.contains(&id_of(&admin).await), "not the one it is about");
+
+    // One download an hour here; the claimant sees it in 「私のデータ」.
+    admin.post("/auth/reauth", json!({"password": "staff password long enough"})).await;
+    assert_eq!(admin.fetch(&format!("/admin/exports/{export}/download")).await.status(), StatusCode::OK);
+    assert_eq!(admin.fetch(&format!("/admin/exports/{export}/download")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    let log = claimant.get("/me/access-log").await.body;
+    let downloads = log.as_array().unwrap().iter().filter(|e| e["action"] == "export.downloaded").count();
+    assert_eq!(downloads, 1, "{log:?}");
+    let page = app.browser_signed_in("hanako@example.jp", "correct horse battery staple").await.get("/me").await;
+    assert!(page.html.contains("提訴資料一式のダウンロード"), "in words on the page");
 }

@@ -573,3 +573,58 @@ async fn a_changed_birth_date_is_checked_again_and_a_new_phone_keeps_the_verific
     let preview = verify_and_compute(&lawyer, &admin, &round, &claim).await;
     assert!(preview["members"].as_array().unwrap().iter().any(|m| m["claim_id"] == claim.as_str()), "{preview:?}");
 }
+
+/// Staying just under the hourly cap all day is stopped by the day's cap;
+/// a day far above the reader's own usual raises an alert without refusing;
+/// every alert reaches the other administrators by mail.
+#[tokio::test]
+async fn a_day_of_reads_under_the_hourly_cap_is_stopped_and_an_unusual_day_is_reported() {
+    let app = spawn_app_with(|f| {
+        f.merge(("claim_views_per_hour", 1_000))
+            .merge(("claim_views_per_day", 60))
+            .merge(("session_hours", 48))
+            .merge(("idle_minutes_staff", 2_880))
+    })
+    .await;
+    app.clock.set(chrono::Utc::now());
+    let (_, claim) = hanako(&app).await;
+    let lawyer = lawyer_on_case(&app, "lawyer@example.jp").await;
+    let (admin, _) = app.staff_verified("admin2@example.jp", Role::Admin).await;
+    let path = format!("/review/claims/{claim}");
+    let read = || lawyer.get(&path);
+    // Ten reads an hour over five hours: never near the hourly cap.
+    for _ in 0..5 {
+        for _ in 0..10 {
+            assert_eq!(read().await.status, StatusCode::OK);
+        }
+        app.clock.advance(chrono::Duration::minutes(61));
+    }
+    // The 50th read of the day, with nothing the weeks before, is unusual: reported, not refused.
+    let alerts = admin.get("/admin/alerts").await.body;
+    let kinds: Vec<&str> = alerts.as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["baseline.claim_views"], "{alerts:?}");
+    for _ in 0..10 {
+        assert_eq!(read().await.status, StatusCode::OK);
+    }
+    let refused = read().await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "the 61st read in 24 hours");
+    let alerts = admin.get("/admin/alerts").await.body;
+    let capped = alerts.as_array().unwrap().iter().find(|a| a["kind"] == "cap.claim_views").expect("a cap alert");
+    assert!(capped["detail"].to_string().contains("day"), "{capped:?}");
+    // The day after, reads go on.
+    app.clock.advance(chrono::Duration::hours(24));
+    assert_eq!(read().await.status, StatusCode::OK);
+
+    // Each alert is a mail to every administrator: here the bootstrap one and admin2, not the lawyer.
+    let db = app.db().await;
+    let mails = entities::outbox::Entity::find()
+        .filter(entities::outbox::Column::Kind.eq("staff.alert_raised"))
+        .all(&db)
+        .await
+        .unwrap();
+    let admins =
+        entities::user::Entity::find().filter(entities::user::Column::Role.eq("admin")).count(&db).await.unwrap();
+    assert_eq!(mails.len() as u64, 2 * admins, "two alerts, each to every administrator");
+    let lawyer_id = lawyer.get("/me").await.body["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap();
+    assert!(mails.iter().all(|m| m.recipient_id != lawyer_id));
+}

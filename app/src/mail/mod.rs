@@ -40,10 +40,12 @@ pub enum MailKind {
     ConfirmAddress,
     /// Someone tried to register with an address that has an account.
     RegistrationAttempt,
+    /// Staff: an alert was raised (to every administrator but its subject).
+    AlertRaised,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 11] = [
+    pub const ALL: [MailKind; 12] = [
         MailKind::InfoRequested,
         MailKind::Verified,
         MailKind::Rejected,
@@ -55,6 +57,7 @@ impl MailKind {
         MailKind::AlertsOpen,
         MailKind::ConfirmAddress,
         MailKind::RegistrationAttempt,
+        MailKind::AlertRaised,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl MailKind {
             MailKind::AlertsOpen => "staff.alerts_open",
             MailKind::ConfirmAddress => "account.confirm_address",
             MailKind::RegistrationAttempt => "account.registration_attempt",
+            MailKind::AlertRaised => "staff.alert_raised",
         }
     }
 

@@ -31,6 +31,7 @@ static TERA: LazyLock<Result<Tera, String>> = LazyLock::new(|| {
         "staff.alerts_open",
         "account.confirm_address",
         "account.registration_attempt",
+        "staff.alert_raised",
     ];
     tera.add_raw_templates(sources.iter().map(|(name, text)| (format!("mail/{name}.txt"), *text)))
         .map_err(|e| format!("mail templates: {e}"))?;
@@ -86,7 +87,7 @@ mod tests {
     fn every_kind_renders_in_both_languages_with_a_subject_and_the_sign_in_address() {
         let params = json!({"number": "BEN-2014-000123", "deadline": "2026-12-16", "cut_off": "2027-01-31",
             "round": "第2次提訴", "last_day": "2027-02-01", "count": 3, "days": 14,
-            "link": "https://portal.example.jp/confirm?token=t"});
+            "link": "https://portal.example.jp/confirm?token=t", "kind": "cap.claim_views"});
         for kind in MailKind::ALL {
             for lang in [Lang::Ja, Lang::En] {
                 let mail = render(kind, lang, &params, "https://portal.example.jp").unwrap();

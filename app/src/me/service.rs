@@ -47,8 +47,48 @@ impl From<audit_event::Model> for AccessEntry {
 /// Who else read or changed the claimant's data: staff, the system.
 pub async fn access_log(state: &AppState, user: &CurrentUser) -> AppResult<Vec<AccessEntry>> {
     require_claimant(user)?;
-    let rows = audit::access_log_for(state.db.conn(), user.id).await?;
+    let mut rows = audit::access_log_for(state.db.conn(), user.id).await?;
+    rows.extend(bundle_downloads_of(state, user.id).await?);
+    rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
+    rows.truncate(500);
     Ok(rows.into_iter().map(AccessEntry::from).collect())
+}
+
+/// Downloads of the filing bundles that hold the claimant's data (each
+/// bundle of a round one of their claims is a plaintiff in).
+async fn bundle_downloads_of(state: &AppState, claimant: Uuid) -> AppResult<Vec<audit_event::Model>> {
+    let db = state.db.conn();
+    let claims: Vec<Uuid> = claim::Entity::find()
+        .filter(claim::Column::ClaimantId.eq(claimant))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let rounds: Vec<Uuid> = round_member::Entity::find()
+        .filter(round_member::Column::ClaimId.is_in(claims))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.round_id)
+        .collect();
+    if rounds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let exports: Vec<Uuid> = export::Entity::find()
+        .filter(export::Column::RoundId.is_in(rounds))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("export.downloaded"))
+        .filter(audit_event::Column::SubjectId.is_in(exports))
+        .order_by_desc(audit_event::Column::Seq)
+        .limit(500)
+        .all(db)
+        .await?)
 }
 
 fn require_claimant(user: &CurrentUser) -> AppResult<()> {

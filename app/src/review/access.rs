@@ -10,17 +10,21 @@ use uuid::Uuid;
 
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
+use crate::db::WriteTx;
 use crate::error::{AppError, AppResult};
 use crate::intake::domain::ClaimStatus;
+use crate::mail::{Mail, MailKind};
 use crate::AppState;
 
-/// A read the portal counts against the reader's hourly cap.
+/// A read the portal counts against the reader's caps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Read {
     ClaimView,
     EvidenceDownload,
     /// A filing-bundle export (every plaintiff's data at once).
     Export,
+    /// A filing bundle downloaded.
+    BundleDownload,
 }
 
 impl Read {
@@ -30,6 +34,7 @@ impl Read {
             Read::ClaimView => "claim.viewed",
             Read::EvidenceDownload => "evidence.viewed",
             Read::Export => "export.requested",
+            Read::BundleDownload => "export.downloaded",
         }
     }
     pub fn alert_kind(self) -> &'static str {
@@ -37,13 +42,17 @@ impl Read {
             Read::ClaimView => "cap.claim_views",
             Read::EvidenceDownload => "cap.evidence_downloads",
             Read::Export => "cap.exports",
+            Read::BundleDownload => "cap.bundle_downloads",
         }
     }
-    pub fn cap(self, state: &AppState) -> u32 {
+    /// The caps: (per hour, per 24 hours).
+    pub fn caps(self, state: &AppState) -> (u32, u32) {
+        let s = &state.settings;
         match self {
-            Read::ClaimView => state.settings.claim_views_per_hour,
-            Read::EvidenceDownload => state.settings.evidence_downloads_per_hour,
-            Read::Export => state.settings.exports_per_hour,
+            Read::ClaimView => (s.claim_views_per_hour, s.claim_views_per_day),
+            Read::EvidenceDownload => (s.evidence_downloads_per_hour, s.evidence_downloads_per_day),
+            Read::Export => (s.exports_per_hour, s.exports_per_day),
+            Read::BundleDownload => (s.bundle_downloads_per_hour, s.bundle_downloads_per_day),
         }
     }
 }
@@ -123,65 +132,108 @@ pub async fn record_read(
 }
 
 /// Record `event` (whose action is `read.action()`) within the caller's
-/// hourly cap for `read`: past it, nothing is recorded, an alert is raised
-/// and the answer is `TooManyRequests`.
+/// caps for `read`, over the last hour and the last 24 hours: past either,
+/// nothing is recorded, an alert is raised and the answer is
+/// `TooManyRequests`. A day well above the reader's own usual (three times
+/// their daily average over the two weeks before, and at least 50) raises
+/// an alert without refusing.
 pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, event: Event) -> AppResult<()> {
-    let since = state.clock.now() - Duration::hours(1);
+    let now = state.clock.now();
+    let (per_hour, per_day) = read.caps(state);
     let txn = state.db.begin_write().await?;
     audit::append(&txn, &user.actor(), event).await?;
-    let count = audit_event::Entity::find()
-        .filter(audit_event::Column::ActorId.eq(user.id))
-        .filter(audit_event::Column::Action.eq(read.action()))
-        .filter(audit_event::Column::At.gte(since))
-        .count(&*txn)
-        .await?;
-    let cap = u64::from(read.cap(state));
-    if count <= cap {
+    let count_since = |since: chrono::DateTime<chrono::Utc>| {
+        audit_event::Entity::find()
+            .filter(audit_event::Column::ActorId.eq(user.id))
+            .filter(audit_event::Column::Action.eq(read.action()))
+            .filter(audit_event::Column::At.gte(since))
+            .count(&*txn)
+    };
+    let hour = count_since(now - Duration::hours(1)).await?;
+    let day = count_since(now - Duration::hours(24)).await?;
+    let window = if hour > u64::from(per_hour) {
+        Some(("hour", per_hour))
+    } else if day > u64::from(per_day) {
+        Some(("day", per_day))
+    } else {
+        None
+    };
+    let Some((window, cap)) = window else {
+        // Looked at every 50 reads of the day, so that the look costs little.
+        if day >= BASELINE_FLOOR && day % BASELINE_FLOOR == 0 {
+            let before = count_since(now - Duration::days(15)).await? - day;
+            if day > 3 * before.div_ceil(14).max(1) {
+                let kind = format!("baseline.{}", read.alert_kind().trim_start_matches("cap."));
+                let detail = serde_json::json!({"today": day, "usual_per_day": before / 14, "action": read.action()});
+                raise_alert(state, &txn, &kind, Some(user), detail, Duration::hours(24)).await?;
+            }
+        }
         txn.commit().await?;
         return Ok(());
-    }
+    };
     drop(txn);
-    raise_cap_alert(state, user, read, cap).await?;
+    let txn = state.db.begin_write().await?;
+    let detail = serde_json::json!({"window": window, "cap": cap, "role": user.role.as_str(), "action": read.action()});
+    raise_alert(state, &txn, read.alert_kind(), Some(user), detail.clone(), Duration::hours(1)).await?;
+    let refused = Event::new("access.capped")
+        .subject("user", user.id)
+        .detail(serde_json::json!({"kind": read.alert_kind(), "window": window, "cap": cap}));
+    audit::append(&txn, &user.actor(), refused).await?;
+    txn.commit().await?;
     Err(AppError::TooManyRequests)
 }
 
-async fn raise_cap_alert(state: &AppState, user: &CurrentUser, read: Read, cap: u64) -> AppResult<()> {
+/// A day's reads below this never count as unusual.
+const BASELINE_FLOOR: u64 = 50;
+
+/// Raise an alert of `kind` about `about` (once per `quiet` per person and
+/// kind), audited, with a mail to every administrator other than the person
+/// it is about. Inside the caller's transaction.
+pub async fn raise_alert(
+    state: &AppState,
+    txn: &WriteTx,
+    kind: &str,
+    about: Option<&CurrentUser>,
+    detail: serde_json::Value,
+    quiet: Duration,
+) -> AppResult<()> {
     let now = state.clock.now();
-    let txn = state.db.begin_write().await?;
-    let recent = alert::Entity::find()
-        .filter(alert::Column::Kind.eq(read.alert_kind()))
-        .filter(alert::Column::UserId.eq(user.id))
-        .filter(alert::Column::CreatedAt.gte(now - Duration::hours(1)))
-        .count(&*txn)
-        .await?;
-    let refused = Event::new("access.capped")
-        .subject("user", user.id)
-        .detail(serde_json::json!({"kind": read.alert_kind(), "cap_per_hour": cap}));
-    if recent == 0 {
-        let id = Uuid::new_v4();
-        alert::Entity::insert(alert::ActiveModel {
-            id: sea_orm::Set(id),
-            kind: sea_orm::Set(read.alert_kind().into()),
-            user_id: sea_orm::Set(Some(user.id)),
-            detail: sea_orm::Set(
-                serde_json::json!({"cap_per_hour": cap, "role": user.role.as_str(), "action": read.action()})
-                    .to_string(),
-            ),
-            created_at: sea_orm::Set(now),
-            acknowledged_at: sea_orm::Set(None),
-            acknowledged_by: sea_orm::Set(None),
-        })
-        .exec_without_returning(&*txn)
-        .await?;
-        audit::append(
-            &txn,
-            &user.actor(),
-            Event::new("alert.raised").subject("alert", id).detail(serde_json::json!({"kind": read.alert_kind()})),
-        )
-        .await?;
-        tracing::warn!(user = %user.id, kind = read.alert_kind(), "a user passed an hourly read cap");
+    let mut recent =
+        alert::Entity::find().filter(alert::Column::Kind.eq(kind)).filter(alert::Column::CreatedAt.gte(now - quiet));
+    if let Some(user) = about {
+        recent = recent.filter(alert::Column::UserId.eq(user.id));
     }
-    audit::append(&txn, &user.actor(), refused).await?;
-    txn.commit().await?;
+    if recent.count(&**txn).await? > 0 {
+        return Ok(());
+    }
+    let id = Uuid::new_v4();
+    alert::Entity::insert(alert::ActiveModel {
+        id: sea_orm::Set(id),
+        kind: sea_orm::Set(kind.to_string()),
+        user_id: sea_orm::Set(about.map(|u| u.id)),
+        detail: sea_orm::Set(detail.to_string()),
+        created_at: sea_orm::Set(now),
+        acknowledged_at: sea_orm::Set(None),
+        acknowledged_by: sea_orm::Set(None),
+    })
+    .exec_without_returning(&**txn)
+    .await?;
+    let actor = about.map(CurrentUser::actor).unwrap_or_default();
+    audit::append(
+        txn,
+        &actor,
+        Event::new("alert.raised").subject("alert", id).detail(serde_json::json!({"kind": kind})),
+    )
+    .await?;
+    let admins = entities::user::Entity::find()
+        .filter(entities::user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(entities::user::Column::Disabled.eq(false))
+        .all(&**txn)
+        .await?;
+    for admin in admins.iter().filter(|a| about.is_none_or(|u| u.id != a.id)) {
+        let mail = Mail::to(MailKind::AlertRaised, admin.id, serde_json::json!({"kind": kind}), None);
+        crate::mail::queue(&**txn, now, mail).await?;
+    }
+    tracing::warn!(kind, user = ?about.map(|u| u.id), "alert raised");
     Ok(())
 }

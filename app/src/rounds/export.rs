@@ -78,6 +78,11 @@ pub async fn start(state: &AppState, user: &CurrentUser, round_id: Uuid) -> AppR
     let event =
         Event::new(CappedRead::Export.action()).subject("export", id).detail(serde_json::json!({"round": round_id}));
     access::record_capped(state, user, CappedRead::Export, event).await?;
+    // Every plaintiff's data at once: the other administrators hear of it.
+    let txn = state.db.begin_write().await?;
+    let detail = serde_json::json!({"round": round_id, "export": id});
+    access::raise_alert(state, &txn, "export.started", Some(user), detail, chrono::Duration::zero()).await?;
+    txn.commit().await?;
     let model = export::Model {
         id,
         round_id,
@@ -733,14 +738,12 @@ pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
     };
     let key = state.keys.unwrap_data_key(wrapped, &id)?;
     let round = filing_round::Entity::find_by_id(job.round_id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
-    let txn = state.db.begin_write().await?;
-    audit::append(
-        &txn,
-        &user.actor(),
-        Event::new("export.downloaded").subject("export", id).detail(serde_json::json!({"round": job.round_id})),
-    )
-    .await?;
-    txn.commit().await?;
+    // Capped like every read of personal data, and shown in the access log
+    // of each claimant the bundle holds.
+    let event = Event::new(CappedRead::BundleDownload.action())
+        .subject("export", id)
+        .detail(serde_json::json!({"round": job.round_id}));
+    access::record_capped(state, user, CappedRead::BundleDownload, event).await?;
     let file_name = format!("filing-bundle-round{}-{}.zip", round.number, &id.simple().to_string()[..8]);
     Download::sealed_object(
         state.store.as_ref(),
