@@ -42,16 +42,47 @@ fn server_env(app: &TestApp, smtp: &SmtpServer, data: &std::path::Path) -> Vec<(
 }
 
 /// A test app on a fresh PostgreSQL database that runs no jobs itself,
-/// with one submitted claim decided by a lawyer (one mail queued).
+/// with one submitted claim decided by a lawyer (one mail queued: the
+/// claimant's address confirmation counts as delivered before).
 async fn app_with_a_decision() -> (TestApp, String) {
-    let app = spawn_app_at(Some(&postgres()), |f| f.merge(("workers", 0)).merge(("exports_per_hour", 100))).await;
+    let app = spawn_app_at(Some(&postgres()), |f| {
+        f.merge(("workers", 0)).merge(("exports_per_hour", 100)).merge(("exports_per_day", 100))
+    })
+    .await;
     let (lawyer, _) = app.staff_verified("lawyer@example.jp", Role::Lawyer).await;
     app.add_to_case("lawyer@example.jp").await;
     let (_, claim) =
         app.submitted_claim("hanako@example.jp", complete_draft("やまだ", "1980-05-05"), "山田 花子").await;
+    mark_confirmations_delivered(&app).await;
     let r = lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
     assert!(r.status.is_success(), "{:?}", r.body);
     (app, claim)
+}
+
+/// The address confirmations queued at registration, as if delivered long ago.
+async fn mark_confirmations_delivered(app: &TestApp) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let db = app.db().await;
+    let rows = entities::outbox::Entity::find()
+        .filter(entities::outbox::Column::Kind.eq("account.confirm_address"))
+        .all(&db)
+        .await
+        .unwrap();
+    for row in rows {
+        entities::outbox::Entity::update_many()
+            .col_expr(entities::outbox::Column::SentAt, Expr::value(Some(chrono::Utc::now())))
+            .filter(entities::outbox::Column::Id.eq(row.id))
+            .exec(&db)
+            .await
+            .unwrap();
+        entities::job::Entity::update_many()
+            .col_expr(entities::job::Column::Status, Expr::value("done"))
+            .filter(entities::job::Column::Key.eq(format!("mail:{}", row.id)))
+            .exec(&db)
+            .await
+            .unwrap();
+    }
 }
 
 fn kill(server: &mut Server) {
@@ -147,7 +178,8 @@ async fn crash_of_one_of_two_app_servers_mid_export_leaves_every_job_done_once_b
         assert!(r.status.is_success(), "{:?}", r.body);
         exports.push(r.body["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
     }
-    // 200 more mails to the claimant (201 with the decision's).
+    // 200 more mails to the claimant (201 with the decision's), besides the
+    // alert mail each export sends the other administrators.
     let state = app.state().await;
     let claim_row =
         entities::claim::Entity::find_by_id(claim.parse::<uuid::Uuid>().unwrap()).one(&db).await.unwrap().unwrap();
@@ -210,14 +242,28 @@ async fn crash_of_one_of_two_app_servers_mid_export_leaves_every_job_done_once_b
         let job = app::jobs::by_key(&db, &app::rounds::export::job_key(*export)).await.unwrap().unwrap();
         assert_eq!(job.status, "done");
     }
+    let queued = entities::outbox::Entity::find()
+        .filter(entities::outbox::Column::Kind.ne("account.confirm_address"))
+        .all(&db)
+        .await
+        .unwrap()
+        .len();
+    let alerts = entities::outbox::Entity::find()
+        .filter(entities::outbox::Column::Kind.eq("staff.alert_raised"))
+        .all(&db)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(queued, 201 + alerts, "the decision, the 200, and the alert mails");
+    assert!(alerts >= 20, "each export alerted the other administrators: {alerts}");
     let got = smtp.messages();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for m in &got {
         *seen.entry(m.message_id.as_str()).or_default() += 1;
     }
-    assert_eq!(seen.len(), 201, "every mail arrived");
+    assert_eq!(seen.len(), queued, "every mail arrived");
     // At least once: only a delivery in flight on the killed server may repeat.
-    assert!(got.len() <= 202, "{} messages for 201 mails", got.len());
+    assert!(got.len() <= queued + 1, "{} messages for {queued} mails", got.len());
     for server in servers.iter_mut() {
         let _ = server.child.kill();
         let _ = server.child.wait();
