@@ -137,6 +137,8 @@ struct Figures {
     steal_share: f64,
     /// The SQLite writer lock during the measured run (none on PostgreSQL).
     writer: Option<app::db::WriterFigures>,
+    /// Database trips during the measured run, as the app counted them.
+    trips: app::db::TripFigures,
 }
 
 /// Machine-wide CPU time from /proc/stat, in milliseconds.
@@ -270,10 +272,12 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
     let (warm, measured) = tokens.split_at(warmup);
     client_rt.block_on(drive(base.clone(), warm.to_vec(), clients));
     let writer_before = app.served_db.writer_figures();
+    let trips_before = app.served_db.trip_figures();
     let cpu_before = MachineCpu::now();
     let (mut latencies, errors, elapsed) = client_rt.block_on(drive(base.clone(), measured.to_vec(), clients));
     let cpu = MachineCpu::now().since(&cpu_before);
     let writer_after = app.served_db.writer_figures();
+    let trips = app.served_db.trip_figures() - trips_before;
     let writer = writer_after.zip(writer_before).map(|(after, before)| after - before);
     latencies.sort();
     let cpu_health_before = MachineCpu::now();
@@ -291,6 +295,7 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
         cpu_ms_per_health: cpu_health.busy_ms / health_requests.max(1) as f64,
         steal_share: cpu.steal_share(),
         writer,
+        trips,
     };
     drop(app);
     server_rt.shutdown_timeout(Duration::from_secs(2));
@@ -371,6 +376,25 @@ fn main() {
             txns
         );
     }
+    println!();
+    println!("Database trips per intake, counted by the app (a trip: a statement, BEGIN/COMMIT/ROLLBACK, a pool acquire, a ping):");
+    println!(
+        "{:<10} {:>7} {:>11} {:>14} {:>9} {:>6}",
+        "backend", "trips", "statements", "BEGIN/COMMIT", "acquires", "pings"
+    );
+    for (name, f) in &results {
+        let per = |n: u64| n as f64 / f.intakes.max(1) as f64;
+        println!(
+            "{:<10} {:>7.1} {:>11.1} {:>14.1} {:>9.1} {:>6.1}",
+            name,
+            per(f.trips.total()),
+            per(f.trips.statements),
+            per(f.trips.transaction_control),
+            per(f.trips.acquires),
+            per(f.trips.pings)
+        );
+    }
+    println!("Target: at most 24 trips per intake on each backend.");
     println!(
         "At 1000 intakes/s the machine has {:.1} ms of CPU per intake ({cores} cores), for client, server and database together.",
         cores as f64

@@ -55,6 +55,10 @@ pub struct AppState {
     /// Verified against when a login names no usable account (S2).
     pub dummy_hash: String,
     pub cases: cases::service::CaseCache,
+    /// Sessions as last read, so most signed-in requests need no read.
+    pub sessions: std::sync::Arc<auth::sessions::SessionCache>,
+    /// Published consent documents, which never change once published.
+    pub documents: std::sync::Arc<consent::service::DocumentCache>,
     pub roster_imports: roster::service::ImportCache,
     pub store: std::sync::Arc<dyn evidence::store::EvidenceStore>,
     /// Where every rule takes "now" from.
@@ -94,6 +98,8 @@ impl AppState {
             registrations: auth::registration::RegistrationLimits::new(&settings),
             dummy_hash: auth::service::dummy_hash(),
             cases: Default::default(),
+            sessions: Default::default(),
+            documents: Default::default(),
             roster_imports: Default::default(),
             store,
             settings,
@@ -115,6 +121,8 @@ impl AppState {
             registrations: auth::registration::RegistrationLimits::new(&self.settings),
             dummy_hash: self.dummy_hash.clone(),
             cases: Default::default(),
+            sessions: self.sessions.clone(),
+            documents: self.documents.clone(),
             roster_imports: Default::default(),
             store: self.store.clone(),
             clock: self.clock.clone(),

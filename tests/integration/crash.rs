@@ -147,3 +147,54 @@ async fn confirmed_uploads_survive_a_kill_9_and_no_orphan_remains() {
     server.child.kill().unwrap();
     let _ = server.child.wait();
 }
+
+/// Sessions are checked from memory for up to a second (the session cache):
+/// a logout on one app server is refused by the server that took it at once,
+/// and by a second server on the same database within a second.
+#[tokio::test]
+#[ignore = "needs the release binary: run by .ci/run with PORTAL_APP_BIN"]
+async fn a_logout_on_one_app_server_is_refused_by_another_within_a_second() {
+    let data = tempfile::tempdir().unwrap();
+    let keys: [String; 3] = std::array::from_fn(|_| {
+        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
+    });
+    let mut first = start(data.path(), &keys).await;
+    let mut second = start(data.path(), &keys).await;
+    let http = reqwest::Client::new();
+    let creds = json!({"email": "two@example.jp", "password": "correct horse battery staple"});
+    let on = |base: &str, token: Option<String>| portal::ApiClient {
+        base: base.to_string(),
+        http: http.clone(),
+        token,
+        lang: "en",
+    };
+    on(&first.base, None).post("/auth/register", creds.clone()).await;
+    let token = on(&first.base, None).post("/auth/login", creds).await.body["token"].as_str().unwrap().to_string();
+    let me = |base: &str| {
+        let (http, url, token) = (http.clone(), format!("{base}/api/v1/me"), token.clone());
+        async move { http.get(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    // Both servers have the session in memory now.
+    assert_eq!(me(&first.base).await, StatusCode::OK);
+    assert_eq!(me(&second.base).await, StatusCode::OK);
+
+    let out = http.post(format!("{}/api/v1/auth/logout", first.base)).bearer_auth(&token).send().await.unwrap();
+    assert!(out.status().is_success(), "logout: {}", out.status());
+    let logged_out = std::time::Instant::now();
+    assert_eq!(me(&first.base).await, StatusCode::UNAUTHORIZED, "the server that took the logout refuses at once");
+    let refused_after = loop {
+        if me(&second.base).await == StatusCode::UNAUTHORIZED {
+            break logged_out.elapsed();
+        }
+        assert!(logged_out.elapsed() < std::time::Duration::from_secs(3), "the other server still accepts the session");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        refused_after <= app::auth::sessions::RECHECK_AFTER + std::time::Duration::from_millis(250),
+        "the other server refused the session {refused_after:?} after the logout"
+    );
+    for server in [&mut first, &mut second] {
+        server.child.kill().unwrap();
+        let _ = server.child.wait();
+    }
+}

@@ -22,3 +22,4 @@ mod review;
 mod roster;
 mod rounds;
 mod second_factor;
+mod store;

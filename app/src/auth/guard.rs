@@ -151,22 +151,21 @@ async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
         return Err(AppError::Csrf);
     }
     let now = state.clock.now();
-    let (user, session) = service::authenticate(state.db.conn(), &state.keys, &token, now).await?;
-    let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
+    let known = service::authenticate(state, &token, now).await?;
     // Left unused too long, a session ends (30 minutes for staff, 2 hours for claimants).
-    if super::lifecycle::idle_expired(&state.settings, role, session.last_seen_at.unwrap_or(session.created_at), now) {
+    if super::lifecycle::idle_expired(&state.settings, known.role, known.last_seen, now) {
         return Err(AppError::Unauthenticated);
     }
-    super::lifecycle::touch(state, &session, now).await?;
+    super::lifecycle::touch(state, &known, now).await?;
     Ok(CurrentUser {
-        id: user.id,
-        role,
-        session_id: session.id,
+        id: known.user_id,
+        role: known.role,
+        session_id: known.session_id,
         ip: client_ip(req),
         via_cookie,
-        mfa: session.mfa_verified_at.is_some(),
-        reauthenticated_at: session.reauthenticated_at,
-        must_change_password: user.must_change_password,
+        mfa: known.mfa,
+        reauthenticated_at: known.reauthenticated_at,
+        must_change_password: known.must_change_password,
     })
 }
 

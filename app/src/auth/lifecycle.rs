@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::service::{clear_failures, hash_password_blocking, record_failure, verify_password};
+use super::sessions::Known;
 use super::{CurrentUser, Password, Role};
 use crate::audit::{self, Event};
 use crate::db::WriteTx;
@@ -38,18 +39,18 @@ pub fn idle_expired(settings: &Settings, role: Role, last_seen: DateTime<Utc>, n
 const TOUCH_EVERY: Duration = Duration::minutes(1);
 
 /// Record that a session was used, unless it was within the last minute.
-pub async fn touch(state: &AppState, session: &session::Model, now: DateTime<Utc>) -> AppResult<()> {
-    let last = session.last_seen_at.unwrap_or(session.created_at);
-    if now - last < TOUCH_EVERY {
+pub async fn touch(state: &AppState, session: &Known, now: DateTime<Utc>) -> AppResult<()> {
+    if now - session.last_seen < TOUCH_EVERY {
         return Ok(());
     }
     let txn = state.db.begin_write().await?;
     session::Entity::update_many()
         .col_expr(session::Column::LastSeenAt, Expr::value(Some(now)))
-        .filter(session::Column::Id.eq(session.id))
+        .filter(session::Column::Id.eq(session.session_id))
         .exec(&*txn)
         .await?;
     txn.commit().await?;
+    state.sessions.seen(session.session_id, now);
     Ok(())
 }
 
@@ -92,6 +93,7 @@ pub async fn change_password(state: &AppState, user: &CurrentUser, current: &str
         let locked = record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
         if locked {
+            state.sessions.forget_user(user.id);
             return Err(AppError::Unauthenticated);
         }
     }
@@ -120,6 +122,7 @@ pub async fn change_password(state: &AppState, user: &CurrentUser, current: &str
     )
     .await?;
     txn.commit().await?;
+    state.sessions.forget_user(user.id);
     if row.must_change_password {
         // The generated password is spent: its file goes too.
         let _ = std::fs::remove_file(state.settings.data_dir.join(BOOTSTRAP_FILE));
@@ -164,6 +167,7 @@ pub async fn set_disabled(state: &AppState, admin: &CurrentUser, user_id: Uuid, 
     )
     .await?;
     txn.commit().await?;
+    state.sessions.forget_user(user_id);
     Ok(())
 }
 
@@ -183,6 +187,7 @@ pub async fn end_sessions(state: &AppState, admin: &CurrentUser, user_id: Uuid) 
     )
     .await?;
     txn.commit().await?;
+    state.sessions.forget_user(user_id);
     Ok(ended)
 }
 

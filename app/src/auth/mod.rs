@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod pages;
 pub mod registration;
 pub mod service;
+pub mod sessions;
 pub mod totp;
 
 pub use domain::{Password, Role};

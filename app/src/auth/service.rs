@@ -5,10 +5,11 @@ use chrono::{DateTime, Duration, Utc};
 use entities::{session, user};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::sessions::Known;
 use super::{Password, Role};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::Keyring;
@@ -254,7 +255,8 @@ pub async fn login(
 /// against the account like a failed login, whatever address it comes
 /// from: at `login_max_failures` the account locks for `lockout_minutes`
 /// and every session of it ends (the one guessing included). Returns
-/// whether it locked.
+/// whether it locked; the caller then drops the account's sessions from
+/// the session cache after its commit (`SessionCache::forget_user`).
 pub async fn record_failure(state: &AppState, txn: &WriteTx, actor: &Actor, user_id: Uuid) -> AppResult<bool> {
     let row = user::Entity::find_by_id(user_id).one(&**txn).await?.ok_or(AppError::Unauthenticated)?;
     let now = state.clock.now();
@@ -317,6 +319,19 @@ pub async fn open_session(
     .await?;
     audit::append(db, actor, Event::new("auth.login").subject("session", session_id).owner(user.id)).await?;
     let token = issue_token(&state.keys, user.id, session_id, now, expires_at)?;
+    // The first requests of a new session need no read. Should the
+    // transaction not commit, the token is never handed out.
+    state.sessions.remember(Known {
+        user_id: user.id,
+        session_id,
+        role,
+        usable: !user.disabled,
+        expires_at,
+        mfa: false,
+        reauthenticated_at: None,
+        must_change_password: user.must_change_password,
+        last_seen: now,
+    });
     let email = state.keys.open_account_email(&user.id, &user.email_sealed)?;
     Ok(IssuedSession { token, expires_at, account: Account { id: user.id, email, role } })
 }
@@ -351,24 +366,27 @@ pub fn decode_token(keys: &Keyring, token: &str) -> Option<(Uuid, Uuid)> {
 }
 
 /// The live session behind a token: not revoked, not expired, user enabled.
-pub async fn authenticate(
-    db: &impl ConnectionTrait,
-    keys: &Keyring,
-    token: &str,
-    now: DateTime<Utc>,
-) -> AppResult<(user::Model, session::Model)> {
-    let (user_id, sid) = decode_token(keys, token).ok_or(AppError::Unauthenticated)?;
-    // One round trip: the session and its user.
-    let (session, user) = session::Entity::find_by_id(sid)
-        .find_also_related(user::Entity)
-        .one(db)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let user = user.ok_or(AppError::Unauthenticated)?;
-    if session.user_id != user_id || session.revoked_at.is_some() || session.expires_at <= now || user.disabled {
+pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> AppResult<Known> {
+    let (user_id, sid) = decode_token(&state.keys, token).ok_or(AppError::Unauthenticated)?;
+    let known = match state.sessions.fresh(sid) {
+        Some(known) => known,
+        None => {
+            // One round trip: the session and its user.
+            let (session, user) = session::Entity::find_by_id(sid)
+                .find_also_related(user::Entity)
+                .one(state.db.conn())
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            let user = user.ok_or(AppError::Unauthenticated)?;
+            let known = Known::from_rows(&session, &user).ok_or_else(|| AppError::Internal("unknown role".into()))?;
+            state.sessions.remember(known.clone());
+            known
+        }
+    };
+    if known.user_id != user_id || !known.usable || known.expires_at <= now {
         return Err(AppError::Unauthenticated);
     }
-    Ok((user, session))
+    Ok(known)
 }
 
 /// Revoke one session (logout).
@@ -380,6 +398,9 @@ pub async fn logout(state: &AppState, actor: &Actor, session_id: Uuid) -> AppRes
         active.revoked_at = Set(Some(state.clock.now()));
         active.update(&*txn).await?;
         audit::append(&txn, actor, Event::new("auth.logout").subject("session", session_id).owner(owner)).await?;
+        txn.commit().await?;
+        state.sessions.forget_user(owner);
+        return Ok(());
     }
     txn.commit().await?;
     Ok(())
@@ -441,6 +462,7 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
         let locked = record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
         if locked {
+            state.sessions.forget_user(user.id);
             return Err(AppError::Unauthenticated);
         }
         let mut errors = FieldErrors::new();
@@ -460,6 +482,7 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
     )
     .await?;
     txn.commit().await?;
+    state.sessions.forget_user(user.id);
     Ok(())
 }
 

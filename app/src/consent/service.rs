@@ -1,6 +1,10 @@
 //! Consent use cases: the current documents of a case, publishing a new
 //! version, signing (for oneself and, for each minor, as 法定代理人), the
 //! consent state of a claim, and the receipt.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use entities::{claim, consent, consent_document};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TryInsertResult};
@@ -64,6 +68,69 @@ pub(crate) async fn all_versions(db: &impl ConnectionTrait, case_id: Uuid) -> Ap
         .order_by_desc(consent_document::Column::Version)
         .all(db)
         .await?)
+}
+
+/// How long a case's published versions are trusted before they are read
+/// again: a version another app server publishes is seen here within it.
+pub const DOCUMENTS_TTL: Duration = Duration::from_secs(5);
+
+/// A case's published documents, kept in memory. Published versions never
+/// change (a correction is a new version), so the only staleness is a
+/// version published meanwhile: by this process, seen at once
+/// ([`DocumentCache::forget`] on publishing); by another, within
+/// [`DOCUMENTS_TTL`]. A signature given in that window is on the text the
+/// claimant was shown, and the claim then asks for the new version, as
+/// when a version is published while the claimant reads.
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    entries: RwLock<HashMap<Uuid, (Instant, Versions)>>,
+}
+
+/// Every version of a case's documents, newest first within each kind.
+pub type Versions = Arc<Vec<consent_document::Model>>;
+
+impl DocumentCache {
+    fn fresh(&self, case_id: Uuid) -> Option<Versions> {
+        let entries = self.entries.read().ok()?;
+        entries.get(&case_id).filter(|(at, _)| at.elapsed() < DOCUMENTS_TTL).map(|(_, docs)| docs.clone())
+    }
+
+    /// Every version of a case's documents, newest first within each kind.
+    pub async fn versions(&self, db: &impl ConnectionTrait, case_id: Uuid) -> AppResult<Versions> {
+        if let Some(docs) = self.fresh(case_id) {
+            return Ok(docs);
+        }
+        let docs = Arc::new(all_versions(db, case_id).await?);
+        if let Ok(mut entries) = self.entries.write() {
+            entries.insert(case_id, (Instant::now(), docs.clone()));
+        }
+        Ok(docs)
+    }
+
+    /// The versions with `document_id` among them, read again once if the
+    /// kept ones lack it (published elsewhere a moment ago); `None` if the
+    /// case has no such document.
+    async fn with_document(
+        &self,
+        db: &impl ConnectionTrait,
+        case_id: Uuid,
+        document_id: Uuid,
+    ) -> AppResult<Option<Versions>> {
+        let docs = self.versions(db, case_id).await?;
+        if docs.iter().any(|d| d.id == document_id) {
+            return Ok(Some(docs));
+        }
+        self.forget(case_id);
+        let docs = self.versions(db, case_id).await?;
+        Ok(docs.iter().any(|d| d.id == document_id).then_some(docs))
+    }
+
+    /// A version was published here: the next read fetches the case's list.
+    pub fn forget(&self, case_id: Uuid) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(&case_id);
+        }
+    }
 }
 
 /// The newest version of each kind (in `DocumentKind::ALL` order).
@@ -132,6 +199,7 @@ pub async fn publish(
     )
     .await?;
     txn.commit().await?;
+    state.documents.forget(case.model.id);
     DocumentView::from_model(&model, true)
 }
 
@@ -184,15 +252,31 @@ fn required_subjects(keys: &Keyring, draft: &Draft, today: NaiveDate) -> Vec<(Ca
 
 /// Compute a claim's consent state from its draft and signatures.
 pub async fn state_of(
+    state: &AppState,
     db: &impl ConnectionTrait,
-    keys: &Keyring,
     model: &claim::Model,
     draft: &Draft,
-    today: NaiveDate,
 ) -> AppResult<ConsentState> {
-    let all = all_versions(db, model.case_id).await?;
-    let rows = consent::Entity::find().filter(consent::Column::ClaimId.eq(model.id)).all(db).await?;
-    let subjects = required_subjects(keys, draft, today);
+    let rows = signature_rows(db, model.id).await?;
+    state_from(state, db, model, draft, &rows).await
+}
+
+/// A claim's signature rows, as [`state_from`] takes them.
+pub async fn signature_rows(db: &impl ConnectionTrait, claim_id: Uuid) -> AppResult<Vec<consent::Model>> {
+    Ok(consent::Entity::find().filter(consent::Column::ClaimId.eq(claim_id)).all(db).await?)
+}
+
+/// [`state_of`] from signature rows the caller read.
+pub async fn state_from(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    model: &claim::Model,
+    draft: &Draft,
+    rows: &[consent::Model],
+) -> AppResult<ConsentState> {
+    let today = state.clock.today();
+    let all = state.documents.versions(db, model.case_id).await?;
+    let subjects = required_subjects(&state.keys, draft, today);
     let mut documents = Vec::new();
     let mut missing = Vec::new();
     for doc in newest(&all) {
@@ -278,16 +362,16 @@ pub async fn sign(
     signer_name: &str,
     context: SigningContext,
 ) -> AppResult<Vec<Signature>> {
-    let model = own_claim(state.db.conn(), user, claim_id).await?;
+    // Every read on one connection: the claim, its people, its signatures.
+    let reads = state.db.read().await?;
+    let model = own_claim(&*reads, user, claim_id).await?;
     if !signable(status_of(&model)?) {
         return Err(AppError::WrongState("claim_not_signable"));
     }
-    let doc = consent_document::Entity::find_by_id(document_id)
-        .filter(consent_document::Column::CaseId.eq(model.case_id))
-        .one(state.db.conn())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let draft = load_draft(state.db.conn(), &state.keys, &model, Parts::WithoutHarms).await?;
+    let versions =
+        state.documents.with_document(&*reads, model.case_id, document_id).await?.ok_or(AppError::NotFound)?;
+    let doc = versions.iter().find(|d| d.id == document_id).ok_or(AppError::NotFound)?;
+    let draft = load_draft(&*reads, &state.keys, &model, Parts::WithoutHarms).await?;
     let Some(me) = draft.claimant() else {
         return Err(AppError::Incomplete(vec!["persons".into()]));
     };
@@ -306,20 +390,16 @@ pub async fn sign(
     // claimant was shown, and the claim then asks for the new one
     // (`state_of` marks it outdated). The unique index on signatures keeps
     // a concurrent second signing from recording twice.
-    let newest_of_kind = consent_document::Entity::find()
-        .filter(consent_document::Column::CaseId.eq(model.case_id))
-        .filter(consent_document::Column::Kind.eq(doc.kind.clone()))
-        .order_by_desc(consent_document::Column::Version)
-        .one(state.db.conn())
-        .await?;
+    let newest_of_kind = versions.iter().filter(|d| d.kind == doc.kind).max_by_key(|d| d.version);
     if newest_of_kind.is_none_or(|n| n.id != doc.id) {
         return Err(AppError::Conflict("document_superseded"));
     }
     let existing = consent::Entity::find()
         .filter(consent::Column::ClaimId.eq(model.id))
         .filter(consent::Column::DocumentId.eq(doc.id))
-        .all(state.db.conn())
+        .all(&*reads)
         .await?;
+    reads.finish().await?;
     let kind = DocumentKind::parse(&doc.kind).map_err(|_| AppError::Internal("document kind".into()))?;
     let mut rows = Vec::new();
     let mut recorded = Vec::new();
@@ -451,7 +531,7 @@ pub async fn for_claim(
 ) -> AppResult<(ConsentState, Vec<Signature>)> {
     let model = own_claim(state.db.conn(), user, claim_id).await?;
     let draft = load_draft(state.db.conn(), &state.keys, &model, Parts::WithoutHarms).await?;
-    let consent = state_of(state.db.conn(), &state.keys, &model, &draft, state.clock.today()).await?;
+    let consent = state_of(state, state.db.conn(), &model, &draft).await?;
     let signed = signatures(state.db.conn(), &state.keys, &model).await?;
     Ok((consent, signed))
 }

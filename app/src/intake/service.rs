@@ -304,8 +304,7 @@ pub(crate) fn identity_index(keys: &Keyring, person: &Person) -> String {
 
 pub(crate) async fn detail(state: &AppState, model: &claim::Model, case_slug: &str) -> AppResult<ClaimDetail> {
     let draft = load_draft(state.db.conn(), &state.keys, model, Parts::All).await?;
-    let consent =
-        crate::consent::service::state_of(state.db.conn(), &state.keys, model, &draft, state.clock.today()).await?;
+    let consent = crate::consent::service::state_of(state, state.db.conn(), model, &draft).await?;
     let mut detail = ClaimDetail::new(summary(model, case_slug)?, draft, consent);
     detail.notice = crate::review::desk::claimant_notice(state, model).await?;
     Ok(detail)
@@ -473,10 +472,11 @@ where
             })),
         )
         .await?;
+        // Read here, on the writer's connection, not after on another.
+        let signatures = crate::consent::service::signature_rows(&*txn, updated.id).await?;
         txn.commit().await?;
         let consent =
-            crate::consent::service::state_of(state.db.conn(), &state.keys, &updated, &draft, state.clock.today())
-                .await?;
+            crate::consent::service::state_from(state, state.db.conn(), &updated, &draft, &signatures).await?;
         let mut detail = ClaimDetail::new(summary(&updated, &case.model.slug)?, draft, consent);
         if status == ClaimStatus::NeedsInfo {
             detail.notice = crate::review::desk::claimant_notice(state, &updated).await?;
@@ -551,8 +551,11 @@ pub async fn correct_identity(
 /// live claim in the same case naming a person with the same kana name and
 /// birth date) for the lawyers; the claimant is not told.
 pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ClaimSummary> {
-    let model = own_claim(state.db.conn(), user, id).await?;
-    let case = state.cases.by_id(state.db.conn(), model.case_id).await?;
+    // Every read on one connection: the claim, its people, its signatures,
+    // the account, possible duplicates.
+    let reads = state.db.read().await?;
+    let model = own_claim(&*reads, user, id).await?;
+    let case = state.cases.by_id(&*reads, model.case_id).await?;
     let status = status_of(&model)?;
     if status == ClaimStatus::Submitted {
         // A retried submission is not an error: the claim is already in.
@@ -561,20 +564,20 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     if !status.can_submit() {
         return Err(AppError::WrongState("claim_not_submittable"));
     }
-    let draft = load_draft(state.db.conn(), &state.keys, &model, Parts::WithoutHarms).await?;
+    let draft = load_draft(&*reads, &state.keys, &model, Parts::WithoutHarms).await?;
     let mut missing = draft.missing_for_submit();
     // Joining the suit takes current consent to every document (for each minor, as 法定代理人).
-    let consent =
-        crate::consent::service::state_of(state.db.conn(), &state.keys, &model, &draft, state.clock.today()).await?;
+    let consent = crate::consent::service::state_of(state, &*reads, &model, &draft).await?;
     missing.extend(consent.missing);
-    if !crate::auth::registration::confirmed(state, user.id).await? {
+    if !crate::auth::registration::confirmed_on(&*reads, user.id).await? {
         missing.push(EMAIL_CONFIRMATION.into());
     }
     if !missing.is_empty() {
         return Err(AppError::Incomplete(missing));
     }
     let indexes: Vec<String> = draft.persons.iter().map(|p| identity_index(&state.keys, p)).collect();
-    let duplicates = find_duplicate_claims(state.db.conn(), &model, indexes).await?;
+    let duplicates = find_duplicate_claims(&*reads, &model, indexes).await?;
+    reads.finish().await?;
 
     let txn = state.db.begin_write().await?;
     if state.db.backend() == DatabaseBackend::Postgres && !duplicates.is_empty() {

@@ -262,6 +262,7 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         let locked = crate::auth::service::record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
         if locked {
+            state.sessions.forget_user(user.id);
             return Err(AppError::Unauthenticated);
         }
         return Err(errors.into());
@@ -365,6 +366,7 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
     )
     .await?;
     txn.commit().await?;
+    state.sessions.forget_user(user.id);
     // SQLite keeps old page images in its write-ahead log until a
     // checkpoint: fold them in (secure_delete zeroes the freed pages) and
     // empty the log, so the destroyed keys are nowhere in the files.

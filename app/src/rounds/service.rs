@@ -296,7 +296,7 @@ async fn gather(state: &AppState, round: &filing_round::Model) -> AppResult<Vec<
             continue;
         }
         let draft = load_draft(db, &state.keys, &model, Parts::All).await?;
-        let consent = crate::consent::service::state_of(db, &state.keys, &model, &draft, state.clock.today()).await?;
+        let consent = crate::consent::service::state_of(state, db, &model, &draft).await?;
         // A lawyer's verification resolves a possible-duplicate flag.
         let unresolved = model.possible_duplicate && status != ClaimStatus::Verified;
         let exclusions = round_exclusions(status, consent.current, unresolved, model.needs_reverification);
