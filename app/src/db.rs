@@ -293,6 +293,35 @@ impl ReadTx {
     }
 }
 
+/// See [`Db::read_then_write`].
+pub enum Reads {
+    Apart(ReadTx),
+    InWrite(WriteTx),
+}
+
+impl Deref for Reads {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        match self {
+            Reads::Apart(reads) => reads,
+            Reads::InWrite(txn) => txn,
+        }
+    }
+}
+
+impl Reads {
+    /// The reads are done: the transaction to write in.
+    pub async fn into_write(self, db: &Db) -> Result<WriteTx, DbErr> {
+        match self {
+            Reads::Apart(reads) => {
+                reads.finish().await?;
+                db.begin_write().await
+            }
+            Reads::InWrite(txn) => Ok(txn),
+        }
+    }
+}
+
 impl WriteTx {
     pub async fn commit(self) -> Result<(), DbErr> {
         let WriteTx { txn, writer, pending_head, mut rollback } = self;
@@ -514,6 +543,18 @@ impl Db {
         let txn = self.conn.begin().await?;
         TripCounter::add(&self.trips.transaction_control);
         Ok(ReadTx { txn, rollback: self.rollback() })
+    }
+
+    /// Reads that a write follows. On PostgreSQL they run in the write
+    /// transaction itself: one connection, one BEGIN and one COMMIT for the
+    /// whole request. On SQLite, whose one writer must not wait on a
+    /// request's reads, they run in a read transaction of their own, and
+    /// [`Reads::into_write`] then waits for the writer.
+    pub async fn read_then_write(&self) -> Result<Reads, DbErr> {
+        Ok(match self.sqlite_writer {
+            Some(_) => Reads::Apart(self.read().await?),
+            None => Reads::InWrite(self.begin_write().await?),
+        })
     }
 
     fn rollback(&self) -> RollbackOnDrop {

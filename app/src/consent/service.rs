@@ -363,7 +363,7 @@ pub async fn sign(
     context: SigningContext,
 ) -> AppResult<Vec<Signature>> {
     // Every read on one connection: the claim, its people, its signatures.
-    let reads = state.db.read().await?;
+    let reads = state.db.read_then_write().await?;
     let model = own_claim(&*reads, user, claim_id).await?;
     if !signable(status_of(&model)?) {
         return Err(AppError::WrongState("claim_not_signable"));
@@ -385,9 +385,9 @@ pub async fn sign(
     let subjects = required_subjects(&state.keys, &draft, state.clock.today());
     let user_agent = context.user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
     let now = state.clock.now();
-    // Checked before the write transaction, which then only writes: a
-    // version published in between leaves this signature on the text the
-    // claimant was shown, and the claim then asks for the new one
+    // Checked before anything is written (on SQLite, before the writer is
+    // waited for): a version published in between leaves this signature on
+    // the text the claimant was shown, and the claim then asks for the new one
     // (`state_of` marks it outdated). The unique index on signatures keeps
     // a concurrent second signing from recording twice.
     let newest_of_kind = versions.iter().filter(|d| d.kind == doc.kind).max_by_key(|d| d.version);
@@ -399,7 +399,6 @@ pub async fn sign(
         .filter(consent::Column::DocumentId.eq(doc.id))
         .all(&*reads)
         .await?;
-    reads.finish().await?;
     let kind = DocumentKind::parse(&doc.kind).map_err(|_| AppError::Internal("document kind".into()))?;
     let mut rows = Vec::new();
     let mut recorded = Vec::new();
@@ -439,7 +438,7 @@ pub async fn sign(
             user_agent: sealed.user_agent,
         });
     }
-    let txn = state.db.begin_write().await?;
+    let txn = reads.into_write(&state.db).await?;
     if !rows.is_empty() {
         let inserted = consent::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([

@@ -553,7 +553,7 @@ pub async fn correct_identity(
 pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ClaimSummary> {
     // Every read on one connection: the claim, its people, its signatures,
     // the account, possible duplicates.
-    let reads = state.db.read().await?;
+    let reads = state.db.read_then_write().await?;
     let model = own_claim(&*reads, user, id).await?;
     let case = state.cases.by_id(&*reads, model.case_id).await?;
     let status = status_of(&model)?;
@@ -577,9 +577,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     }
     let indexes: Vec<String> = draft.persons.iter().map(|p| identity_index(&state.keys, p)).collect();
     let duplicates = find_duplicate_claims(&*reads, &model, indexes).await?;
-    reads.finish().await?;
-
-    let txn = state.db.begin_write().await?;
+    let txn = reads.into_write(&state.db).await?;
     if state.db.backend() == DatabaseBackend::Postgres && !duplicates.is_empty() {
         // Lock this claim and its possible duplicates in id order, so two
         // claimants submitting duplicates of each other cannot deadlock.
