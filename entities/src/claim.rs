@@ -38,4 +38,11 @@ pub struct Model {
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
+/// A claim's people: read with the claim in one query.
+impl Related<super::person::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::person::Relation::Claim.def().rev()
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}

@@ -18,7 +18,7 @@ use crate::crypto::{self, Keyring};
 use crate::domain::{ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::intake::domain::{ClaimStatus, Draft, Relation};
-use crate::intake::service::{data_key, identity_index, load_draft, own_claim, status_of, Parts};
+use crate::intake::service::{data_key, identity_index, load_draft, own_claim, own_claim_and_draft, status_of, Parts};
 use crate::AppState;
 
 /// A published version of a document.
@@ -364,14 +364,13 @@ pub async fn sign(
 ) -> AppResult<Vec<Signature>> {
     // Every read on one connection: the claim, its people, its signatures.
     let reads = state.db.read_then_write().await?;
-    let model = own_claim(&*reads, user, claim_id).await?;
+    let (model, draft) = own_claim_and_draft(&*reads, &state.keys, user, claim_id).await?;
     if !signable(status_of(&model)?) {
         return Err(AppError::WrongState("claim_not_signable"));
     }
     let versions =
         state.documents.with_document(&*reads, model.case_id, document_id).await?.ok_or(AppError::NotFound)?;
     let doc = versions.iter().find(|d| d.id == document_id).ok_or(AppError::NotFound)?;
-    let draft = load_draft(&*reads, &state.keys, &model, Parts::WithoutHarms).await?;
     let Some(me) = draft.claimant() else {
         return Err(AppError::Incomplete(vec!["persons".into()]));
     };

@@ -97,6 +97,25 @@ pub(crate) async fn own_claim(db: &impl ConnectionTrait, user: &CurrentUser, id:
     claim::Entity::find_by_id(id).filter(claim::Column::ClaimantId.eq(user.id)).one(db).await?.ok_or(AppError::NotFound)
 }
 
+/// The caller's own claim and its draft without the harm diary, read in
+/// one query (the claim joined with its people).
+pub(crate) async fn own_claim_and_draft(
+    db: &impl ConnectionTrait,
+    keys: &Keyring,
+    user: &CurrentUser,
+    id: Uuid,
+) -> AppResult<(claim::Model, Draft)> {
+    let mut found = claim::Entity::find_by_id(id)
+        .filter(claim::Column::ClaimantId.eq(user.id))
+        .find_with_related(person::Entity)
+        .order_by_asc(person::Column::Position)
+        .all(db)
+        .await?;
+    let (model, persons) = found.pop().ok_or(AppError::NotFound)?;
+    let draft = assemble_draft(keys, &model, persons, vec![])?;
+    Ok((model, draft))
+}
+
 pub(crate) fn data_key(keys: &Keyring, model: &claim::Model) -> AppResult<DataKey> {
     let wrapped = model.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
     Ok(keys.unwrap_data_key(wrapped, &model.id)?)
@@ -554,7 +573,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     // Every read on one connection: the claim, its people, its signatures,
     // the account, possible duplicates.
     let reads = state.db.read_then_write().await?;
-    let model = own_claim(&*reads, user, id).await?;
+    let (model, draft) = own_claim_and_draft(&*reads, &state.keys, user, id).await?;
     let case = state.cases.by_id(&*reads, model.case_id).await?;
     let status = status_of(&model)?;
     if status == ClaimStatus::Submitted {
@@ -564,7 +583,6 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     if !status.can_submit() {
         return Err(AppError::WrongState("claim_not_submittable"));
     }
-    let draft = load_draft(&*reads, &state.keys, &model, Parts::WithoutHarms).await?;
     let mut missing = draft.missing_for_submit();
     // Joining the suit takes current consent to every document (for each minor, as 法定代理人).
     let consent = crate::consent::service::state_of(state, &*reads, &model, &draft).await?;
