@@ -15,11 +15,29 @@ use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use rocket::tokio::sync::{watch, Mutex, OwnedMutexGuard};
+use sea_orm::sqlx::pool::PoolOptions;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
+
+/// Count a pool's acquires and the ping it sends when a connection returns.
+fn count_pool_trips<DB: sea_orm::sqlx::Database>(
+    options: PoolOptions<DB>,
+    trips: &Arc<TripCounter>,
+) -> PoolOptions<DB> {
+    let (acquired, released) = (trips.clone(), trips.clone());
+    options
+        .before_acquire(move |_, _| {
+            TripCounter::add(&acquired.acquires);
+            Box::pin(async { Ok(true) })
+        })
+        .after_release(move |_, _| {
+            TripCounter::add(&released.pings);
+            Box::pin(async { Ok(true) })
+        })
+}
 
 /// Count every statement SeaORM sends on `conn` and the transactions it opens.
 fn count_statements(conn: &mut DatabaseConnection, trips: &Arc<TripCounter>) {
@@ -431,32 +449,11 @@ impl Db {
         // No ping before each use: it would cost a round trip per acquire. A
         // connection that broke while idle fails its statement, and the pool
         // replaces it (the ping the pool sends on release already finds most).
-        let (acquired, released) = (trips.clone(), trips.clone());
-        let (pg_acquired, pg_released) = (trips.clone(), trips.clone());
+        let (sqlite_trips, pg_trips) = (trips.clone(), trips.clone());
         options
             .test_before_acquire(false)
-            .map_sqlx_sqlite_pool_opts(move |o| {
-                let (acquired, released) = (acquired.clone(), released.clone());
-                o.before_acquire(move |_, _| {
-                    TripCounter::add(&acquired.acquires);
-                    Box::pin(async { Ok(true) })
-                })
-                .after_release(move |_, _| {
-                    TripCounter::add(&released.pings);
-                    Box::pin(async { Ok(true) })
-                })
-            })
-            .map_sqlx_postgres_pool_opts(move |o| {
-                let (acquired, released) = (pg_acquired.clone(), pg_released.clone());
-                o.before_acquire(move |_, _| {
-                    TripCounter::add(&acquired.acquires);
-                    Box::pin(async { Ok(true) })
-                })
-                .after_release(move |_, _| {
-                    TripCounter::add(&released.pings);
-                    Box::pin(async { Ok(true) })
-                })
-            })
+            .map_sqlx_sqlite_pool_opts(move |o| count_pool_trips(o, &sqlite_trips))
+            .map_sqlx_postgres_pool_opts(move |o| count_pool_trips(o, &pg_trips))
             .max_connections(max_connections)
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
