@@ -491,8 +491,12 @@ where
             })),
         )
         .await?;
-        // Read here, on the writer's connection, not after on another.
-        let signatures = crate::consent::service::signature_rows(&*txn, updated.id).await?;
+        // Read here, on the writer's connection, not after on another. A
+        // claim saved for the first time has no people to have signed for.
+        let signatures = match model.version {
+            0 => vec![],
+            _ => crate::consent::service::signature_rows(&*txn, updated.id).await?,
+        };
         txn.commit().await?;
         let consent =
             crate::consent::service::state_from(state, state.db.conn(), &updated, &draft, &signatures).await?;
