@@ -21,6 +21,8 @@ pub mod evidence;
 pub mod i18n;
 pub mod intake;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
 pub mod mail;
 pub mod me;
 mod openapi;
