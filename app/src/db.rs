@@ -246,7 +246,12 @@ pub struct WriteTx {
     writer: Option<HeldWriter>,
     pending_head: std::sync::Mutex<Option<(i64, String)>>,
     rollback: RollbackOnDrop,
+    after_commit: std::sync::Mutex<Vec<AfterCommit>>,
 }
+
+/// Work to do once a transaction's changes are committed (dropping what a
+/// cache in memory knew of them).
+type AfterCommit = Box<dyn FnOnce() + Send>;
 
 /// The writer lock as a job holds it: the state it guards, since when it
 /// is held, and where to count it. Dropped without a commit (the job
@@ -342,13 +347,35 @@ impl Reads {
 
 impl WriteTx {
     pub async fn commit(self) -> Result<(), DbErr> {
-        let WriteTx { txn, writer, pending_head, mut rollback } = self;
+        let WriteTx { txn, writer, pending_head, mut rollback, after_commit } = self;
         // COMMIT is a trip whether or not it succeeds; a failed one ends the
         // transaction too, so no ROLLBACK is counted after it.
         if let Some(trips) = rollback.0.take() {
             TripCounter::add(&trips.transaction_control);
         }
         txn.commit().await?;
+        let result = Self::end_job(writer, pending_head).await;
+        if result.is_ok() {
+            for work in after_commit.into_inner().unwrap_or_default() {
+                work();
+            }
+        }
+        result
+    }
+
+    /// Run `work` once this transaction has committed (never if it does not).
+    pub fn on_commit(&self, work: impl FnOnce() + Send + 'static) {
+        if let Ok(mut queued) = self.after_commit.lock() {
+            queued.push(Box::new(work));
+        }
+    }
+
+    /// A job's part after its own COMMIT (or savepoint release): on SQLite,
+    /// end the batch or leave it to the next writer and wait for its commit.
+    async fn end_job(
+        writer: Option<HeldWriter>,
+        pending_head: std::sync::Mutex<Option<(i64, String)>>,
+    ) -> Result<(), DbErr> {
         let Some(mut writer) = writer else {
             return Ok(());
         };
@@ -523,12 +550,24 @@ impl Db {
                 };
                 let txn = txn?;
                 TripCounter::add(&self.trips.transaction_control);
-                Ok(WriteTx { txn, writer: Some(held), pending_head: Default::default(), rollback: self.rollback() })
+                Ok(WriteTx {
+                    txn,
+                    writer: Some(held),
+                    pending_head: Default::default(),
+                    rollback: self.rollback(),
+                    after_commit: Default::default(),
+                })
             }
             None => {
                 let txn = self.conn.begin().await?;
                 TripCounter::add(&self.trips.transaction_control);
-                Ok(WriteTx { txn, writer: None, pending_head: Default::default(), rollback: self.rollback() })
+                Ok(WriteTx {
+                    txn,
+                    writer: None,
+                    pending_head: Default::default(),
+                    rollback: self.rollback(),
+                    after_commit: Default::default(),
+                })
             }
         }
     }

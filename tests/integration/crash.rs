@@ -32,6 +32,11 @@ fn env_for(data: &std::path::Path, keys: &[String; 3]) -> Vec<(String, String)> 
     ]
 }
 
+/// The three secrets a release build needs, random for one test.
+fn random_keys() -> [String; 3] {
+    std::array::from_fn(|_| base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2)))
+}
+
 async fn start(data: &std::path::Path, keys: &[String; 3]) -> Server {
     start_with(env_for(data, keys)).await
 }
@@ -63,9 +68,7 @@ pub(crate) async fn start_with(env: Vec<(String, String)>) -> Server {
 #[ignore = "needs the release binary: run by .ci/run with PORTAL_APP_BIN"]
 async fn confirmed_uploads_survive_a_kill_9_and_no_orphan_remains() {
     let data = tempfile::tempdir().unwrap();
-    let keys: [String; 3] = std::array::from_fn(|_| {
-        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
-    });
+    let keys = random_keys();
     let mut server = start(data.path(), &keys).await;
     let http = reqwest::Client::new();
     let api = |base: &str, token: Option<String>| portal::ApiClient {
@@ -155,9 +158,7 @@ async fn confirmed_uploads_survive_a_kill_9_and_no_orphan_remains() {
 #[ignore = "needs the release binary: run by .ci/run with PORTAL_APP_BIN"]
 async fn a_logout_on_one_app_server_is_refused_by_another_within_a_second() {
     let data = tempfile::tempdir().unwrap();
-    let keys: [String; 3] = std::array::from_fn(|_| {
-        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
-    });
+    let keys = random_keys();
     let mut first = start(data.path(), &keys).await;
     let mut second = start(data.path(), &keys).await;
     let http = reqwest::Client::new();

@@ -54,7 +54,16 @@ pub async fn touch(state: &AppState, session: &Known, now: DateTime<Utc>) -> App
     Ok(())
 }
 
-async fn end_sessions_of(txn: &WriteTx, user_id: Uuid, except: Option<Uuid>, now: DateTime<Utc>) -> AppResult<u64> {
+/// End the account's sessions (all, or all but `except`) in `txn`; the
+/// session cache forgets them when it commits.
+async fn end_sessions_of(
+    state: &AppState,
+    txn: &WriteTx,
+    user_id: Uuid,
+    except: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    state.sessions.forget_after(txn, user_id);
     let mut query = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Some(now)))
         .filter(session::Column::UserId.eq(user_id))
@@ -93,7 +102,6 @@ pub async fn change_password(state: &AppState, user: &CurrentUser, current: &str
         let locked = record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
         if locked {
-            state.sessions.forget_user(user.id);
             return Err(AppError::Unauthenticated);
         }
     }
@@ -111,7 +119,7 @@ pub async fn change_password(state: &AppState, user: &CurrentUser, current: &str
         .exec(&*txn)
         .await?;
     clear_failures(&txn, user.id).await?;
-    let ended = end_sessions_of(&txn, user.id, Some(user.session_id), now).await?;
+    let ended = end_sessions_of(state, &txn, user.id, Some(user.session_id), now).await?;
     audit::append(
         &txn,
         &user.actor(),
@@ -122,7 +130,6 @@ pub async fn change_password(state: &AppState, user: &CurrentUser, current: &str
     )
     .await?;
     txn.commit().await?;
-    state.sessions.forget_user(user.id);
     if row.must_change_password {
         // The generated password is spent: its file goes too.
         let _ = std::fs::remove_file(state.settings.data_dir.join(BOOTSTRAP_FILE));
@@ -158,7 +165,8 @@ pub async fn set_disabled(state: &AppState, admin: &CurrentUser, user_id: Uuid, 
         .filter(user::Column::Id.eq(user_id))
         .exec(&*txn)
         .await?;
-    let ended = if disabled { end_sessions_of(&txn, user_id, None, now).await? } else { 0 };
+    state.sessions.forget_after(&txn, user_id);
+    let ended = if disabled { end_sessions_of(state, &txn, user_id, None, now).await? } else { 0 };
     let action = if disabled { "account.disabled" } else { "account.enabled" };
     audit::append(
         &txn,
@@ -167,7 +175,6 @@ pub async fn set_disabled(state: &AppState, admin: &CurrentUser, user_id: Uuid, 
     )
     .await?;
     txn.commit().await?;
-    state.sessions.forget_user(user_id);
     Ok(())
 }
 
@@ -176,7 +183,7 @@ pub async fn end_sessions(state: &AppState, admin: &CurrentUser, user_id: Uuid) 
     other_account(state, admin, user_id).await?;
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
-    let ended = end_sessions_of(&txn, user_id, None, now).await?;
+    let ended = end_sessions_of(state, &txn, user_id, None, now).await?;
     audit::append(
         &txn,
         &admin.actor(),
@@ -187,7 +194,6 @@ pub async fn end_sessions(state: &AppState, admin: &CurrentUser, user_id: Uuid) 
     )
     .await?;
     txn.commit().await?;
-    state.sessions.forget_user(user_id);
     Ok(ended)
 }
 

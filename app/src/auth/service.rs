@@ -255,8 +255,7 @@ pub async fn login(
 /// against the account like a failed login, whatever address it comes
 /// from: at `login_max_failures` the account locks for `lockout_minutes`
 /// and every session of it ends (the one guessing included). Returns
-/// whether it locked; the caller then drops the account's sessions from
-/// the session cache after its commit (`SessionCache::forget_user`).
+/// whether it locked.
 pub async fn record_failure(state: &AppState, txn: &WriteTx, actor: &Actor, user_id: Uuid) -> AppResult<bool> {
     let row = user::Entity::find_by_id(user_id).one(&**txn).await?.ok_or(AppError::Unauthenticated)?;
     let now = state.clock.now();
@@ -277,6 +276,7 @@ pub async fn record_failure(state: &AppState, txn: &WriteTx, actor: &Actor, user
             .filter(session::Column::RevokedAt.is_null())
             .exec(&**txn)
             .await?;
+        state.sessions.forget_after(txn, user_id);
         audit::append(txn, actor, Event::new("auth.locked").subject("user", user_id).owner(user_id)).await?;
     }
     Ok(locks)
@@ -397,10 +397,8 @@ pub async fn logout(state: &AppState, actor: &Actor, session_id: Uuid) -> AppRes
         let mut active: session::ActiveModel = s.into();
         active.revoked_at = Set(Some(state.clock.now()));
         active.update(&*txn).await?;
+        state.sessions.forget_after(&txn, owner);
         audit::append(&txn, actor, Event::new("auth.logout").subject("session", session_id).owner(owner)).await?;
-        txn.commit().await?;
-        state.sessions.forget_user(owner);
-        return Ok(());
     }
     txn.commit().await?;
     Ok(())
@@ -462,7 +460,6 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
         let locked = record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
         if locked {
-            state.sessions.forget_user(user.id);
             return Err(AppError::Unauthenticated);
         }
         let mut errors = FieldErrors::new();
@@ -475,6 +472,7 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
         .filter(session::Column::Id.eq(user.session_id))
         .exec(&*txn)
         .await?;
+    state.sessions.forget_after(&txn, user.id);
     audit::append(
         &txn,
         &user.actor(),
@@ -482,7 +480,6 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
     )
     .await?;
     txn.commit().await?;
-    state.sessions.forget_user(user.id);
     Ok(())
 }
 

@@ -13,7 +13,7 @@
 //! the idle timeout against the request's own "now", the last use written
 //! at most once a minute.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -21,6 +21,7 @@ use entities::{session, user};
 use uuid::Uuid;
 
 use super::Role;
+use crate::db::WriteTx;
 
 /// How long a read of a session is trusted before it is read again.
 pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
@@ -90,10 +91,15 @@ impl SessionCache {
         }
     }
 
-    /// Something about the account or its sessions changed here: the next
-    /// request of any of its sessions reads them again. Called after the
-    /// change commits, so a request in between cannot cache the old rows.
-    pub fn forget_user(&self, user_id: Uuid) {
+    /// Something about the account or its sessions changes in `txn`: once
+    /// it commits, the next request of any of its sessions reads them again
+    /// (after the commit, so a request in between cannot cache the old rows).
+    pub fn forget_after(self: &Arc<Self>, txn: &WriteTx, user_id: Uuid) {
+        let sessions = self.clone();
+        txn.on_commit(move || sessions.forget_user(user_id));
+    }
+
+    fn forget_user(&self, user_id: Uuid) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, (_, known)| known.user_id != user_id);
         }

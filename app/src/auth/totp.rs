@@ -117,7 +117,6 @@ pub async fn verify(state: &AppState, user: &CurrentUser, code: &str) -> AppResu
         let locked = super::service::record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
         if locked {
-            state.sessions.forget_user(user.id);
             return Err(AppError::Unauthenticated);
         }
         return Err(code_error(ErrorCode::TotpCode));
@@ -136,9 +135,9 @@ pub async fn verify(state: &AppState, user: &CurrentUser, code: &str) -> AppResu
         .filter(session::Column::Id.eq(user.session_id))
         .exec(&*txn)
         .await?;
+    state.sessions.forget_after(&txn, user.id);
     let action = if row.totp_confirmed_at.is_none() { "auth.totp_enrolled" } else { "auth.mfa_verified" };
     audit::append(&txn, &user.actor(), Event::new(action).subject("session", user.session_id).owner(user.id)).await?;
     txn.commit().await?;
-    state.sessions.forget_user(user.id);
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::crypto::{self, Keyring};
 use crate::domain::{ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::intake::domain::{ClaimStatus, Draft, Relation};
-use crate::intake::service::{data_key, identity_index, load_draft, own_claim, own_claim_and_draft, status_of, Parts};
+use crate::intake::service::{data_key, identity_index, own_claim, own_claim_and_draft, status_of};
 use crate::AppState;
 
 /// A published version of a document.
@@ -521,8 +521,7 @@ pub async fn for_claim(
     user: &CurrentUser,
     claim_id: Uuid,
 ) -> AppResult<(ConsentState, Vec<Signature>)> {
-    let model = own_claim(state.db.conn(), user, claim_id).await?;
-    let draft = load_draft(state.db.conn(), &state.keys, &model, Parts::WithoutHarms).await?;
+    let (model, draft) = own_claim_and_draft(state.db.conn(), &state.keys, user, claim_id).await?;
     let consent = state_of(state, state.db.conn(), &model, &draft).await?;
     let signed = signatures(state.db.conn(), &state.keys, &model).await?;
     Ok((consent, signed))

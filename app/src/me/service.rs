@@ -262,7 +262,6 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         let locked = crate::auth::service::record_failure(state, &txn, &user.actor(), user.id).await?;
         txn.commit().await?;
         if locked {
-            state.sessions.forget_user(user.id);
             return Err(AppError::Unauthenticated);
         }
         return Err(errors.into());
@@ -333,6 +332,7 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
             .await?;
     }
     session::Entity::delete_many().filter(session::Column::UserId.eq(user.id)).exec(&*txn).await?;
+    state.sessions.forget_after(&txn, user.id);
     // Mail not yet sent goes too (it names claim numbers).
     outbox::Entity::delete_many().filter(outbox::Column::RecipientId.eq(user.id)).exec(&*txn).await?;
     // The account stays as a tombstone so ids in the audit trail still
@@ -366,7 +366,6 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
     )
     .await?;
     txn.commit().await?;
-    state.sessions.forget_user(user.id);
     // SQLite keeps old page images in its write-ahead log until a
     // checkpoint: fold them in (secure_delete zeroes the freed pages) and
     // empty the log, so the destroyed keys are nowhere in the files.
