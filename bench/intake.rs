@@ -12,115 +12,22 @@
 //! on SQLite how much of the run the one writer lock was held, and the
 //! database trips per intake as the app counts them.
 //!
+//! Then, on PostgreSQL, one and two app servers as separate processes of
+//! the release binary (`cargo build --release -p app` first) on one
+//! database, the clients spread over them, and `app audit verify` after each.
+//!
 //! Environment: BENCH_INTAKES (default 3000), BENCH_CLIENTS (64), BENCH_SQLITE_CONNECTIONS and
 //! BENCH_PG_CONNECTIONS (the server's pool size, default 16),
-//! BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test; "off" skips).
+//! BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test; "off" skips),
+//! BENCH_APP_BIN (the release binary; default `$CARGO_TARGET_DIR/release/app` when it exists).
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portal::app;
-use sea_orm::ActiveModelTrait;
-use uuid::Uuid;
+use portal::{app, load};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Create `n` claimants and open a session for each, without argon2 (the
-/// password step is not what this benchmark measures).
-async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
-    let hash = app::auth::service::dummy_hash();
-    let now = state.clock.now();
-    let mut tokens = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let txn = state.db.begin_write().await.expect("begin");
-        for i in chunk {
-            let id = Uuid::new_v4();
-            let email = app::domain::Email::parse(&format!("bench{i}-{}@example.jp", id.simple())).expect("email");
-            let user =
-                app::auth::service::new_user_row(&state.keys, id, &email, hash.clone(), app::auth::Role::Claimant, now)
-                    .insert(&*txn)
-                    .await
-                    .expect("user");
-            let session =
-                app::auth::service::open_session(state, &txn, &Default::default(), &user, app::auth::Role::Claimant)
-                    .await
-                    .expect("session");
-            tokens.push(session.token);
-        }
-        txn.commit().await.expect("commit");
-    }
-    tokens
-}
-
-async fn one_intake(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    draft: &serde_json::Value,
-    documents: &[String],
-) -> Result<(), String> {
-    let created = http
-        .post(format!("{base}/api/v1/claims"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"case": "benesse-2014"}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if created.status() != reqwest::StatusCode::CREATED {
-        return Err(format!("create: {}", created.status()));
-    }
-    let body: serde_json::Value = created.json().await.map_err(|e| e.to_string())?;
-    let id = body["id"].as_str().ok_or("no id")?.to_string();
-    let saved = http
-        .put(format!("{base}/api/v1/claims/{id}"))
-        .bearer_auth(token)
-        .json(draft)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !saved.status().is_success() {
-        return Err(format!("save: {}", saved.status()));
-    }
-    let _ = saved.bytes().await;
-    for document in documents {
-        let signed = http
-            .post(format!("{base}/api/v1/claims/{id}/consents"))
-            .bearer_auth(token)
-            .json(&serde_json::json!({"document_id": document, "signer_name": "山田 花子"}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if signed.status() != reqwest::StatusCode::CREATED {
-            return Err(format!("sign: {}", signed.status()));
-        }
-        let _ = signed.bytes().await;
-    }
-    let submitted = http
-        .post(format!("{base}/api/v1/claims/{id}/submit"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !submitted.status().is_success() {
-        return Err(format!("submit: {}", submitted.status()));
-    }
-    let _ = submitted.bytes().await;
-    Ok(())
-}
-
-/// A complete draft whose people are nobody else's (distinct birth dates),
-/// as in real intake, where possible duplicates are rare.
-fn distinct_draft(i: usize) -> serde_json::Value {
-    let day = |base: (i32, u32, u32), offset: usize| {
-        let d = chrono::NaiveDate::from_ymd_opt(base.0, base.1, base.2).unwrap_or_default()
-            + chrono::Duration::days(offset as i64);
-        d.to_string()
-    };
-    let mut draft = portal::complete_draft("やまだ", &day((1950, 1, 1), i % 15_000));
-    draft["persons"][1]["birth_date"] = serde_json::json!(day((1995, 1, 1), i % 9_000));
-    draft
 }
 
 struct Figures {
@@ -140,6 +47,12 @@ struct Figures {
     writer: Option<app::db::WriterFigures>,
     /// Database trips during the measured run, as the app counted them.
     trips: app::db::TripFigures,
+    /// Events still unsequenced when the last intake was answered, and how
+    /// long until the sequencer had numbered them all.
+    audit_pending_at_end: u64,
+    audit_lag: Duration,
+    /// `app audit verify` after the run.
+    audit: app::audit::TreeReport,
 }
 
 /// Machine-wide CPU time from /proc/stat, in milliseconds.
@@ -176,34 +89,29 @@ impl MachineCpu {
 }
 
 async fn drive(base: String, tokens: Vec<String>, clients: usize) -> (Vec<Duration>, usize, Duration) {
+    drive_servers(vec![base], tokens, clients).await
+}
+
+/// Drive intakes from `clients` clients, client k talking to `bases[k % n]`.
+async fn drive_servers(bases: Vec<String>, tokens: Vec<String>, clients: usize) -> (Vec<Duration>, usize, Duration) {
     let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
-    let documents: serde_json::Value = http
-        .get(format!("{base}/api/v1/cases/benesse-2014/documents"))
-        .send()
-        .await
-        .expect("documents")
-        .json()
-        .await
-        .expect("documents json");
-    let documents: Arc<Vec<String>> = Arc::new(
-        documents.as_array().expect("a list").iter().filter_map(|d| d["id"].as_str().map(str::to_string)).collect(),
-    );
+    let documents = Arc::new(load::documents(&http, &bases[0]).await);
     let tokens = Arc::new(tokens);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, base, tokens, next, documents) =
-            (http.clone(), base.clone(), tokens.clone(), next.clone(), documents.clone());
+    for client in 0..clients {
+        let base = bases[client % bases.len()].clone();
+        let (http, tokens, next, documents) = (http.clone(), tokens.clone(), next.clone(), documents.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(token) = tokens.get(i) else { break };
-                let draft = distinct_draft(i);
+                let draft = load::distinct_draft(i);
                 let t = Instant::now();
-                match one_intake(&http, &base, token, &draft, &documents).await {
+                match load::one_intake(&http, &base, token, &draft, &documents, &mut Default::default()).await {
                     Ok(()) => latencies.push(t.elapsed()),
                     Err(e) => {
                         errors += 1;
@@ -258,6 +166,22 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[idx].as_secs_f64() * 1000.0
 }
 
+/// Unsequenced events now, and the time until there are none.
+async fn audit_lag(app: &portal::TestApp) -> (u64, Duration) {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let start = Instant::now();
+    let pending = || {
+        entities::audit_event::Entity::find()
+            .filter(entities::audit_event::Column::Seq.is_null())
+            .count(app.served_db.conn())
+    };
+    let at_end = pending().await.unwrap_or(0);
+    while pending().await.unwrap_or(0) > 0 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (at_end, start.elapsed())
+}
+
 fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connections: usize) -> Figures {
     // The server gets its own runtime (2 workers, like the machine's 2 cores);
     // the clients run on another, so neither starves the other's scheduler.
@@ -268,7 +192,7 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
     let warmup = 200.min(intakes / 5);
     let tokens = client_rt.block_on(async {
         let state = app.state().await;
-        claimant_tokens(&state, warmup + intakes).await
+        load::claimant_tokens(&state, warmup + intakes).await
     });
     let (warm, measured) = tokens.split_at(warmup);
     client_rt.block_on(drive(base.clone(), warm.to_vec(), clients));
@@ -279,6 +203,7 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
     let cpu = MachineCpu::now().since(&cpu_before);
     let writer_after = app.served_db.writer_figures();
     let trips = app.served_db.trip_figures() - trips_before;
+    let (audit_pending_at_end, audit_lag) = server_rt.block_on(audit_lag(&app));
     let writer = writer_after.zip(writer_before).map(|(after, before)| after - before);
     latencies.sort();
     let cpu_health_before = MachineCpu::now();
@@ -297,10 +222,140 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
         steal_share: cpu.steal_share(),
         writer,
         trips,
+        audit_pending_at_end,
+        audit_lag,
+        audit: server_rt.block_on(app.audit_report()),
     };
     drop(app);
     server_rt.shutdown_timeout(Duration::from_secs(2));
     figures
+}
+
+/// One app server as its own process (the release binary), on `database_url`.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn process_env(database_url: &str, data: &std::path::Path, keys: &[String; 3]) -> Vec<(String, String)> {
+    vec![
+        ("DATABASE_URL".into(), database_url.into()),
+        ("APP_DATA_DIR".into(), data.display().to_string()),
+        ("APP_JWT_SECRET".into(), keys[0].clone()),
+        ("APP_MASTER_KEY".into(), keys[1].clone()),
+        ("APP_BLIND_INDEX_KEY".into(), keys[2].clone()),
+        ("APP_DB_MAX_CONNECTIONS".into(), env_usize("BENCH_PG_CONNECTIONS", 16).to_string()),
+        ("ROCKET_LOG_LEVEL".into(), "off".into()),
+        ("RUST_LOG".into(), "error".into()),
+    ]
+}
+
+async fn start_process(binary: &std::path::Path, env: Vec<(String, String)>) -> Process {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let child = std::process::Command::new(binary)
+        .arg("serve")
+        .envs(env)
+        .env("ROCKET_PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the app binary starts");
+    let process = Process { child, base: format!("http://127.0.0.1:{port}") };
+    for _ in 0..400 {
+        if reqwest::get(format!("{}/health", process.base)).await.is_ok_and(|r| r.status().is_success()) {
+            return process;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the app process did not come up");
+}
+
+/// The release binary for the multi-process mode: `BENCH_APP_BIN`, else
+/// `target/release/app` when built (`cargo build --release -p app`).
+fn app_binary() -> Option<std::path::PathBuf> {
+    if let Ok(path) = std::env::var("BENCH_APP_BIN") {
+        return Some(path.into());
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = std::path::Path::new(&target).join("release").join("app");
+    path.exists().then_some(path)
+}
+
+/// Figures of the multi-process mode.
+struct ProcessFigures {
+    processes: usize,
+    intakes: usize,
+    errors: usize,
+    seconds: f64,
+    p50: f64,
+    p99: f64,
+    cpu_ms_per_intake: f64,
+    verify: String,
+}
+
+/// `processes` app servers as processes of the release binary on one fresh
+/// PostgreSQL database, the clients spread over them; then `app audit verify`.
+fn run_processes(
+    binary: &std::path::Path,
+    postgres: &str,
+    processes: usize,
+    intakes: usize,
+    clients: usize,
+) -> ProcessFigures {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (database_url, _) = portal::fresh_database_at(Some(postgres), dir.path()).await;
+        let keys: [String; 3] = std::array::from_fn(|_| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2))
+        });
+        let mut servers = Vec::new();
+        for n in 0..processes {
+            let data = dir.path().join(format!("server{n}"));
+            servers.push(start_process(binary, process_env(&database_url, &data, &keys)).await);
+        }
+        let figment = portal::test_figment(&database_url, dir.path())
+            .merge(("jwt_secret", keys[0].clone()))
+            .merge(("master_key", keys[1].clone()))
+            .merge(("blind_index_key", keys[2].clone()));
+        let state =
+            app::AppState::start(app::Settings::from_figment(&figment).expect("settings")).await.expect("state");
+        let warmup = 200.min(intakes / 5);
+        let tokens = load::claimant_tokens(&state, warmup + intakes).await;
+        let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+        let (warm, measured) = tokens.split_at(warmup);
+        drive_servers(bases.clone(), warm.to_vec(), clients).await;
+        let cpu_before = MachineCpu::now();
+        let (mut latencies, errors, elapsed) = drive_servers(bases, measured.to_vec(), clients).await;
+        let cpu = MachineCpu::now().since(&cpu_before);
+        latencies.sort();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let out = std::process::Command::new(binary)
+            .args(["audit", "verify"])
+            .envs(process_env(&database_url, &dir.path().join("server0"), &keys))
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("app audit verify runs");
+        let verify = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        drop(servers);
+        ProcessFigures {
+            processes,
+            intakes: latencies.len(),
+            errors,
+            seconds: elapsed.as_secs_f64(),
+            p50: percentile(&latencies, 0.50),
+            p99: percentile(&latencies, 0.99),
+            cpu_ms_per_intake: cpu.busy_ms / latencies.len().max(1) as f64,
+            verify: if out.status.success() { verify } else { format!("FAILED: {verify}") },
+        }
+    })
 }
 
 fn main() {
@@ -394,6 +449,41 @@ fn main() {
             per(f.trips.acquires),
             per(f.trips.pings)
         );
+    }
+    println!();
+    println!("The audit log after the run (`app audit verify`):");
+    for (name, f) in &results {
+        let verdict = if f.audit.ok { "verifies".to_string() } else { format!("FAILS: {:?}", f.audit.reason) };
+        println!(
+            "{:<10} {} events, {}; {} events unsequenced at the last answer, all sequenced {:.0} ms later",
+            name,
+            f.audit.checked,
+            verdict,
+            f.audit_pending_at_end,
+            f.audit_lag.as_secs_f64() * 1000.0
+        );
+    }
+    if let Some(binary) = app_binary().filter(|_| postgres != "off") {
+        println!();
+        println!("PostgreSQL with app servers as separate processes ({}), clients spread over them:", binary.display());
+        println!(
+            "{:<10} {:>8} {:>7} {:>10} {:>9} {:>9} {:>17}  audit log afterwards",
+            "processes", "intakes", "errors", "intakes/s", "p50 ms", "p99 ms", "CPU ms per intake"
+        );
+        for processes in [1, 2] {
+            let f = run_processes(&binary, &postgres, processes, intakes, clients);
+            println!(
+                "{:<10} {:>8} {:>7} {:>10.0} {:>9.1} {:>9.1} {:>17.2}  {}",
+                f.processes,
+                f.intakes,
+                f.errors,
+                f.intakes as f64 / f.seconds,
+                f.p50,
+                f.p99,
+                f.cpu_ms_per_intake,
+                f.verify
+            );
+        }
     }
     println!(
         "Targets: at most 24 trips per intake; machine CPU per intake at most 3.0 ms on SQLite and 5.0 ms on PostgreSQL; p99 under 200 ms at 64 clients."

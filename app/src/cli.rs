@@ -2,6 +2,7 @@
 //! `app audit verify`, `app evidence reconcile`, `app roster import`,
 //! `app dev gen-roster`.
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -152,8 +153,17 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain and report the first broken event.
-    Verify,
+    /// Rebuild the audit tree from the events and check it against every
+    /// checkpoint (database, data directory, evidence store, and the files
+    /// given); report the first event that is wrong or missing.
+    Verify {
+        /// A checkpoint saved earlier (from `app audit checkpoint`).
+        #[arg(long = "against", value_name = "FILE")]
+        against: Vec<PathBuf>,
+    },
+    /// Print the latest signed checkpoint and the key that verifies it, for
+    /// keeping somewhere the portal cannot write.
+    Checkpoint,
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -283,30 +293,79 @@ pub async fn run(cli: Cli) -> ExitCode {
             bench_lookup(&case, rows, seed, samples).await
         }
         Command::Dev { command: DevCommand::CryptoSpeed { mb } } => crypto_speed(mb),
-        Command::Audit { command: AuditCommand::Verify } => {
-            let state = match state().await {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            match crate::audit::verify_chain(state.db.conn()).await {
-                Ok(report) if report.ok => {
-                    println!("audit chain intact: {} events", report.checked);
-                    ExitCode::SUCCESS
-                }
-                Ok(report) => {
-                    println!(
-                        "audit chain BROKEN at event {}: {} ({} events verified before it)",
-                        report.first_bad_seq.unwrap_or_default(),
-                        report.reason.unwrap_or_default(),
-                        report.checked
-                    );
-                    ExitCode::FAILURE
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Audit { command: AuditCommand::Verify { against } } => audit_verify(&against).await,
+        Command::Audit { command: AuditCommand::Checkpoint } => audit_checkpoint().await,
+    }
+}
+
+async fn audit_verify(against: &[PathBuf]) -> ExitCode {
+    let mut given = Vec::new();
+    for path in against {
+        match std::fs::read_to_string(path) {
+            Ok(note) => given.push(note),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::FAILURE;
             }
+        }
+    }
+    let state = match state().await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Err(e) = state.audit.pass().await {
+        eprintln!("warning: could not sequence pending events: {e}");
+    }
+    match state.audit.verify(&given).await {
+        Ok(report) if report.ok => {
+            println!(
+                "audit log intact: {} events, root {}, checked against checkpoints up to {} ({} pending)",
+                report.checked, report.root, report.checkpoint_size, report.pending
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            let at = report.first_bad_seq.map(|s| format!(" at event {s}")).unwrap_or_default();
+            println!(
+                "audit log BROKEN{at}: {} ({} events verified before it)",
+                report.reason.unwrap_or_default(),
+                report.checked
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn audit_checkpoint() -> ExitCode {
+    let state = match state().await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Err(e) = state.audit.pass().await {
+        eprintln!("warning: could not sequence pending events: {e}");
+    }
+    use sea_orm::{EntityTrait, QueryOrder};
+    let latest = entities::audit_checkpoint::Entity::find()
+        .order_by_desc(entities::audit_checkpoint::Column::Size)
+        .one(state.db.conn())
+        .await;
+    match latest {
+        Ok(Some(c)) => {
+            print!("{}", c.note);
+            eprintln!("verifier key: {}", state.audit.key().verifier_key());
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("no checkpoint yet: the audit log is empty");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

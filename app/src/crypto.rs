@@ -179,6 +179,11 @@ impl Keyring {
         open(&self.account, sealed, &[b"totp:".as_slice(), user_id.as_bytes()].concat())
     }
 
+    /// The seed of the Ed25519 key that signs audit checkpoints.
+    pub fn audit_signing_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hmac(&self.master[..], &[b"audit-checkpoint-key/v1"]))
+    }
+
     pub fn csrf_token(&self, seed: &str) -> String {
         hex::encode(hmac(&self.csrf[..], &[b"csrf", seed.as_bytes()]))
     }

@@ -159,17 +159,9 @@ impl Drop for Waiting {
     }
 }
 
-/// What the SQLite writer lock guards: the audit chain's head as this
-/// process last committed it, and the batch being filled.
+/// What the SQLite writer lock guards: the batch being filled.
 #[derive(Debug, Default)]
 pub struct WriterState {
-    /// The audit chain's last (seq, hash). Only kept on SQLite, where this
-    /// process is the only writer it knows of; `audit::append` falls back to
-    /// the database if another process wrote.
-    head: Option<(i64, String)>,
-    /// The head as of the last commit that reached the disk, to go back to
-    /// should a batch's commit fail.
-    durable_head: Option<(i64, String)>,
     batch: Option<Batch>,
     batches: u64,
 }
@@ -195,12 +187,6 @@ impl WriterState {
         };
         TripCounter::add(&trips.transaction_control);
         let result = batch.outer.commit().await;
-        match &result {
-            Ok(()) => self.durable_head = self.head.clone(),
-            // The batch's events are not in the chain: go back to the head
-            // that is (`audit::append` reads it again if that is stale too).
-            Err(_) => self.head = self.durable_head.clone(),
-        }
         let _ = batch.done.send(Some(result.as_ref().map(|_| ()).map_err(|e| e.to_string())));
         result
     }
@@ -244,7 +230,6 @@ fn nanos(d: Duration) -> u64 {
 pub struct WriteTx {
     txn: DatabaseTransaction,
     writer: Option<HeldWriter>,
-    pending_head: std::sync::Mutex<Option<(i64, String)>>,
     rollback: RollbackOnDrop,
     after_commit: std::sync::Mutex<Vec<AfterCommit>>,
 }
@@ -347,14 +332,14 @@ impl Reads {
 
 impl WriteTx {
     pub async fn commit(self) -> Result<(), DbErr> {
-        let WriteTx { txn, writer, pending_head, mut rollback, after_commit } = self;
+        let WriteTx { txn, writer, mut rollback, after_commit } = self;
         // COMMIT is a trip whether or not it succeeds; a failed one ends the
         // transaction too, so no ROLLBACK is counted after it.
         if let Some(trips) = rollback.0.take() {
             TripCounter::add(&trips.transaction_control);
         }
         txn.commit().await?;
-        let result = Self::end_job(writer, pending_head).await;
+        let result = Self::end_job(writer).await;
         if result.is_ok() {
             for work in after_commit.into_inner().unwrap_or_default() {
                 work();
@@ -372,10 +357,7 @@ impl WriteTx {
 
     /// A job's part after its own COMMIT (or savepoint release): on SQLite,
     /// end the batch or leave it to the next writer and wait for its commit.
-    async fn end_job(
-        writer: Option<HeldWriter>,
-        pending_head: std::sync::Mutex<Option<(i64, String)>>,
-    ) -> Result<(), DbErr> {
+    async fn end_job(writer: Option<HeldWriter>) -> Result<(), DbErr> {
         let Some(mut writer) = writer else {
             return Ok(());
         };
@@ -383,10 +365,6 @@ impl WriteTx {
             return Ok(());
         };
         writer.stats.transactions.fetch_add(1, Relaxed);
-        // Only a released job's append moves the cached head.
-        if let Ok(Some(pending)) = pending_head.into_inner() {
-            state.head = Some(pending);
-        }
         let Some(batch) = state.batch.as_mut() else {
             return Ok(());
         };
@@ -423,22 +401,6 @@ impl WriteTx {
                     }
                 }
             }
-        }
-    }
-
-    /// The chain head known without a query, if any.
-    pub fn cached_chain_head(&self) -> Option<(i64, String)> {
-        let pending = self.pending_head.lock().ok().and_then(|p| p.clone());
-        pending.or_else(|| self.writer.as_ref().and_then(|w| w.state.as_ref()).and_then(|s| s.head.clone()))
-    }
-
-    pub fn caches_chain_head(&self) -> bool {
-        self.writer.is_some()
-    }
-
-    pub fn set_chain_head(&self, head: (i64, String)) {
-        if let Ok(mut pending) = self.pending_head.lock() {
-            *pending = Some(head);
         }
     }
 }
@@ -550,24 +512,12 @@ impl Db {
                 };
                 let txn = txn?;
                 TripCounter::add(&self.trips.transaction_control);
-                Ok(WriteTx {
-                    txn,
-                    writer: Some(held),
-                    pending_head: Default::default(),
-                    rollback: self.rollback(),
-                    after_commit: Default::default(),
-                })
+                Ok(WriteTx { txn, writer: Some(held), rollback: self.rollback(), after_commit: Default::default() })
             }
             None => {
                 let txn = self.conn.begin().await?;
                 TripCounter::add(&self.trips.transaction_control);
-                Ok(WriteTx {
-                    txn,
-                    writer: None,
-                    pending_head: Default::default(),
-                    rollback: self.rollback(),
-                    after_commit: Default::default(),
-                })
+                Ok(WriteTx { txn, writer: None, rollback: self.rollback(), after_commit: Default::default() })
             }
         }
     }

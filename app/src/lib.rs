@@ -67,6 +67,8 @@ pub struct AppState {
     pub clock: clock::Clock,
     /// The SMTP sender; `None` when no server is configured (mail waits in the outbox).
     pub mailer: Option<std::sync::Arc<mail::smtp::Mailer>>,
+    /// Numbers audit events and signs the audit tree's checkpoints.
+    pub audit: std::sync::Arc<audit::Sequencer>,
 }
 
 impl AppState {
@@ -92,10 +94,18 @@ impl AppState {
             };
         let mailer = mail::smtp::Mailer::from_settings(&settings.background)?.map(std::sync::Arc::new);
         let per_minute = NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
+        let keys = Keyring::new(&settings.keys);
+        let log_key = audit::checkpoint::LogKey::new(
+            audit::checkpoint::LogKey::origin_for(&settings.background.public_url),
+            &keys.audit_signing_seed(),
+        );
+        let copy = std::sync::Arc::new(evidence::store::CheckpointInStore(store.clone()));
+        let audit = audit::Sequencer::new(db.clone(), log_key, settings.data_dir.clone(), copy);
         Ok(Self {
             mailer,
+            audit: std::sync::Arc::new(audit),
             db,
-            keys: Keyring::new(&settings.keys),
+            keys,
             login_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             registrations: auth::registration::RegistrationLimits::new(&settings),
             dummy_hash: auth::service::dummy_hash(),
@@ -129,6 +139,7 @@ impl AppState {
             store: self.store.clone(),
             clock: self.clock.clone(),
             mailer: self.mailer.clone(),
+            audit: self.audit.clone(),
         }
     }
 }
@@ -239,6 +250,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                         tracing::warn!("no SMTP server is configured (APP_SMTP_URL): mail waits in the outbox");
                     }
                     jobs::runner::spawn(state.worker(), state.mailer.clone());
+                    state.audit.clone().spawn();
                 }
             })
         }))

@@ -2,7 +2,9 @@
 //! Columns named `sealed` hold AEAD ciphertext; columns named `*_index` hold
 //! keyed hashes (blind indexes). Neither is ever plaintext personal data.
 pub mod alert;
+pub mod audit_checkpoint;
 pub mod audit_event;
+pub mod audit_node;
 pub mod case;
 pub mod case_member;
 pub mod claim;
@@ -17,6 +19,7 @@ pub mod lease;
 pub mod notification;
 pub mod outbox;
 pub mod person;
+pub mod read_counter;
 pub mod review_decision;
 pub mod review_note;
 pub mod roster_bucket;

@@ -18,6 +18,7 @@ mod m20261202_000013_approximate_dates;
 mod m20261202_000014_jobs_and_mail;
 mod m20261202_000015_email_verification;
 mod m20261202_000016_account_lifecycle;
+mod m20261202_000017_audit_tree;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_jobs_and_mail::Migration),
             Box::new(m20261202_000015_email_verification::Migration),
             Box::new(m20261202_000016_account_lifecycle::Migration),
+            Box::new(m20261202_000017_audit_tree::Migration),
         ]
     }
 }

@@ -101,6 +101,7 @@ pub(crate) const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/me/preferences", Access::SignedIn),
     ("PUT", "/api/v1/me/preferences", Access::SignedIn),
     ("GET", "/api/v1/me/access-log", Access::Claimant),
+    ("GET", "/api/v1/me/access-log/<seq>/proof", Access::Claimant),
     ("GET", "/api/v1/me/export", Access::Claimant),
     ("GET", "/api/v1/me/export.zip", Access::Claimant),
     ("POST", "/api/v1/me/erase", Access::Claimant),
@@ -164,6 +165,7 @@ fn concrete(path: &str) -> String {
         .replace("<slug>", "benesse-2014")
         .replace("<step>", "identity")
         .replace("<index>", "1")
+        .replace("<seq>", "1")
 }
 
 #[tokio::test]

@@ -143,7 +143,11 @@ async fn confirmed_uploads_survive_a_kill_9_and_no_orphan_remains() {
     }
     let listed = caller.get(&format!("/claims/{claim}/evidence")).await.body;
     let rows = listed.as_array().unwrap().len();
-    let objects = std::fs::read_dir(data.path().join("evidence/objects")).unwrap().count();
+    // The store also keeps the audit log's latest checkpoint.
+    let objects = std::fs::read_dir(data.path().join("evidence/objects"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name() != app::evidence::store::CHECKPOINT_OBJECT)
+        .count();
     let unfinished = std::fs::read_dir(data.path().join("evidence/incoming")).unwrap().count();
     assert_eq!(objects, rows, "every object has its row and every row its object");
     assert_eq!(unfinished, 0, "no partial upload remains");
@@ -198,4 +202,117 @@ async fn a_logout_on_one_app_server_is_refused_by_another_within_a_second() {
         server.child.kill().unwrap();
         let _ = server.child.wait();
     }
+}
+
+/// The app's state on the server's own database and keys (the test
+/// process opens sessions directly, as the intake benchmark does).
+async fn state_for(data: &std::path::Path, keys: &[String; 3]) -> app::AppState {
+    let url = format!("sqlite://{}?mode=rwc", data.join("portal.db").display());
+    let figment = portal::test_figment(&url, data)
+        .merge(("jwt_secret", keys[0].clone()))
+        .merge(("master_key", keys[1].clone()))
+        .merge(("blind_index_key", keys[2].clone()));
+    app::AppState::start(app::Settings::from_figment(&figment).expect("settings")).await.expect("state")
+}
+
+/// Killing the server in the middle of intakes (16 clients, as the intake
+/// benchmark drives them) loses no acknowledged step, and after a restart
+/// the sequencer numbers every event, the killed one's too; the log verifies.
+#[tokio::test]
+#[ignore = "needs the release binary: run by .ci/run with PORTAL_APP_BIN"]
+async fn a_kill_9_in_the_middle_of_intakes_loses_no_acknowledged_write_and_leaves_no_event_unsequenced() {
+    use portal::load::{self, Progress};
+    let data = tempfile::tempdir().unwrap();
+    let keys = random_keys();
+    let mut server = start(data.path(), &keys).await;
+    let tokens = load::claimant_tokens(&state_for(data.path(), &keys).await, 600).await;
+    let http = reqwest::Client::new();
+    let documents = Arc::new(load::documents(&http, &server.base).await);
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let finished: Arc<Mutex<Vec<(String, Progress)>>> = Arc::default();
+    let submitted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = vec![];
+    for _ in 0..16 {
+        let (http, base, documents, tokens, next, finished, submitted) = (
+            http.clone(),
+            server.base.clone(),
+            documents.clone(),
+            tokens.clone(),
+            next.clone(),
+            finished.clone(),
+            submitted.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(token) = tokens.get(i) else { return };
+                let mut progress = Progress::default();
+                let outcome =
+                    load::one_intake(&http, &base, token, &load::distinct_draft(i), &documents, &mut progress).await;
+                if progress.submitted {
+                    submitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                finished.lock().unwrap().push((token.clone(), progress));
+                if outcome.is_err() {
+                    return; // the server is gone
+                }
+            }
+        }));
+    }
+    for _ in 0..600 {
+        if submitted.load(std::sync::atomic::Ordering::Relaxed) >= 60 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL, with intakes in flight
+    server.child.wait().unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let finished = finished.lock().unwrap().clone();
+    let acknowledged = finished.iter().filter(|(_, p)| p.submitted).count();
+    assert!(acknowledged >= 60, "intakes were submitted before the kill: {acknowledged}");
+    let cut_short = finished.iter().filter(|(_, p)| p.claim.is_some() && !p.submitted).count();
+
+    let mut server = start(data.path(), &keys).await;
+    for (token, progress) in &finished {
+        let Some(claim) = &progress.claim else { continue };
+        let caller =
+            portal::ApiClient { base: server.base.clone(), http: http.clone(), token: Some(token.clone()), lang: "en" };
+        let r = caller.get(&format!("/claims/{claim}")).await;
+        assert_eq!(r.status, StatusCode::OK, "an acknowledged claim is there after the restart");
+        if progress.saved {
+            assert_eq!(r.body["persons"].as_array().map(Vec::len), Some(2), "the saved draft is there: {claim}");
+        }
+        let missing_consents = r.body["consent"]["missing"].as_array().map(Vec::len).unwrap_or(0);
+        assert!(missing_consents + progress.signed <= 3, "every acknowledged signature is there: {claim}");
+        if progress.submitted {
+            assert_eq!(r.body["status"], "submitted", "an acknowledged submission is there: {claim}");
+        }
+    }
+
+    // The restarted server takes the sequencer lease once the killed one's
+    // runs out, and numbers every event that was committed.
+    let db = sea_orm::Database::connect(format!("sqlite://{}", data.path().join("portal.db").display())).await.unwrap();
+    let unsequenced = || async {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        entities::audit_event::Entity::find()
+            .filter(entities::audit_event::Column::Seq.is_null())
+            .count(&db)
+            .await
+            .unwrap()
+    };
+    let restarted = std::time::Instant::now();
+    while unsequenced().await > 0 {
+        assert!(restarted.elapsed() < std::time::Duration::from_secs(15), "events left unsequenced after the restart");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let out = Command::new(app_binary()).args(["audit", "verify"]).envs(env_for(data.path(), &keys)).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains("intact"), "the audit log verifies after the crash: {said}");
+    eprintln!("{acknowledged} intakes acknowledged before the kill, {cut_short} cut short; {}", said.trim());
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
 }

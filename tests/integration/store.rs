@@ -45,14 +45,16 @@ async fn concurrent_jobs_commit_together_and_a_failed_job_leaves_nothing() {
     assert_eq!(committed, 36);
     assert_eq!(count("test.committed_job").await, 36, "every acknowledged job is in the database");
     assert_eq!(count("test.failed_job").await, 0, "no failed job left anything");
-    let report = audit::verify_chain(&conn).await.unwrap();
-    assert!(report.ok, "the audit chain verifies: {report:?}");
+    let report = app.audit_report().await;
+    assert!(report.ok, "the audit log verifies: {report:?}");
+    assert_eq!(report.pending, 0);
 
     let trips = db.trip_figures() - before;
     assert!(trips.transaction_control > 0 && trips.statements >= 48, "the app counted the trips: {trips:?}");
     if let (Some(after), Some(earlier)) = (db.writer_figures(), writers_before) {
+        // The sequencer's passes are write jobs too.
         let jobs = (after - earlier).transactions;
-        assert_eq!(jobs, 36, "the writer counts committed jobs");
+        assert!(jobs >= 36, "the writer counts committed jobs: {jobs}");
         // Per job one SAVEPOINT and one RELEASE or ROLLBACK TO; per batch one
         // BEGIN and one COMMIT. Fewer than 48 batches means jobs shared one.
         let batches = (trips.transaction_control - 2 * 48) / 2;

@@ -1,6 +1,8 @@
 //! Test and benchmark support: start the real application on a loopback
 //! port with its own database (a fresh SQLite file, or a UUID-named
 //! PostgreSQL database when `TEST_DATABASE_URL` is set) and drive it over HTTP.
+pub mod load;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -24,6 +26,8 @@ pub struct TestApp {
     pub served_db: app::db::Db,
     /// The running server's clock: tests set it, and `state()` shares it.
     pub clock: app::clock::Clock,
+    /// The running server's audit sequencer.
+    pub audit: std::sync::Arc<app::audit::Sequencer>,
     shutdown: rocket::Shutdown,
 }
 
@@ -156,6 +160,7 @@ pub async fn spawn_app_at(postgres: Option<&str>, customise: impl FnOnce(Figment
     let shutdown = rocket.shutdown();
     let served = rocket.state::<app::AppState>().expect("the app manages its state");
     let (served_db, clock) = (served.db.clone(), served.clock.clone());
+    let audit = served.audit.clone();
     tokio::spawn(async move {
         let _ = rocket.launch().await;
     });
@@ -168,7 +173,18 @@ pub async fn spawn_app_at(postgres: Option<&str>, customise: impl FnOnce(Figment
         figment,
         served_db,
         clock,
+        audit,
         shutdown,
+    }
+}
+
+impl TestApp {
+    /// Sequence what is pending, then verify the audit log as `app audit verify` does.
+    pub async fn audit_report(&self) -> app::audit::TreeReport {
+        // A pass refuses to extend a log that disagrees with its checkpoints;
+        // the report says why.
+        let _ = self.audit.pass().await;
+        self.audit.verify(&[]).await.expect("the audit log can be read")
     }
 }
 
@@ -435,9 +451,14 @@ impl TestApp {
     }
 
     /// Files in the local evidence store (object files only).
+    /// The evidence store's objects: files and bundles (not the audit
+    /// log's checkpoint, which the store keeps a copy of).
     pub fn stored_objects(&self) -> Vec<PathBuf> {
         let dir = self.data_dir.path().join("evidence").join("objects");
-        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default()
+        let checkpoint = std::ffi::OsStr::new(app::evidence::store::CHECKPOINT_OBJECT);
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.file_name() != Some(checkpoint)).collect())
+            .unwrap_or_default()
     }
 
     pub async fn db(&self) -> DatabaseConnection {

@@ -1,8 +1,18 @@
-//! The audit log: append-only and hash-chained (each event's hash covers the
-//! previous event's hash, as in Certificate Transparency), so an edited,
-//! deleted or reordered row is detected by `verify_chain`. Events record who
-//! did what to whose data — never the data itself.
+//! The audit log, after Certificate Transparency: a request records its
+//! events unsequenced in the transaction of the change they describe; one
+//! sequencer (elected by lease) numbers them in batches, adds them to a
+//! Merkle tree (RFC 9162) and signs a checkpoint (C2SP tlog-checkpoint),
+//! kept in the database, in a file under the data directory and in the
+//! evidence store. `verify` rebuilds the tree and compares it with every
+//! checkpoint, so an edited, deleted, renumbered or cut-off event is found.
+//! Events record who did what to whose data, never the data itself.
 pub mod api;
+pub mod checkpoint;
+pub mod sequencer;
 mod service;
+pub mod tree;
+mod verify;
 
-pub use service::{access_log_for, append, verify_chain, Actor, ChainReport, Event, CHAIN_LOCK_KEY};
+pub use sequencer::{inclusion, CheckpointCopy, Inclusion, Pass, Sequencer};
+pub use service::{access_log_for, append, leaf_entry, Actor, Event};
+pub use verify::{verify, TreeReport};

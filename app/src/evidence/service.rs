@@ -432,6 +432,8 @@ pub async fn reconcile(state: &AppState, grace: std::time::Duration) -> AppResul
     let objects = state.store.list().await?;
     let mut known: std::collections::HashSet<&str> = rows.iter().map(|(_, k)| k.as_str()).collect();
     known.extend(bundles.iter().flatten().map(String::as_str));
+    // The audit log's latest checkpoint is kept in the store too.
+    known.insert(super::store::CHECKPOINT_OBJECT);
     let present: std::collections::HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let mut report = ReconcileReport::default();
     for object in &objects {

@@ -45,6 +45,31 @@ pub trait EvidenceStore: Send + Sync {
     async fn remove_unfinished(&self, age: std::time::Duration) -> Result<usize, StoreError>;
 }
 
+/// The key of the audit log's latest checkpoint, kept here as well as in
+/// the database and the data directory.
+pub const CHECKPOINT_OBJECT: &str = "a0d17c0000000000000000000000000000000000000000000000000000000001";
+
+/// The audit log's copy of its latest checkpoint, in this store.
+pub struct CheckpointInStore(pub std::sync::Arc<dyn EvidenceStore>);
+
+#[rocket::async_trait]
+impl crate::audit::CheckpointCopy for CheckpointInStore {
+    async fn put(&self, note: &str) -> Result<(), String> {
+        let mut writer = self.0.writer(CHECKPOINT_OBJECT).await.map_err(|e| e.to_string())?;
+        writer.write(note.as_bytes()).await.map_err(|e| e.to_string())?;
+        writer.finish().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    async fn get(&self) -> Option<String> {
+        use rocket::tokio::io::AsyncReadExt;
+        let mut reader = self.0.reader(CHECKPOINT_OBJECT).await.ok()?;
+        let mut note = String::new();
+        // A note is a few hundred bytes; anything far larger is not one.
+        (&mut reader).take(64 * 1024).read_to_string(&mut note).await.ok()?;
+        Some(note)
+    }
+}
+
 /// Keys are minted by the server: lowercase hex only, so a key can never
 /// name a path outside the store.
 pub(crate) fn checked(key: &str) -> Result<&str, StoreError> {

@@ -27,6 +27,17 @@ pub async fn set_preferences(
     Ok(Json(service::set_preferences(state, &user, &body).await?))
 }
 
+/// That an access-log entry is in the signed audit log: an RFC 9162
+/// inclusion proof against the latest checkpoint.
+#[rocket::get("/me/access-log/<seq>/proof")]
+pub async fn access_proof(
+    user: ClaimantUser,
+    state: &State<AppState>,
+    seq: i64,
+) -> AppResult<Json<crate::audit::Inclusion>> {
+    Ok(Json(service::access_proof(state, &user, seq).await?))
+}
+
 #[rocket::get("/me/access-log")]
 pub async fn access_log(user: ClaimantUser, state: &State<AppState>) -> AppResult<Json<Vec<AccessEntry>>> {
     Ok(Json(service::access_log(state, &user).await?))
@@ -87,5 +98,5 @@ pub async fn erase(
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![preferences, set_preferences, access_log, export, export_zip, erase]
+    rocket::routes![preferences, set_preferences, access_log, access_proof, export, export_zip, erase]
 }

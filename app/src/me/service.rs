@@ -21,6 +21,9 @@ use crate::AppState;
 /// One event about the claimant's data.
 #[derive(Clone, Debug, Serialize)]
 pub struct AccessEntry {
+    /// The event's number in the audit log (none for a moment after it
+    /// happens); `/me/access-log/<seq>/proof` proves it is in the log.
+    pub seq: Option<i64>,
     pub at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
     pub actor_role: Option<String>,
@@ -33,6 +36,7 @@ pub struct AccessEntry {
 impl From<audit_event::Model> for AccessEntry {
     fn from(m: audit_event::Model) -> Self {
         Self {
+            seq: m.seq,
             at: m.at,
             actor_id: m.actor_id,
             actor_role: m.actor_role,
@@ -49,9 +53,22 @@ pub async fn access_log(state: &AppState, user: &CurrentUser) -> AppResult<Vec<A
     require_claimant(user)?;
     let mut rows = audit::access_log_for(state.db.conn(), user.id).await?;
     rows.extend(bundle_downloads_of(state, user.id).await?);
-    rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.id));
     rows.truncate(500);
     Ok(rows.into_iter().map(AccessEntry::from).collect())
+}
+
+/// The proof that an event of the claimant's access log is in the audit
+/// tree its latest signed checkpoint covers.
+pub async fn access_proof(state: &AppState, user: &CurrentUser, seq: i64) -> AppResult<audit::Inclusion> {
+    require_claimant(user)?;
+    let event = audit_event::Entity::find()
+        .filter(audit_event::Column::Seq.eq(seq))
+        .filter(audit_event::Column::OwnerId.eq(user.id))
+        .one(state.db.conn())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    audit::inclusion(state.db.conn(), &event).await?.ok_or(AppError::NotFound)
 }
 
 /// Downloads of the filing bundles that hold the claimant's data (each
@@ -85,7 +102,7 @@ async fn bundle_downloads_of(state: &AppState, claimant: Uuid) -> AppResult<Vec<
     Ok(audit_event::Entity::find()
         .filter(audit_event::Column::Action.eq("export.downloaded"))
         .filter(audit_event::Column::SubjectId.is_in(exports))
-        .order_by_desc(audit_event::Column::Seq)
+        .order_by_desc(audit_event::Column::Id)
         .limit(500)
         .all(db)
         .await?)
@@ -160,7 +177,7 @@ pub async fn export(state: &AppState, user: &CurrentUser) -> AppResult<Export> {
     }
     let activity = audit_event::Entity::find()
         .filter(audit_event::Column::OwnerId.eq(user.id))
-        .order_by_asc(audit_event::Column::Seq)
+        .order_by_asc(audit_event::Column::Id)
         .all(state.db.conn())
         .await?
         .into_iter()

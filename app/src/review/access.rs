@@ -5,9 +5,9 @@
 //! cap over an hour or a day a read is refused with 429 and an alert is
 //! raised (S9).
 use chrono::Duration;
-use entities::{alert, audit_event, case_member, claim};
+use entities::{alert, audit_event, case_member, claim, read_counter};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
 use crate::audit::{self, Event};
@@ -116,8 +116,8 @@ pub async fn staff_claim(state: &AppState, user: &CurrentUser, claim_id: Uuid) -
 /// Record a read of `claim`'s personal data by a staff member, within the
 /// reader's hourly cap. The read is audited with the claimant as owner, so
 /// it shows in their "who accessed my data". The count and the record are
-/// one transaction under the audit chain's lock, so concurrent reads cannot
-/// slip past the cap. Past the cap: an alert for administrators (once an
+/// one transaction that first bumps the reader's counter row, which orders
+/// that reader's concurrent reads, so none slips past the cap. Past the cap: an alert for administrators (once an
 /// hour per reader and kind) and `TooManyRequests`.
 pub async fn record_read(
     state: &AppState,
@@ -143,6 +143,7 @@ pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, eve
     let now = state.clock.now();
     let (per_hour, per_day) = read.caps(state);
     let txn = state.db.begin_write().await?;
+    count_read(&txn, user.id, read).await?;
     audit::append(&txn, &user.actor(), event).await?;
     let count_since = |since: chrono::DateTime<chrono::Utc>| {
         audit_event::Entity::find()
@@ -154,7 +155,7 @@ pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, eve
     let last_hour = Expr::case(audit_event::Column::At.gte(now - Duration::hours(1)), 1).finally(0);
     let (day, hour): (i64, Option<i64>) = count_since(now - Duration::hours(24))
         .select_only()
-        .column_as(audit_event::Column::Seq.count(), "day")
+        .column_as(audit_event::Column::Id.count(), "day")
         .column_as(Expr::expr(last_hour).sum(), "hour")
         .into_tuple()
         .one(&*txn)
@@ -191,6 +192,27 @@ pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, eve
     audit::append(&txn, &user.actor(), refused).await?;
     txn.commit().await?;
     Err(AppError::TooManyRequests)
+}
+
+/// Bump the reader's counter of `read`s. The row's update is the reader's
+/// own lock (on PostgreSQL it is held to the commit): the next read of the
+/// same kind by the same person counts after this one is recorded. Others'
+/// reads and every other write go on beside it.
+async fn count_read(txn: &WriteTx, reader: Uuid, read: Read) -> AppResult<()> {
+    use sea_orm::sea_query::OnConflict;
+    read_counter::Entity::insert(read_counter::ActiveModel {
+        user_id: Set(reader),
+        kind: Set(read.action().to_string()),
+        n: Set(1),
+    })
+    .on_conflict(
+        OnConflict::columns([read_counter::Column::UserId, read_counter::Column::Kind])
+            .value(read_counter::Column::N, Expr::col((read_counter::Entity, read_counter::Column::N)).add(1))
+            .to_owned(),
+    )
+    .exec_without_returning(&**txn)
+    .await?;
+    Ok(())
 }
 
 /// A day's reads below this never count as unusual.
