@@ -141,7 +141,12 @@ impl MigrationTrait for Migration {
         }
         let db = manager.get_connection();
         db.execute_unprepared("ALTER TABLE audit_events RENAME TO audit_tree_old").await?;
-        for index in ["idx_audit_owner", "ix_audit_actor_action_at", "ux_audit_seq", "ix_audit_unsequenced"] {
+        for index in [
+            "ix_audit_events_owner",
+            "ix_audit_events_actor_action_at",
+            "ux_audit_events_seq",
+            "ix_audit_events_unsequenced",
+        ] {
             db.execute_unprepared(&format!("DROP INDEX IF EXISTS {index}")).await?;
         }
         chain_table(manager).await?;
@@ -249,34 +254,29 @@ async fn chain_table(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .await
 }
 
+/// The chain table's indexes, as migrations 3 and 8 made them. Written as
+/// plain SQL: sqlx caches prepared statements per connection by their text,
+/// and a cached `CREATE INDEX` of the same text run again on another
+/// connection after the schema changed can fail as if the index existed.
 async fn owner_and_actor_indexes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
-    manager
-        .create_index(
-            Index::create().name("idx_audit_owner").table(AuditEvents::Table).col(AuditEvents::OwnerId).to_owned(),
-        )
-        .await?;
-    manager
-        .create_index(
-            Index::create()
-                .name("ix_audit_actor_action_at")
-                .table(AuditEvents::Table)
-                .col(AuditEvents::ActorId)
-                .col(AuditEvents::Action)
-                .col(AuditEvents::At)
-                .to_owned(),
-        )
-        .await
+    let db = manager.get_connection();
+    db.execute_unprepared("create index idx_audit_owner on audit_events (owner_id)").await?;
+    db.execute_unprepared("create index ix_audit_actor_action_at on audit_events (actor_id, action, at)").await?;
+    Ok(())
 }
 
 async fn event_indexes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_connection();
-    owner_and_actor_indexes(manager).await?;
-    manager
-        .create_index(
-            Index::create().name("ux_audit_seq").table(AuditEvents::Table).col(AuditEvents::Seq).unique().to_owned(),
-        )
-        .await?;
-    // What the sequencer looks for: small, since events are sequenced within a second.
-    db.execute_unprepared("CREATE INDEX ix_audit_unsequenced ON audit_events (id) WHERE seq IS NULL").await?;
+    for sql in [
+        // Whose data an event concerns: "who accessed my data".
+        "create index ix_audit_events_owner on audit_events (owner_id)",
+        // The per-user caps count a user's recent reads.
+        "create index ix_audit_events_actor_action_at on audit_events (actor_id, action, at)",
+        "create unique index ux_audit_events_seq on audit_events (seq)",
+        // What the sequencer looks for: small, since events are sequenced within a second.
+        "create index ix_audit_events_unsequenced on audit_events (id) where seq is null",
+    ] {
+        db.execute_unprepared(sql).await?;
+    }
     Ok(())
 }

@@ -179,3 +179,40 @@ async fn an_access_log_entry_comes_with_an_inclusion_proof_against_the_signed_ch
     let other = app.claimant("taro@example.jp").await;
     assert_eq!(other.get(&format!("/me/access-log/{seq}/proof")).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Down, the tree becomes the hash chain it replaced, every event in order
+/// with its links recomputed; up again, the sequencer numbers the same
+/// events into the same tree (the checkpoints kept outside still match).
+#[tokio::test]
+async fn the_audit_tree_migrates_down_to_a_linked_chain_and_back_up_to_the_same_root() {
+    let app = spawn_app().await;
+    claimant_with_submitted_claim(&app).await;
+    let before = app.audit_report().await;
+    assert!(before.ok && before.checked >= 6, "{before:?}");
+    let db = app.db().await;
+    portal::migrate_down_to_before(&db, "m20261202_000017_audit_tree").await;
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT seq, prev_hash, hash FROM audit_events ORDER BY seq",
+        ))
+        .await
+        .unwrap();
+    assert!(rows.len() as i64 >= before.checked, "every event is in the chain");
+    let mut prev = "0".repeat(64);
+    for (n, row) in rows.iter().enumerate() {
+        let seq: i64 = row.try_get("", "seq").unwrap();
+        let (link, hash): (String, String) = (row.try_get("", "prev_hash").unwrap(), row.try_get("", "hash").unwrap());
+        assert_eq!(seq, n as i64 + 1);
+        assert_eq!(link, prev, "event {seq} links to the one before");
+        prev = hash;
+    }
+    use migration::MigratorTrait;
+    migration::Migrator::up(&db, None).await.unwrap();
+    let after = app.audit_report().await;
+    assert!(after.ok, "{after:?}");
+    assert_eq!(after.checked as usize, rows.len());
+    if after.checked == before.checked {
+        assert_eq!(after.root, before.root, "the same events in the same order make the same tree");
+    }
+}
