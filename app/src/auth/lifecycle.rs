@@ -63,7 +63,7 @@ async fn end_sessions_of(
     except: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> AppResult<u64> {
-    state.sessions.forget_after(txn, user_id);
+    state.sessions.forget_after(txn, user_id).await?;
     let mut query = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(Some(now)))
         .filter(session::Column::UserId.eq(user_id))
@@ -165,7 +165,7 @@ pub async fn set_disabled(state: &AppState, admin: &CurrentUser, user_id: Uuid, 
         .filter(user::Column::Id.eq(user_id))
         .exec(&*txn)
         .await?;
-    state.sessions.forget_after(&txn, user_id);
+    state.sessions.forget_after(&txn, user_id).await?;
     let ended = if disabled { end_sessions_of(state, &txn, user_id, None, now).await? } else { 0 };
     let action = if disabled { "account.disabled" } else { "account.enabled" };
     audit::append(

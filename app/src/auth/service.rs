@@ -276,7 +276,7 @@ pub async fn record_failure(state: &AppState, txn: &WriteTx, actor: &Actor, user
             .filter(session::Column::RevokedAt.is_null())
             .exec(&**txn)
             .await?;
-        state.sessions.forget_after(txn, user_id);
+        state.sessions.forget_after(txn, user_id).await?;
         audit::append(txn, actor, Event::new("auth.locked").subject("user", user_id).owner(user_id)).await?;
     }
     Ok(locks)
@@ -397,7 +397,7 @@ pub async fn logout(state: &AppState, actor: &Actor, session_id: Uuid) -> AppRes
         let mut active: session::ActiveModel = s.into();
         active.revoked_at = Set(Some(state.clock.now()));
         active.update(&*txn).await?;
-        state.sessions.forget_after(&txn, owner);
+        state.sessions.forget_after(&txn, owner).await?;
         audit::append(&txn, actor, Event::new("auth.logout").subject("session", session_id).owner(owner)).await?;
     }
     txn.commit().await?;
@@ -472,7 +472,7 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
         .filter(session::Column::Id.eq(user.session_id))
         .exec(&*txn)
         .await?;
-    state.sessions.forget_after(&txn, user.id);
+    state.sessions.forget_after(&txn, user.id).await?;
     audit::append(
         &txn,
         &user.actor(),

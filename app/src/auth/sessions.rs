@@ -7,9 +7,13 @@
 //! use) lives in the `sessions` and `users` rows. This cache keeps what one
 //! read of them said for at most [`RECHECK_AFTER`]: a change made by this
 //! process (logout, account changes, erasure, the second factor) drops the
-//! account's entries at once; a change made by another process (a second app
-//! server, the CLI) is seen within that second, because an entry older than
-//! it is read again. Every rule is still applied to each request: expiry and
+//! account's entries at once. On PostgreSQL the change also sends a
+//! notification on [`CHANNEL`] with its transaction (delivered when, and
+//! only if, it commits), and every app server listening drops the account's
+//! entries when it arrives, within milliseconds. Should a notification be
+//! missed (another process on SQLite, a listener reconnecting), the change
+//! is still seen within the second, because an entry older than it is read
+//! again; a listener that reconnects drops everything it held. Every rule is still applied to each request: expiry and
 //! the idle timeout against the request's own "now", the last use written
 //! at most once a minute.
 use std::collections::HashMap;
@@ -18,10 +22,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entities::{session, user};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 use uuid::Uuid;
 
 use super::Role;
-use crate::db::WriteTx;
+use crate::db::{Db, WriteTx};
+
+/// The PostgreSQL notification channel that names accounts whose sessions changed.
+pub const CHANNEL: &str = "portal_sessions";
 
 /// How long a read of a session is trusted before it is read again.
 pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
@@ -94,9 +102,63 @@ impl SessionCache {
     /// Something about the account or its sessions changes in `txn`: once
     /// it commits, the next request of any of its sessions reads them again
     /// (after the commit, so a request in between cannot cache the old rows).
-    pub fn forget_after(self: &Arc<Self>, txn: &WriteTx, user_id: Uuid) {
+    /// On PostgreSQL the other app servers are told through [`CHANNEL`].
+    pub async fn forget_after(self: &Arc<Self>, txn: &WriteTx, user_id: Uuid) -> Result<(), DbErr> {
         let sessions = self.clone();
         txn.on_commit(move || sessions.forget_user(user_id));
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), user_id.to_string().into()],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, listen on [`CHANNEL`] for as long as the server runs
+    /// and drop the entries of each account named.
+    pub fn listen(self: Arc<Self>, db: &Db) {
+        use sea_orm::sqlx::postgres::PgListener;
+        if db.conn().get_database_backend() != DatabaseBackend::Postgres {
+            return;
+        }
+        let pool = db.conn().get_postgres_connection_pool().clone();
+        rocket::tokio::spawn(async move {
+            loop {
+                match PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => match listener.listen(CHANNEL).await {
+                        Ok(()) => {
+                            // Whatever was missed while not listening.
+                            self.forget_all();
+                            loop {
+                                match listener.recv().await {
+                                    Ok(note) => match Uuid::parse_str(note.payload()) {
+                                        Ok(user_id) => self.forget_user(user_id),
+                                        Err(_) => self.forget_all(),
+                                    },
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "session notifications interrupted");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot listen for session notifications"),
+                    },
+                    Err(e) => tracing::warn!(error = %e, "cannot connect to listen for session notifications"),
+                }
+                self.forget_all();
+                rocket::tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    fn forget_all(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
     }
 
     fn forget_user(&self, user_id: Uuid) {

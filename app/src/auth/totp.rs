@@ -135,7 +135,7 @@ pub async fn verify(state: &AppState, user: &CurrentUser, code: &str) -> AppResu
         .filter(session::Column::Id.eq(user.session_id))
         .exec(&*txn)
         .await?;
-    state.sessions.forget_after(&txn, user.id);
+    state.sessions.forget_after(&txn, user.id).await?;
     let action = if row.totp_confirmed_at.is_none() { "auth.totp_enrolled" } else { "auth.mfa_verified" };
     audit::append(&txn, &user.actor(), Event::new(action).subject("session", user.session_id).owner(user.id)).await?;
     txn.commit().await?;

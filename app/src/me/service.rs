@@ -349,7 +349,7 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
             .await?;
     }
     session::Entity::delete_many().filter(session::Column::UserId.eq(user.id)).exec(&*txn).await?;
-    state.sessions.forget_after(&txn, user.id);
+    state.sessions.forget_after(&txn, user.id).await?;
     // Mail not yet sent goes too (it names claim numbers).
     outbox::Entity::delete_many().filter(outbox::Column::RecipientId.eq(user.id)).exec(&*txn).await?;
     // The account stays as a tombstone so ids in the audit trail still
