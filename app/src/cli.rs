@@ -348,12 +348,7 @@ async fn audit_checkpoint() -> ExitCode {
     if let Err(e) = state.audit.pass().await {
         eprintln!("warning: could not sequence pending events: {e}");
     }
-    use sea_orm::{EntityTrait, QueryOrder};
-    let latest = entities::audit_checkpoint::Entity::find()
-        .order_by_desc(entities::audit_checkpoint::Column::Size)
-        .one(state.db.conn())
-        .await;
-    match latest {
+    match crate::audit::latest_checkpoint(state.db.conn()).await {
         Ok(Some(c)) => {
             print!("{}", c.note);
             eprintln!("verifier key: {}", state.audit.key().verifier_key());

@@ -56,6 +56,8 @@ async fn a_deleted_or_reordered_audit_row_is_detected() {
     let app = spawn_app().await;
     claimant_with_submitted_claim(&app).await;
     let (admin, _) = app.staff_verified("admin2@example.jp", app::auth::Role::Admin).await;
+    // Every event numbered first, so there is an event 3 to delete.
+    assert!(app.audit_report().await.ok);
     let db = app.db().await;
     db.execute_unprepared("DELETE FROM audit_events WHERE seq = 3").await.unwrap();
     let r = admin.get("/admin/audit/verify").await;
@@ -66,6 +68,8 @@ async fn a_deleted_or_reordered_audit_row_is_detected() {
     let app = spawn_app().await;
     claimant_with_submitted_claim(&app).await;
     let (admin, _) = app.staff_verified("admin2@example.jp", app::auth::Role::Admin).await;
+    // Every event numbered first, so there is an event 3 to delete.
+    assert!(app.audit_report().await.ok);
     let db = app.db().await;
     db.execute_unprepared("DELETE FROM audit_events WHERE seq = 3").await.unwrap();
     // Two steps, so no unique-key clash midway on either database.

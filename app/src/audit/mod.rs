@@ -13,6 +13,6 @@ mod service;
 pub mod tree;
 mod verify;
 
-pub use sequencer::{inclusion, CheckpointCopy, Inclusion, Pass, Sequencer};
+pub use sequencer::{inclusion, latest_checkpoint, CheckpointCopy, Inclusion, Pass, Sequencer};
 pub use service::{access_log_for, append, leaf_entry, Actor, Event};
 pub use verify::{verify, TreeReport};

@@ -87,11 +87,6 @@ impl Sequencer {
         &self.key
     }
 
-    /// Where checkpoints are written beside the database.
-    pub fn dir(&self) -> &std::path::Path {
-        &self.dir
-    }
-
     /// Number every pending event, if this server is (or can become) the sequencer.
     pub async fn pass(&self) -> Result<Pass, DbErr> {
         let _one_at_a_time = self.running.lock().await;
@@ -274,6 +269,11 @@ async fn resume(db: &impl ConnectionTrait, size: u64) -> Result<Builder, DbErr> 
         .ok_or_else(|| DbErr::Custom(format!("the audit tree's nodes at size {size} are missing")))
 }
 
+/// The latest signed checkpoint, if the log has any.
+pub async fn latest_checkpoint(db: &impl ConnectionTrait) -> Result<Option<audit_checkpoint::Model>, DbErr> {
+    audit_checkpoint::Entity::find().order_by_desc(audit_checkpoint::Column::Size).one(db).await
+}
+
 /// A proof that an event is in the audit tree its latest checkpoint signs.
 #[derive(Debug, serde::Serialize)]
 pub struct Inclusion {
@@ -295,9 +295,7 @@ pub async fn inclusion(db: &impl ConnectionTrait, event: &audit_event::Model) ->
     let Some(seq) = event.seq else {
         return Ok(None);
     };
-    let Some(checkpoint) =
-        audit_checkpoint::Entity::find().order_by_desc(audit_checkpoint::Column::Size).one(db).await?
-    else {
+    let Some(checkpoint) = latest_checkpoint(db).await? else {
         return Ok(None);
     };
     let (m, n) = (seq as u64 - 1, checkpoint.size as u64);

@@ -91,7 +91,10 @@ pub async fn verify(
     for (note, source) in notes {
         match key.open(&note) {
             Ok(c) => checkpoints.entry(c.size).or_default().push((c.root, source)),
-            Err(e) => return Ok(report.fail(None, format!("the checkpoint in {} is not valid: {e}", source.label()))),
+            Err(e) => {
+                report.fail(None, format!("the checkpoint in {} is not valid: {e}", source.label()));
+                return Ok(report);
+            }
         }
     }
     if let Ok(lines) = rocket::tokio::fs::read_to_string(dir.join("checkpoints")).await {
@@ -110,11 +113,10 @@ pub async fn verify(
 }
 
 impl TreeReport {
-    fn fail(mut self, seq: Option<i64>, reason: String) -> Self {
+    fn fail(&mut self, seq: Option<u64>, reason: String) {
         self.ok = false;
-        self.first_bad_seq = seq;
+        self.first_bad_seq = seq.map(|s| s as i64);
         self.reason = Some(reason);
-        self
     }
 }
 
@@ -127,11 +129,6 @@ async fn walk(
     const PAGE: u64 = 2000;
     let mut builder = Builder::default();
     let mut last_matched = 0u64;
-    fn fail(report: &mut TreeReport, seq: u64, reason: String) {
-        report.ok = false;
-        report.first_bad_seq = Some(seq as i64);
-        report.reason = Some(reason);
-    }
     loop {
         let first = builder.size() + 1;
         let page = audit_event::Entity::find()
@@ -155,12 +152,12 @@ async fn walk(
         for event in page {
             let expected = builder.size() + 1;
             if event.seq != Some(expected as i64) {
-                fail(report, expected, "missing event (sequence gap)".into());
+                report.fail(Some(expected), "missing event (sequence gap)".into());
                 return Ok(());
             }
             let leaf = tree::leaf_hash(&leaf_entry(&event));
             if leaves.get(&(expected as i64 - 1)).map(Vec::as_slice) != Some(&leaf[..]) {
-                fail(report, expected, "event content altered".into());
+                report.fail(Some(expected), "event content altered".into());
                 return Ok(());
             }
             builder.push(leaf);
@@ -172,7 +169,7 @@ async fn walk(
                         builder.size(),
                         source.label()
                     );
-                    fail(report, last_matched + 1, reason);
+                    report.fail(Some(last_matched + 1), reason);
                     return Ok(());
                 }
                 last_matched = builder.size();
@@ -190,7 +187,7 @@ async fn walk(
             builder.size(),
             report.checkpoint_size
         );
-        fail(report, builder.size() + 1, reason);
+        report.fail(Some(builder.size() + 1), reason);
     }
     Ok(())
 }

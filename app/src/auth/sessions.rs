@@ -13,9 +13,9 @@
 //! entries when it arrives, within milliseconds. Should a notification be
 //! missed (another process on SQLite, a listener reconnecting), the change
 //! is still seen within the second, because an entry older than it is read
-//! again; a listener that reconnects drops everything it held. Every rule is still applied to each request: expiry and
-//! the idle timeout against the request's own "now", the last use written
-//! at most once a minute.
+//! again; a listener that reconnects drops everything it held. Every rule
+//! is still applied to each request: expiry and the idle timeout against
+//! the request's own "now", the last use written at most once a minute.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
