@@ -354,13 +354,21 @@ impl Person {
 
     /// A file the browser downloaded, once it is complete.
     pub async fn downloaded(&self, ends_with: &str) -> PathBuf {
+        // Chromium may create the file under its final name before the
+        // bytes arrive (beside a `.crdownload`): wait until no download is
+        // in progress and the file's size holds still between two looks.
+        let mut last: Option<(PathBuf, u64)> = None;
         for _ in 0..200 {
             if let Ok(entries) = std::fs::read_dir(self.downloads.path()) {
-                for e in entries.flatten() {
-                    let name = e.file_name().to_string_lossy().to_string();
-                    if name.ends_with(ends_with) && !name.ends_with(".crdownload") {
+                let entries: Vec<_> = entries.flatten().collect();
+                let in_progress = entries.iter().any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
+                let done = entries.iter().find(|e| e.file_name().to_string_lossy().ends_with(ends_with));
+                if let (false, Some(e)) = (in_progress, done) {
+                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    if size > 0 && last.as_ref() == Some(&(e.path(), size)) {
                         return e.path();
                     }
+                    last = Some((e.path(), size));
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
