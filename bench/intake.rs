@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use portal::{app, load};
 
+/// Intakes traced request by request, before the measured run.
+const TRACED: usize = 5;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -47,6 +50,8 @@ struct Figures {
     writer: Option<app::db::WriterFigures>,
     /// Database trips during the measured run, as the app counted them.
     trips: app::db::TripFigures,
+    /// The trips of each request of one intake (see `trace_steps`).
+    steps: Vec<(&'static str, app::db::TripFigures)>,
     /// Events still unsequenced when the last intake was answered, and how
     /// long until the sequencer had numbered them all.
     audit_pending_at_end: u64,
@@ -182,6 +187,49 @@ async fn audit_lag(app: &portal::TestApp) -> (u64, Duration) {
     (at_end, start.elapsed())
 }
 
+/// The trips of each request of one intake, on an otherwise idle server
+/// with the audit sequencer held (its work is counted in the run's total,
+/// not here). The least of `runs` intakes per step: other background work
+/// (job polling) can only add to a step.
+async fn trace_steps(app: &portal::TestApp, tokens: &[String]) -> Vec<(&'static str, app::db::TripFigures)> {
+    use load::Step;
+    let http = reqwest::Client::new();
+    let base = app.address.as_str();
+    let documents = load::documents(&http, base).await;
+    let steps: Vec<Step> = [Step::Create, Step::Save]
+        .into_iter()
+        .chain(documents.iter().map(|_| Step::Sign))
+        .chain([Step::Submit])
+        .collect();
+    let mut least: Vec<Option<app::db::TripFigures>> = vec![None; steps.len()];
+    let _held = app.audit.hold().await;
+    for (i, token) in tokens.iter().enumerate() {
+        let draft = load::distinct_draft(1_000_000 + i);
+        let mut claim = String::new();
+        let mut signed = 0;
+        for (k, step) in steps.iter().enumerate() {
+            let document = if *step == Step::Sign { documents[signed].as_str() } else { "" };
+            // A pooled connection's release ping runs after the answer.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let before = app.served_db.trip_figures();
+            match load::step(&http, base, token, *step, &claim, &draft, document).await {
+                Ok(Some(id)) => claim = id,
+                Ok(None) => {}
+                Err(e) => panic!("traced intake: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let trips = app.served_db.trip_figures() - before;
+            if *step == Step::Sign {
+                signed += 1;
+            }
+            if least[k].is_none_or(|l| trips.total() < l.total()) {
+                least[k] = Some(trips);
+            }
+        }
+    }
+    steps.iter().zip(least).map(|(s, t)| (s.label(), t.unwrap_or_default())).collect()
+}
+
 fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connections: usize) -> Figures {
     // The server gets its own runtime (2 workers, like the machine's 2 cores);
     // the clients run on another, so neither starves the other's scheduler.
@@ -190,12 +238,13 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
     let app = server_rt.block_on(portal::spawn_app_at(postgres, |f| f.merge(("db_max_connections", connections))));
     let base = app.address.clone();
     let warmup = 200.min(intakes / 5);
-    let tokens = client_rt.block_on(async {
-        let state = app.state().await;
-        load::claimant_tokens(&state, warmup + intakes).await
-    });
-    let (warm, measured) = tokens.split_at(warmup);
+    // Sessions opened by the serving process, as its sign-in does: the
+    // first request finds its session in memory.
+    let tokens = server_rt.block_on(load::claimant_tokens(&app.served_state, warmup + TRACED + intakes));
+    let (warm, rest) = tokens.split_at(warmup);
+    let (traced, measured) = rest.split_at(TRACED);
     client_rt.block_on(drive(base.clone(), warm.to_vec(), clients));
+    let steps = server_rt.block_on(trace_steps(&app, traced));
     let writer_before = app.served_db.writer_figures();
     let trips_before = app.served_db.trip_figures();
     let cpu_before = MachineCpu::now();
@@ -222,6 +271,7 @@ fn run_backend(postgres: Option<&str>, intakes: usize, clients: usize, connectio
         steal_share: cpu.steal_share(),
         writer,
         trips,
+        steps,
         audit_pending_at_end,
         audit_lag,
         audit: server_rt.block_on(app.audit_report()),
@@ -449,6 +499,26 @@ fn main() {
             per(f.trips.acquires),
             per(f.trips.pings)
         );
+    }
+    println!();
+    println!("Trips of each request of one intake on an idle server (the least of {TRACED} intakes; the sequencer's work left out):");
+    for (name, f) in &results {
+        println!(
+            "{:<10} {:<22} {:>7} {:>11} {:>14} {:>9} {:>6}",
+            name, "request", "trips", "statements", "BEGIN/COMMIT", "acquires", "pings"
+        );
+        for (label, t) in &f.steps {
+            println!(
+                "{:<10} {:<22} {:>7} {:>11} {:>14} {:>9} {:>6}",
+                "",
+                label,
+                t.total(),
+                t.statements,
+                t.transaction_control,
+                t.acquires,
+                t.pings
+            );
+        }
     }
     println!();
     println!("The audit log after the run (`app audit verify`):");

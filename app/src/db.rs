@@ -1,15 +1,24 @@
 //! The database handle: connecting (SQLite or PostgreSQL), running
 //! migrations, the write discipline, and the count of database trips.
 //!
+//! A request that writes does its reads and its writes in one [`WriteTx`].
+//!
 //! SQLite allows one writer at a time, so on SQLite every write job first
 //! takes an in-process async lock (fair, no busy-polling) and runs in a
-//! savepoint of a batch transaction (`BEGIN IMMEDIATE`) that jobs waiting
-//! behind it join: the batch commits once for all of them, and each job is
-//! answered after that commit (group commit). On PostgreSQL there is no such
-//! lock: each job is a transaction of its own, and row and advisory locks do
-//! the work.
-use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+//! savepoint of a batch transaction (`BEGIN IMMEDIATE`) on the writer's own
+//! connection, which jobs waiting behind it join: the batch commits once for
+//! all of them, and each job is answered after that commit (group commit).
+//! A job's reads run under the lock too: an in-process SQLite read costs
+//! less than the pool acquire, release ping, BEGIN and COMMIT a read
+//! transaction of its own would, and what it read cannot change before it
+//! writes. Its savepoint and its writes that nobody waits for go in the same
+//! command as its next query (SQLite runs several statements of one command
+//! in turn, each bound to its share of the values), so a typical request is
+//! three or four trips to the driver.
+//!
+//! On PostgreSQL there is no such lock: each job is a transaction of its
+//! own on a pooled connection, and row locks do the work.
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +28,7 @@ use sea_orm::sqlx::pool::PoolOptions;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 /// Count a pool's acquires and the ping it sends when a connection returns.
@@ -226,21 +235,49 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A write transaction; holds the SQLite writer lock until commit or drop.
+/// A write transaction. On PostgreSQL, a transaction of its own. On SQLite,
+/// a job in the writer's open batch: it holds the writer lock until it
+/// commits or is dropped, and its statements run in the batch's transaction
+/// behind a savepoint of its own, which the batch's COMMIT ends (a job that
+/// fails is rolled back to it). The savepoint goes with the job's first
+/// query in one command; writes whose results nobody waits for
+/// ([`WriteTx::write_later`]) go with the next statement or the commit.
+/// Statements run on it through [`ConnectionTrait`].
 pub struct WriteTx {
-    txn: DatabaseTransaction,
-    writer: Option<HeldWriter>,
+    inner: Inner,
+    /// Writes to send before the next statement, in the same command.
+    later: std::sync::Mutex<Vec<Statement>>,
     rollback: RollbackOnDrop,
     after_commit: std::sync::Mutex<Vec<AfterCommit>>,
+}
+
+enum Inner {
+    /// PostgreSQL: a transaction of the job's own.
+    Own(DatabaseTransaction),
+    /// SQLite: the writer lock, and the batch's transaction behind it.
+    Job(HeldWriter),
 }
 
 /// Work to do once a transaction's changes are committed (dropping what a
 /// cache in memory knew of them).
 type AfterCommit = Box<dyn FnOnce() + Send>;
 
+/// The SQLite job's savepoint. One name for all: SQLite rolls back to the
+/// newest savepoint of a name, which is the failing job's own.
+const JOB_SAVEPOINT: &str = "SAVEPOINT job";
+
+/// Where a SQLite job's savepoint stands.
+const SAVEPOINT_DUE: u8 = 0;
+const SAVEPOINT_SET: u8 = 1;
+/// A command that carried the savepoint failed: whether the savepoint was
+/// set is unknown, so rolling back to "the newest" could reach another
+/// job's. The batch then ends without a commit.
+const SAVEPOINT_UNKNOWN: u8 = 2;
+
 /// The writer lock as a job holds it: the state it guards, since when it
 /// is held, and where to count it. Dropped without a commit (the job
-/// failed), it ends the batch if no other writer is waiting to go on with it.
+/// failed), it rolls the job back to its savepoint and ends the batch if no
+/// other writer is waiting to go on with it.
 struct HeldWriter {
     state: Option<OwnedMutexGuard<WriterState>>,
     lock: Arc<Mutex<WriterState>>,
@@ -248,6 +285,17 @@ struct HeldWriter {
     stats: Arc<WriterStats>,
     waiting: Arc<AtomicU64>,
     trips: Arc<TripCounter>,
+    savepoint: AtomicU8,
+}
+
+impl HeldWriter {
+    fn batch(&self) -> Result<&DatabaseTransaction, DbErr> {
+        self.state
+            .as_ref()
+            .and_then(|s| s.batch.as_ref())
+            .map(|b| &b.outer)
+            .ok_or_else(|| DbErr::Custom("no write batch".into()))
+    }
 }
 
 impl Drop for HeldWriter {
@@ -255,91 +303,174 @@ impl Drop for HeldWriter {
         let Some(mut state) = self.state.take() else {
             return;
         };
-        if state.batch.is_some() && self.waiting.load(Relaxed) == 0 {
-            // The job's own savepoint is rolled back on the connection's next
-            // use; the batch (other jobs' work) still has to commit.
-            let trips = self.trips.clone();
-            if let Ok(runtime) = rocket::tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    if let Err(e) = state.flush(&trips).await {
-                        tracing::error!(error = %e, "a write batch did not commit");
+        let savepoint = self.savepoint.load(Relaxed);
+        if savepoint == SAVEPOINT_UNKNOWN {
+            // The jobs already in the batch are told it ended uncommitted;
+            // its transaction rolls back as it is dropped.
+            tracing::error!("a write job failed where its savepoint may not be set: its batch ends uncommitted");
+            state.batch = None;
+            return;
+        }
+        let roll_back = savepoint == SAVEPOINT_SET;
+        if !roll_back && (state.batch.is_none() || self.waiting.load(Relaxed) > 0) {
+            // Nothing of the job reached the batch; the next writer goes on with it.
+            return;
+        }
+        let (trips, waiting) = (self.trips.clone(), self.waiting.clone());
+        let Ok(runtime) = rocket::tokio::runtime::Handle::try_current() else {
+            state.batch = None;
+            return;
+        };
+        // The lock goes with the task: no other job runs before it is done.
+        runtime.spawn(async move {
+            if roll_back {
+                if let Some(batch) = state.batch.as_ref() {
+                    TripCounter::add(&trips.transaction_control);
+                    if let Err(e) = batch.outer.execute_unprepared("ROLLBACK TO job").await {
+                        tracing::error!(error = %e, "a failed write job could not be rolled back: its batch ends uncommitted");
+                        state.batch = None;
                     }
-                });
+                }
             }
-        }
-    }
-}
-
-impl Deref for WriteTx {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-}
-
-/// A transaction that only reads (see [`Db::read`]).
-pub struct ReadTx {
-    txn: DatabaseTransaction,
-    rollback: RollbackOnDrop,
-}
-
-impl Deref for ReadTx {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-}
-
-impl ReadTx {
-    /// End the reads and return the connection to the pool.
-    pub async fn finish(self) -> Result<(), DbErr> {
-        let ReadTx { txn, mut rollback } = self;
-        if let Some(trips) = rollback.0.take() {
-            TripCounter::add(&trips.transaction_control);
-        }
-        txn.commit().await
-    }
-}
-
-/// See [`Db::read_then_write`].
-pub enum Reads {
-    Apart(ReadTx),
-    InWrite(WriteTx),
-}
-
-impl Deref for Reads {
-    type Target = DatabaseTransaction;
-    fn deref(&self) -> &DatabaseTransaction {
-        match self {
-            Reads::Apart(reads) => reads,
-            Reads::InWrite(txn) => txn,
-        }
-    }
-}
-
-impl Reads {
-    /// The reads are done: the transaction to write in.
-    pub async fn into_write(self, db: &Db) -> Result<WriteTx, DbErr> {
-        match self {
-            Reads::Apart(reads) => {
-                reads.finish().await?;
-                db.begin_write().await
+            // The batch still holds other jobs' work: commit it unless a
+            // writer is waiting to go on with it.
+            if state.batch.is_some() && waiting.load(Relaxed) == 0 {
+                if let Err(e) = state.flush(&trips).await {
+                    tracing::error!(error = %e, "a write batch did not commit");
+                }
             }
-            Reads::InWrite(txn) => Ok(txn),
-        }
+        });
     }
+}
+
+/// Statements joined into one command (SQLite runs them in turn, binding
+/// each its share of the values).
+fn one_command(parts: impl IntoIterator<Item = Statement>, backend: DatabaseBackend) -> Statement {
+    let mut sql = Vec::new();
+    let mut values = Vec::new();
+    for part in parts {
+        sql.push(part.sql);
+        values.extend(part.values.map(|v| v.0).unwrap_or_default());
+    }
+    Statement { sql: sql.join(";\n"), values: Some(sea_orm::Values(values)), db_backend: backend }
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> Result<(), DbErr> {
-        let WriteTx { txn, writer, mut rollback, after_commit } = self;
-        // COMMIT is a trip whether or not it succeeds; a failed one ends the
-        // transaction too, so no ROLLBACK is counted after it.
-        if let Some(trips) = rollback.0.take() {
-            TripCounter::add(&trips.transaction_control);
+    fn conn(&self) -> Result<&DatabaseTransaction, DbErr> {
+        match &self.inner {
+            Inner::Own(txn) => Ok(txn),
+            Inner::Job(held) => held.batch(),
         }
-        txn.commit().await?;
-        let result = Self::end_job(writer).await;
+    }
+
+    /// The connection for a write, with what must go first sent on SQLite:
+    /// the writes left for later (in the job's order; with the savepoint,
+    /// if not yet set, in one command), else the savepoint on its own. A
+    /// write can fail on a constraint, and its failure must roll back to
+    /// this job's savepoint, so the write itself never carries it; nor the
+    /// writes left for later, whose rows the command's count would include.
+    async fn for_write(&self) -> Result<&DatabaseTransaction, DbErr> {
+        let conn = self.conn()?;
+        let Inner::Job(held) = &self.inner else {
+            return Ok(conn);
+        };
+        let later: Vec<Statement> = self.later.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
+        if !later.is_empty() {
+            let (_, command, carried) = self.for_query(one_command(later, DatabaseBackend::Sqlite))?;
+            self.settle(conn.execute_raw(command).await, carried)?;
+        }
+        if held.savepoint.load(Relaxed) == SAVEPOINT_DUE {
+            TripCounter::add(&held.trips.transaction_control);
+            conn.execute_unprepared(JOB_SAVEPOINT).await?;
+            held.savepoint.store(SAVEPOINT_SET, Relaxed);
+        }
+        Ok(conn)
+    }
+
+    /// A query with what must go first on SQLite, in the same command: the
+    /// job's savepoint if not yet set, and the writes left for later. Also
+    /// says whether the command carries the savepoint.
+    fn for_query(&self, stmt: Statement) -> Result<(&DatabaseTransaction, Statement, bool), DbErr> {
+        let conn = self.conn()?;
+        let Inner::Job(held) = &self.inner else {
+            return Ok((conn, stmt, false));
+        };
+        let backend = stmt.db_backend;
+        let mut first = Vec::new();
+        let carries = held.savepoint.swap(SAVEPOINT_SET, Relaxed) == SAVEPOINT_DUE;
+        if carries {
+            first.push(Statement::from_string(backend, JOB_SAVEPOINT));
+        }
+        if let Ok(mut later) = self.later.lock() {
+            first.append(&mut later);
+        }
+        if first.is_empty() {
+            return Ok((conn, stmt, false));
+        }
+        first.push(stmt);
+        Ok((conn, one_command(first, backend), carries))
+    }
+
+    /// A command's result; when it carried the savepoint and failed,
+    /// whether the savepoint is set is unknown.
+    fn settle<T>(&self, result: Result<T, DbErr>, carried: bool) -> Result<T, DbErr> {
+        if let (Err(_), true, Inner::Job(held)) = (&result, carried, &self.inner) {
+            held.savepoint.store(SAVEPOINT_UNKNOWN, Relaxed);
+        }
+        result
+    }
+
+    /// A write whose result nobody waits for (an audit event): on SQLite it
+    /// goes with the job's next statement or its commit, in the same
+    /// command (before it: the job's order is kept); on PostgreSQL it runs
+    /// now. Only for writes that cannot fail on a constraint: should one
+    /// fail where it carried the job's savepoint, the whole batch ends
+    /// without a commit (see [`SAVEPOINT_UNKNOWN`]).
+    pub async fn write_later(&self, stmt: Statement) -> Result<(), DbErr> {
+        if let Inner::Job(_) = &self.inner {
+            if let Ok(mut later) = self.later.lock() {
+                later.push(stmt);
+                return Ok(());
+            }
+        }
+        self.execute_raw(stmt).await.map(|_| ())
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        let WriteTx { inner, later, mut rollback, after_commit } = self;
+        let result = match inner {
+            Inner::Own(txn) => {
+                // COMMIT is a trip whether or not it succeeds; a failed one
+                // ends the transaction too, so no ROLLBACK is counted after it.
+                if let Some(trips) = rollback.0.take() {
+                    TripCounter::add(&trips.transaction_control);
+                }
+                txn.commit().await
+            }
+            Inner::Job(held) => {
+                // A job is not a transaction: its savepoint stays for the
+                // batch's COMMIT to end, and nothing is rolled back.
+                rollback.0 = None;
+                // The job's last writes, in one command.
+                let later = later.into_inner().unwrap_or_default();
+                let tx = WriteTx {
+                    inner: Inner::Job(held),
+                    later: std::sync::Mutex::new(later),
+                    rollback,
+                    after_commit: Default::default(),
+                };
+                // Sent as a query, so that the savepoint, if due, goes in
+                // the same command (no rows are read).
+                let pending = tx.later.lock().map(|mut l| l.pop()).unwrap_or_default();
+                if let Some(last) = pending {
+                    tx.query_all_raw(last).await?;
+                }
+                match tx.inner {
+                    Inner::Job(held) => Self::end_job(held).await,
+                    Inner::Own(_) => Ok(()),
+                }
+            }
+        };
         if result.is_ok() {
             for work in after_commit.into_inner().unwrap_or_default() {
                 work();
@@ -355,12 +486,9 @@ impl WriteTx {
         }
     }
 
-    /// A job's part after its own COMMIT (or savepoint release): on SQLite,
-    /// end the batch or leave it to the next writer and wait for its commit.
-    async fn end_job(writer: Option<HeldWriter>) -> Result<(), DbErr> {
-        let Some(mut writer) = writer else {
-            return Ok(());
-        };
+    /// A job's part after its last statement: end the batch, or leave it
+    /// to the next writer and wait for its commit.
+    async fn end_job(mut writer: HeldWriter) -> Result<(), DbErr> {
         let Some(mut state) = writer.state.take() else {
             return Ok(());
         };
@@ -402,6 +530,34 @@ impl WriteTx {
                 }
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTx {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        match &self.inner {
+            Inner::Own(txn) => txn.get_database_backend(),
+            Inner::Job(_) => DatabaseBackend::Sqlite,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.for_write().await?.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.for_write().await?.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let (conn, stmt, carried) = self.for_query(stmt)?;
+        self.settle(conn.query_one_raw(stmt).await, carried)
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let (conn, stmt, carried) = self.for_query(stmt)?;
+        self.settle(conn.query_all_raw(stmt).await, carried)
     }
 }
 
@@ -496,12 +652,7 @@ impl Db {
                     let generation = state.batches;
                     state.batch = Some(Batch { outer, jobs: 0, generation, done: watch::channel(None).0 });
                 }
-                // The job's savepoint. Should it fail, the batch is ended
-                // (HeldWriter's drop), the jobs already in it committed.
-                let txn = match state.batch.as_ref() {
-                    Some(batch) => batch.outer.begin().await,
-                    None => Err(DbErr::Custom("no write batch".into())),
-                };
+                // The job's savepoint is set with its first statement.
                 let held = HeldWriter {
                     state: Some(state),
                     lock: writer.lock.clone(),
@@ -509,38 +660,28 @@ impl Db {
                     stats: writer.stats.clone(),
                     waiting: writer.waiting.clone(),
                     trips: self.trips.clone(),
+                    savepoint: AtomicU8::new(SAVEPOINT_DUE),
                 };
-                let txn = txn?;
-                TripCounter::add(&self.trips.transaction_control);
-                Ok(WriteTx { txn, writer: Some(held), rollback: self.rollback(), after_commit: Default::default() })
+                // A job that fails is rolled back (and counted) by HeldWriter.
+                let rollback = RollbackOnDrop(None);
+                Ok(WriteTx {
+                    inner: Inner::Job(held),
+                    later: Default::default(),
+                    rollback,
+                    after_commit: Default::default(),
+                })
             }
             None => {
                 let txn = self.conn.begin().await?;
                 TripCounter::add(&self.trips.transaction_control);
-                Ok(WriteTx { txn, writer: None, rollback: self.rollback(), after_commit: Default::default() })
+                Ok(WriteTx {
+                    inner: Inner::Own(txn),
+                    later: Default::default(),
+                    rollback: self.rollback(),
+                    after_commit: Default::default(),
+                })
             }
         }
-    }
-
-    /// Begin a transaction for a request's reads: they share one pooled
-    /// connection (one acquire and one release ping for them all, not one
-    /// each) and see one snapshot. End it with [`ReadTx::finish`].
-    pub async fn read(&self) -> Result<ReadTx, DbErr> {
-        let txn = self.conn.begin().await?;
-        TripCounter::add(&self.trips.transaction_control);
-        Ok(ReadTx { txn, rollback: self.rollback() })
-    }
-
-    /// Reads that a write follows. On PostgreSQL they run in the write
-    /// transaction itself: one connection, one BEGIN and one COMMIT for the
-    /// whole request. On SQLite, whose one writer must not wait on a
-    /// request's reads, they run in a read transaction of their own, and
-    /// [`Reads::into_write`] then waits for the writer.
-    pub async fn read_then_write(&self) -> Result<Reads, DbErr> {
-        Ok(match self.sqlite_writer {
-            Some(_) => Reads::Apart(self.read().await?),
-            None => Reads::InWrite(self.begin_write().await?),
-        })
     }
 
     fn rollback(&self) -> RollbackOnDrop {

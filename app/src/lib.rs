@@ -252,6 +252,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                     jobs::runner::spawn(state.worker(), state.mailer.clone());
                     state.audit.clone().spawn();
                     state.sessions.clone().listen(&state.db);
+                    state.sessions.clone().watch(&state.db);
                 }
             })
         }))

@@ -65,7 +65,7 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, JobError> {
     for mail in due {
         let kind = mail.kind;
         let (recipient, claim) = (mail.recipient, mail.claim);
-        if let Some(id) = mail::queue(&*txn, now, mail).await? {
+        if let Some(id) = mail::queue(&txn, now, mail).await? {
             *report.queued.entry(kind.as_str()).or_default() += 1;
             record(&txn, kind, id, recipient, claim).await?;
         }

@@ -26,5 +26,6 @@ pub mod roster_bucket;
 pub mod roster_import;
 pub mod round_member;
 pub mod session;
+pub mod session_change;
 pub mod tier_policy;
 pub mod user;

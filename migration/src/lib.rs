@@ -19,6 +19,7 @@ mod m20261202_000014_jobs_and_mail;
 mod m20261202_000015_email_verification;
 mod m20261202_000016_account_lifecycle;
 mod m20261202_000017_audit_tree;
+mod m20261203_000018_session_changes;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_email_verification::Migration),
             Box::new(m20261202_000016_account_lifecycle::Migration),
             Box::new(m20261202_000017_audit_tree::Migration),
+            Box::new(m20261203_000018_session_changes::Migration),
         ]
     }
 }

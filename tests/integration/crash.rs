@@ -155,9 +155,10 @@ async fn confirmed_uploads_survive_a_kill_9_and_no_orphan_remains() {
     let _ = server.child.wait();
 }
 
-/// Sessions are checked from memory for up to a second (the session cache):
-/// a logout on one app server is refused by the server that took it at once,
-/// and by a second server on the same SQLite database within a second.
+/// Sessions are checked from memory (the session cache): a logout on one
+/// app server is refused by the server that took it at once, and by a
+/// second server on the same SQLite database within a second (it reads the
+/// session change counter twice a second).
 #[tokio::test]
 #[ignore = "needs the release binary: run by .ci/run with PORTAL_APP_BIN"]
 async fn a_logout_on_one_app_server_is_refused_by_another_within_a_second() {

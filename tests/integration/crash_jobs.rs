@@ -186,7 +186,7 @@ async fn crash_of_one_of_two_app_servers_mid_export_leaves_every_job_done_once_b
             params: json!({"number": claim_row.number}),
             dedupe_key: None,
         };
-        assert!(app::mail::queue(&*txn, chrono::Utc::now(), mail).await.unwrap().is_some());
+        assert!(app::mail::queue(&txn, chrono::Utc::now(), mail).await.unwrap().is_some());
     }
     txn.commit().await.unwrap();
 

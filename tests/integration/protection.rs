@@ -206,6 +206,9 @@ fn hand_written_sql_is_constant_text_with_bound_values() {
         let text = std::fs::read_to_string(&file).unwrap();
         for call in ["execute_unprepared(", "Statement::from_string(", "from_sql_and_values("] {
             for (at, _) in text.match_indices(call) {
+                if text[..at].ends_with("fn ") {
+                    continue; // a definition, not a call
+                }
                 raw_calls += 1;
                 let args = text[at + call.len()..].trim_start();
                 // The SQL is the first argument, or the second after the backend.
@@ -218,7 +221,15 @@ fn hand_written_sql_is_constant_text_with_bound_values() {
                 let constant = sql.split([',', ')']).next().unwrap_or_default().trim();
                 let named_const = !constant.is_empty()
                     && constant.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-                if !(sql.starts_with('"') || sql.starts_with("r#\"") || sql.starts_with("r\"") || named_const) {
+                // The write transaction's `ConnectionTrait` forwards its
+                // caller's SQL, which this scan checks where it is written.
+                let forwarded = file.ends_with("app/src/db.rs") && constant == "sql";
+                if !(sql.starts_with('"')
+                    || sql.starts_with("r#\"")
+                    || sql.starts_with("r\"")
+                    || named_const
+                    || forwarded)
+                {
                     built.push(format!("{}: {}", file.display(), &text[at..(at + 80).min(text.len())]));
                 }
             }

@@ -24,6 +24,9 @@ pub struct TestApp {
     pub figment: Figment,
     /// The database handle of the running server (its writer lock figures).
     pub served_db: app::db::Db,
+    /// The serving process's state (its database, caches and session
+    /// memory), for work that should look as if the server did it.
+    pub served_state: app::AppState,
     /// The running server's clock: tests set it, and `state()` shares it.
     pub clock: app::clock::Clock,
     /// The running server's audit sequencer.
@@ -160,6 +163,7 @@ pub async fn spawn_app_at(postgres: Option<&str>, customise: impl FnOnce(Figment
     let shutdown = rocket.shutdown();
     let served = rocket.state::<app::AppState>().expect("the app manages its state");
     let (served_db, clock) = (served.db.clone(), served.clock.clone());
+    let served_state = served.worker();
     let audit = served.audit.clone();
     tokio::spawn(async move {
         let _ = rocket.launch().await;
@@ -172,6 +176,7 @@ pub async fn spawn_app_at(postgres: Option<&str>, customise: impl FnOnce(Figment
         data_dir,
         figment,
         served_db,
+        served_state,
         clock,
         audit,
         shutdown,

@@ -39,7 +39,7 @@ pub async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
             let email = app::domain::Email::parse(&format!("bench{i}-{}@example.jp", id.simple())).expect("email");
             let user =
                 app::auth::service::new_user_row(&state.keys, id, &email, hash.clone(), app::auth::Role::Claimant, now)
-                    .insert(&*txn)
+                    .insert(&txn)
                     .await
                     .expect("user");
             let session =
@@ -53,6 +53,67 @@ pub async fn claimant_tokens(state: &app::AppState, n: usize) -> Vec<String> {
     tokens
 }
 
+/// The steps of an intake, in order, as separate requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Create,
+    Save,
+    Sign,
+    Submit,
+}
+
+impl Step {
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::Create => "create the claim",
+            Step::Save => "save the whole draft",
+            Step::Sign => "sign a document",
+            Step::Submit => "submit",
+        }
+    }
+}
+
+/// One request of an intake; `claim` is the claim's id once created,
+/// `document` the document a `Sign` step signs.
+pub async fn step(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    step: Step,
+    claim: &str,
+    draft: &serde_json::Value,
+    document: &str,
+) -> Result<Option<String>, String> {
+    let (request, expected) = match step {
+        Step::Create => (
+            http.post(format!("{base}/api/v1/claims")).json(&serde_json::json!({"case": "benesse-2014"})),
+            Some(reqwest::StatusCode::CREATED),
+        ),
+        Step::Save => (http.put(format!("{base}/api/v1/claims/{claim}")).json(draft), None),
+        Step::Sign => (
+            http.post(format!("{base}/api/v1/claims/{claim}/consents"))
+                .json(&serde_json::json!({"document_id": document, "signer_name": "山田 花子"})),
+            Some(reqwest::StatusCode::CREATED),
+        ),
+        Step::Submit => (http.post(format!("{base}/api/v1/claims/{claim}/submit")), None),
+    };
+    let response = request.bearer_auth(token).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let ok = match expected {
+        Some(code) => status == code,
+        None => status.is_success(),
+    };
+    if !ok {
+        return Err(format!("{}: {status}", step.label()));
+    }
+    if step == Step::Create {
+        let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+        return Ok(Some(body["id"].as_str().ok_or("no id")?.to_string()));
+    }
+    let _ = response.bytes().await;
+    Ok(None)
+}
+
 pub async fn one_intake(
     http: &reqwest::Client,
     base: &str,
@@ -61,55 +122,15 @@ pub async fn one_intake(
     documents: &[String],
     progress: &mut Progress,
 ) -> Result<(), String> {
-    let created = http
-        .post(format!("{base}/api/v1/claims"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"case": "benesse-2014"}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if created.status() != reqwest::StatusCode::CREATED {
-        return Err(format!("create: {}", created.status()));
-    }
-    let body: serde_json::Value = created.json().await.map_err(|e| e.to_string())?;
-    let id = body["id"].as_str().ok_or("no id")?.to_string();
+    let id = step(http, base, token, Step::Create, "", draft, "").await?.ok_or("no id")?;
     progress.claim = Some(id.clone());
-    let saved = http
-        .put(format!("{base}/api/v1/claims/{id}"))
-        .bearer_auth(token)
-        .json(draft)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !saved.status().is_success() {
-        return Err(format!("save: {}", saved.status()));
-    }
-    let _ = saved.bytes().await;
+    step(http, base, token, Step::Save, &id, draft, "").await?;
     progress.saved = true;
     for document in documents {
-        let signed = http
-            .post(format!("{base}/api/v1/claims/{id}/consents"))
-            .bearer_auth(token)
-            .json(&serde_json::json!({"document_id": document, "signer_name": "山田 花子"}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if signed.status() != reqwest::StatusCode::CREATED {
-            return Err(format!("sign: {}", signed.status()));
-        }
-        let _ = signed.bytes().await;
+        step(http, base, token, Step::Sign, &id, draft, document).await?;
         progress.signed += 1;
     }
-    let submitted = http
-        .post(format!("{base}/api/v1/claims/{id}/submit"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !submitted.status().is_success() {
-        return Err(format!("submit: {}", submitted.status()));
-    }
-    let _ = submitted.bytes().await;
+    step(http, base, token, Step::Submit, &id, draft, "").await?;
     progress.submitted = true;
     Ok(())
 }

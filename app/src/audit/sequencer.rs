@@ -87,6 +87,12 @@ impl Sequencer {
         &self.key
     }
 
+    /// Keep passes from running until the guard is dropped (the intake
+    /// benchmark's trace of each request's trips leaves the sequencer's out).
+    pub async fn hold(&self) -> rocket::tokio::sync::MutexGuard<'_, ()> {
+        self.running.lock().await
+    }
+
     /// Number every pending event, if this server is (or can become) the sequencer.
     pub async fn pass(&self) -> Result<Pass, DbErr> {
         let _one_at_a_time = self.running.lock().await;
@@ -110,21 +116,21 @@ impl Sequencer {
     async fn batch(&self) -> Result<Batch, DbErr> {
         let txn = self.db.begin_write().await?;
         let now = Utc::now();
-        if lease::acquire(&*txn, LEASE, &self.owner, now, LEASE_TTL).await?.is_none() {
+        if lease::acquire(&txn, LEASE, &self.owner, now, LEASE_TTL).await?.is_none() {
             return Ok(Batch::NotLeader);
         }
         let pending = audit_event::Entity::find()
             .filter(audit_event::Column::Seq.is_null())
             .order_by_asc(audit_event::Column::Id)
             .limit(BATCH)
-            .all(&*txn)
+            .all(&txn)
             .await?;
-        let size = tree_size(&*txn).await?;
+        let size = tree_size(&txn).await?;
         let numbered: Option<Option<i64>> = audit_event::Entity::find()
             .select_only()
             .column_as(audit_event::Column::Seq.max(), "seq")
             .into_tuple()
-            .one(&*txn)
+            .one(&txn)
             .await?;
         let numbered = numbered.flatten().unwrap_or(0) as u64;
         if numbered != size {
@@ -139,7 +145,7 @@ impl Sequencer {
             txn.commit().await?;
             return Ok(Batch::Added { added: 0, size, note: String::new() });
         }
-        let mut builder = resume(&*txn, size).await?;
+        let mut builder = resume(&txn, size).await?;
         let mut nodes = Vec::with_capacity(pending.len() * 2);
         let mut seqs = Vec::with_capacity(pending.len());
         for event in &pending {
@@ -155,7 +161,7 @@ impl Sequencer {
                 .col_expr(audit_event::Column::Seq, Expr::expr(numbering.finally(Expr::null())))
                 .filter(audit_event::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
                 .filter(audit_event::Column::Seq.is_null())
-                .exec(&*txn)
+                .exec(&txn)
                 .await?;
         }
         for chunk in nodes.chunks(1000) {
@@ -164,7 +170,7 @@ impl Sequencer {
                 idx: Set(id.idx as i64),
                 hash: Set(hash.to_vec()),
             }))
-            .exec_without_returning(&*txn)
+            .exec_without_returning(&txn)
             .await?;
         }
         let (size, root) = (builder.size(), builder.root());
@@ -175,7 +181,7 @@ impl Sequencer {
             at: Set(now),
             note: Set(note.clone()),
         })
-        .exec_without_returning(&*txn)
+        .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
         Ok(Batch::Added { added: pending.len() as u64, size, note })

@@ -47,7 +47,7 @@ pub async fn touch(state: &AppState, session: &Known, now: DateTime<Utc>) -> App
     session::Entity::update_many()
         .col_expr(session::Column::LastSeenAt, Expr::value(Some(now)))
         .filter(session::Column::Id.eq(session.session_id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     txn.commit().await?;
     state.sessions.seen(session.session_id, now);
@@ -71,7 +71,7 @@ async fn end_sessions_of(
     if let Some(keep) = except {
         query = query.filter(session::Column::Id.ne(keep));
     }
-    Ok(query.exec(&**txn).await?.rows_affected)
+    Ok(query.exec(txn).await?.rows_affected)
 }
 
 /// Change the caller's password: the current one first (wrong guesses count
@@ -116,7 +116,7 @@ pub async fn change_password(state: &AppState, user: &CurrentUser, current: &str
         .col_expr(user::Column::MustChangePassword, Expr::value(false))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(user.id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     clear_failures(&txn, user.id).await?;
     let ended = end_sessions_of(state, &txn, user.id, Some(user.session_id), now).await?;
@@ -163,7 +163,7 @@ pub async fn set_disabled(state: &AppState, admin: &CurrentUser, user_id: Uuid, 
         .col_expr(user::Column::Disabled, Expr::value(disabled))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(user_id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     state.sessions.forget_after(&txn, user_id).await?;
     let ended = if disabled { end_sessions_of(state, &txn, user_id, None, now).await? } else { 0 };

@@ -74,13 +74,13 @@ pub async fn register(
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     let known =
-        user::Entity::find().filter(user::Column::EmailIndex.eq(email_index(&state.keys, email))).one(&*txn).await?;
+        user::Entity::find().filter(user::Column::EmailIndex.eq(email_index(&state.keys, email))).one(&txn).await?;
     match known {
         Some(owner) => {
             // Once a day at most, whatever is tried.
             let dedupe = format!("registration_attempt:{}:{}", owner.id, crate::today_of(now));
             let mail = Mail::to(MailKind::RegistrationAttempt, owner.id, serde_json::json!({}), Some(dedupe));
-            crate::mail::queue(&*txn, now, mail).await?;
+            crate::mail::queue(&txn, now, mail).await?;
             audit::append(
                 &txn,
                 &actor,
@@ -93,9 +93,9 @@ pub async fn register(
             let mut row = new_user_row(&state.keys, id, email, hash, Role::Claimant, now);
             row.language = Set(lang.code().to_string());
             row.email_verified_at = Set(None);
-            row.insert(&*txn).await?;
+            row.insert(&txn).await?;
             let mail = Mail::to(MailKind::ConfirmAddress, id, serde_json::json!({}), None);
-            crate::mail::queue(&*txn, now, mail).await?;
+            crate::mail::queue(&txn, now, mail).await?;
             audit::append(
                 &txn,
                 &actor,
@@ -163,7 +163,7 @@ pub async fn confirm(state: &AppState, token: &str) -> AppResult<()> {
         .col_expr(user::Column::EmailVerifiedAt, Expr::value(Some(now)))
         .filter(user::Column::Id.eq(user_id))
         .filter(user::Column::EmailVerifiedAt.is_null())
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     let actor = Actor { user_id: Some(user_id), ..Default::default() };
     audit::append(&txn, &actor, Event::new("account.address_confirmed").subject("user", user_id).owner(user_id))
@@ -191,12 +191,9 @@ pub async fn resend(state: &AppState, user: &CurrentUser) -> AppResult<()> {
     let now = state.clock.now();
     let dedupe = format!("confirm_address:{}:{}", user.id, now.format("%Y-%m-%dT%H"));
     let txn = state.db.begin_write().await?;
-    let queued = crate::mail::queue(
-        &*txn,
-        now,
-        Mail::to(MailKind::ConfirmAddress, user.id, serde_json::json!({}), Some(dedupe)),
-    )
-    .await?;
+    let queued =
+        crate::mail::queue(&txn, now, Mail::to(MailKind::ConfirmAddress, user.id, serde_json::json!({}), Some(dedupe)))
+            .await?;
     if queued.is_some() {
         audit::append(
             &txn,

@@ -109,7 +109,7 @@ pub async fn create_account(
     let id = Uuid::new_v4();
     let txn = state.db.begin_write().await?;
     let index = email_index(&state.keys, email);
-    if user::Entity::find().filter(user::Column::EmailIndex.eq(index)).one(&*txn).await?.is_some() {
+    if user::Entity::find().filter(user::Column::EmailIndex.eq(index)).one(&txn).await?.is_some() {
         return Err(AppError::Invalid({
             let mut e = FieldErrors::new();
             e.add("email", ErrorCode::Duplicate);
@@ -118,7 +118,7 @@ pub async fn create_account(
     }
     let mut row = new_user_row(&state.keys, id, email, hash, role, state.clock.now());
     row.language = Set(lang.code().to_string());
-    row.insert(&*txn).await?;
+    row.insert(&txn).await?;
     audit::append(
         &txn,
         actor,
@@ -225,7 +225,7 @@ pub async fn login(
                 active.failed_logins = Set(failures);
             }
             active.updated_at = Set(now);
-            active.update(&*txn).await?;
+            active.update(&txn).await?;
         }
         audit::append(
             &txn,
@@ -244,7 +244,7 @@ pub async fn login(
         active.failed_logins = Set(0);
         active.locked_until = Set(None);
         active.updated_at = Set(now);
-        active.update(&*txn).await?;
+        active.update(&txn).await?;
     }
     let issued = open_session(state, &txn, &actor, &user, role).await?;
     txn.commit().await?;
@@ -257,7 +257,7 @@ pub async fn login(
 /// and every session of it ends (the one guessing included). Returns
 /// whether it locked.
 pub async fn record_failure(state: &AppState, txn: &WriteTx, actor: &Actor, user_id: Uuid) -> AppResult<bool> {
-    let row = user::Entity::find_by_id(user_id).one(&**txn).await?.ok_or(AppError::Unauthenticated)?;
+    let row = user::Entity::find_by_id(user_id).one(txn).await?.ok_or(AppError::Unauthenticated)?;
     let now = state.clock.now();
     let failures = row.failed_logins + 1;
     let locks = failures >= state.settings.login_max_failures;
@@ -267,14 +267,14 @@ pub async fn record_failure(state: &AppState, txn: &WriteTx, actor: &Actor, user
         .col_expr(user::Column::LockedUntil, Expr::value(until.or(row.locked_until)))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(user_id))
-        .exec(&**txn)
+        .exec(txn)
         .await?;
     if locks {
         session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(Some(now)))
             .filter(session::Column::UserId.eq(user_id))
             .filter(session::Column::RevokedAt.is_null())
-            .exec(&**txn)
+            .exec(txn)
             .await?;
         state.sessions.forget_after(txn, user_id).await?;
         audit::append(txn, actor, Event::new("auth.locked").subject("user", user_id).owner(user_id)).await?;
@@ -288,7 +288,7 @@ pub async fn clear_failures(txn: &WriteTx, user_id: Uuid) -> AppResult<()> {
         .col_expr(user::Column::FailedLogins, Expr::value(0))
         .filter(user::Column::Id.eq(user_id))
         .filter(user::Column::FailedLogins.ne(0))
-        .exec(&**txn)
+        .exec(txn)
         .await?;
     Ok(())
 }
@@ -315,23 +315,27 @@ pub async fn open_session(
         reauthenticated_at: Set(None),
         last_seen_at: Set(Some(now)),
     }
-    .insert(&**db)
+    .insert(db)
     .await?;
     audit::append(db, actor, Event::new("auth.login").subject("session", session_id).owner(user.id)).await?;
     let token = issue_token(&state.keys, user.id, session_id, now, expires_at)?;
     // The first requests of a new session need no read. Should the
     // transaction not commit, the token is never handed out.
-    state.sessions.remember(Known {
-        user_id: user.id,
-        session_id,
-        role,
-        usable: !user.disabled,
-        expires_at,
-        mfa: false,
-        reauthenticated_at: None,
-        must_change_password: user.must_change_password,
-        last_seen: now,
-    });
+    let generation = state.sessions.generation();
+    state.sessions.remember(
+        Known {
+            user_id: user.id,
+            session_id,
+            role,
+            usable: !user.disabled,
+            expires_at,
+            mfa: false,
+            reauthenticated_at: None,
+            must_change_password: user.must_change_password,
+            last_seen: now,
+        },
+        generation,
+    );
     let email = state.keys.open_account_email(&user.id, &user.email_sealed)?;
     Ok(IssuedSession { token, expires_at, account: Account { id: user.id, email, role } })
 }
@@ -368,9 +372,16 @@ pub fn decode_token(keys: &Keyring, token: &str) -> Option<(Uuid, Uuid)> {
 /// The live session behind a token: not revoked, not expired, user enabled.
 pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> AppResult<Known> {
     let (user_id, sid) = decode_token(&state.keys, token).ok_or(AppError::Unauthenticated)?;
-    let known = match state.sessions.fresh(sid) {
+    // An entry that looks idle is read again: the session may have been
+    // used on another app server since.
+    let remembered = state
+        .sessions
+        .fresh(sid)
+        .filter(|known| !super::lifecycle::idle_expired(&state.settings, known.role, known.last_seen, now));
+    let known = match remembered {
         Some(known) => known,
         None => {
+            let generation = state.sessions.generation();
             // One round trip: the session and its user.
             let (session, user) = session::Entity::find_by_id(sid)
                 .find_also_related(user::Entity)
@@ -379,7 +390,7 @@ pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> 
                 .ok_or(AppError::Unauthenticated)?;
             let user = user.ok_or(AppError::Unauthenticated)?;
             let known = Known::from_rows(&session, &user).ok_or_else(|| AppError::Internal("unknown role".into()))?;
-            state.sessions.remember(known.clone());
+            state.sessions.remember(known.clone(), generation);
             known
         }
     };
@@ -392,11 +403,11 @@ pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> 
 /// Revoke one session (logout).
 pub async fn logout(state: &AppState, actor: &Actor, session_id: Uuid) -> AppResult<()> {
     let txn = state.db.begin_write().await?;
-    if let Some(s) = session::Entity::find_by_id(session_id).one(&*txn).await? {
+    if let Some(s) = session::Entity::find_by_id(session_id).one(&txn).await? {
         let owner = s.user_id;
         let mut active: session::ActiveModel = s.into();
         active.revoked_at = Set(Some(state.clock.now()));
-        active.update(&*txn).await?;
+        active.update(&txn).await?;
         state.sessions.forget_after(&txn, owner).await?;
         audit::append(&txn, actor, Event::new("auth.logout").subject("session", session_id).owner(owner)).await?;
     }
@@ -470,7 +481,7 @@ pub async fn reauthenticate(state: &AppState, user: &crate::auth::CurrentUser, p
     session::Entity::update_many()
         .col_expr(session::Column::ReauthenticatedAt, Expr::value(Some(state.clock.now())))
         .filter(session::Column::Id.eq(user.session_id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     state.sessions.forget_after(&txn, user.id).await?;
     audit::append(

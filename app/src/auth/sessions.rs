@@ -1,28 +1,36 @@
 //! What this process knows of the sessions it has seen, so that a signed-in
-//! request is usually checked without a database read.
+//! request is checked without a database read.
 //!
 //! A session token is a signed JWT naming the session and its account; the
 //! signature and expiry are checked on every request. What the token cannot
 //! say (revoked, the account disabled, the second factor passed, the last
-//! use) lives in the `sessions` and `users` rows. This cache keeps what one
-//! read of them said for at most [`RECHECK_AFTER`]: a change made by this
-//! process (logout, account changes, erasure, the second factor) drops the
-//! account's entries at once. On PostgreSQL the change also sends a
-//! notification on [`CHANNEL`] with its transaction (delivered when, and
-//! only if, it commits), and every app server listening drops the account's
-//! entries when it arrives, within milliseconds. Should a notification be
-//! missed (another process on SQLite, a listener reconnecting), the change
-//! is still seen within the second, because an entry older than it is read
-//! again; a listener that reconnects drops everything it held. Every rule
-//! is still applied to each request: expiry and the idle timeout against
-//! the request's own "now", the last use written at most once a minute.
+//! use) lives in the `sessions` and `users` rows, read once and remembered
+//! here. Every change to them is made through [`SessionCache::forget_after`]
+//! in the transaction that changes them, which
+//! - drops the account's entries in this process once it commits;
+//! - raises the `session_changes` counter: every app server reads it every
+//!   [`WATCH_EVERY`] and drops all it remembered when it has moved, so a
+//!   change made by another process (a second app server, the operator's
+//!   CLI on the same SQLite file) is seen within a second;
+//! - on PostgreSQL, sends a notification on [`CHANNEL`], which every app
+//!   server listening receives within milliseconds.
+//!
+//! An entry is trusted while the counter is being watched (read within the
+//! last [`RECHECK_AFTER`]); should the watch stop, entries fall back to being
+//! read again after [`RECHECK_AFTER`]. A read that began before entries were
+//! dropped is not remembered after. Every rule is still applied to each
+//! request: expiry and the idle timeout against the request's own "now" (an
+//! entry that looks idle is read again: another server may have seen the
+//! session since), the last use written at most once a minute.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use entities::{session, user};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use entities::{session, session_change, user};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, Statement};
 use uuid::Uuid;
 
 use super::Role;
@@ -31,8 +39,16 @@ use crate::db::{Db, WriteTx};
 /// The PostgreSQL notification channel that names accounts whose sessions changed.
 pub const CHANNEL: &str = "portal_sessions";
 
-/// How long a read of a session is trusted before it is read again.
+/// How long a read of a session is trusted when the change counter is not
+/// being watched, and how recent the last read of the counter must be for
+/// entries to be trusted longer.
 pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// How often the change counter is read.
+pub const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// The longest an entry is trusted, watched or not.
+const TRUST_AT_MOST: Duration = Duration::from_secs(300);
 
 /// Above this many entries, stale ones are dropped before another is added.
 const MAX_ENTRIES: usize = 50_000;
@@ -72,22 +88,67 @@ impl Known {
 #[derive(Debug, Default)]
 pub struct SessionCache {
     entries: Mutex<HashMap<Uuid, (Instant, Known)>>,
+    /// Raised whenever entries are dropped.
+    generation: AtomicU64,
+    /// When the change counter was last read.
+    watched_at: Mutex<Option<Instant>>,
 }
 
 impl SessionCache {
-    /// The session as read less than [`RECHECK_AFTER`] ago, if it was.
+    /// The session as last read, if that read is still trusted.
     pub fn fresh(&self, session_id: Uuid) -> Option<Known> {
+        let watched = self.watched_at.lock().ok()?.is_some_and(|at| at.elapsed() < RECHECK_AFTER);
         let entries = self.entries.lock().ok()?;
-        entries.get(&session_id).filter(|(at, _)| at.elapsed() < RECHECK_AFTER).map(|(_, known)| known.clone())
+        entries
+            .get(&session_id)
+            .filter(|(at, _)| at.elapsed() < RECHECK_AFTER || (watched && at.elapsed() < TRUST_AT_MOST))
+            .map(|(_, known)| known.clone())
     }
 
-    pub fn remember(&self, known: Known) {
+    /// Take before reading a session, to hand to [`Self::remember`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(SeqCst)
+    }
+
+    /// Remember what a read said, unless entries were dropped since the
+    /// read began (`generation`): it may predate the change that dropped them.
+    pub fn remember(&self, known: Known, generation: u64) {
         if let Ok(mut entries) = self.entries.lock() {
+            if self.generation.load(SeqCst) != generation {
+                return;
+            }
             if entries.len() >= MAX_ENTRIES {
-                entries.retain(|_, (at, _)| at.elapsed() < RECHECK_AFTER);
+                entries.retain(|_, (at, _)| at.elapsed() < TRUST_AT_MOST);
             }
             entries.insert(known.session_id, (Instant::now(), known));
         }
+    }
+
+    /// Read the change counter every [`WATCH_EVERY`] for as long as the
+    /// server runs, and drop every entry when it has moved.
+    pub fn watch(self: Arc<Self>, db: &Db) {
+        let db = db.clone();
+        rocket::tokio::spawn(async move {
+            let mut last: Option<i64> = None;
+            loop {
+                match session_change::Entity::find_by_id(1).one(db.conn()).await {
+                    Ok(Some(row)) => {
+                        // The first reading has nothing to compare with:
+                        // whatever was remembered before it is dropped.
+                        if last != Some(row.epoch) {
+                            self.forget_all();
+                        }
+                        last = Some(row.epoch);
+                        if let Ok(mut at) = self.watched_at.lock() {
+                            *at = Some(Instant::now());
+                        }
+                    }
+                    Ok(None) => tracing::warn!("the session change counter is missing"),
+                    Err(e) => tracing::warn!(error = %e, "cannot read the session change counter"),
+                }
+                rocket::tokio::time::sleep(WATCH_EVERY).await;
+            }
+        });
     }
 
     /// This process recorded a use of the session.
@@ -106,6 +167,11 @@ impl SessionCache {
     pub async fn forget_after(self: &Arc<Self>, txn: &WriteTx, user_id: Uuid) -> Result<(), DbErr> {
         let sessions = self.clone();
         txn.on_commit(move || sessions.forget_user(user_id));
+        session_change::Entity::update_many()
+            .col_expr(session_change::Column::Epoch, Expr::col(session_change::Column::Epoch).add(1))
+            .filter(session_change::Column::Id.eq(1))
+            .exec(txn)
+            .await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
@@ -157,13 +223,23 @@ impl SessionCache {
 
     fn forget_all(&self) {
         if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, SeqCst);
             entries.clear();
         }
     }
 
     fn forget_user(&self, user_id: Uuid) {
         if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, SeqCst);
             entries.retain(|_, (_, known)| known.user_id != user_id);
+        }
+    }
+
+    /// Drop one session's entry (it looked idle: read it again).
+    pub fn forget_session(&self, session_id: Uuid) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, SeqCst);
+            entries.remove(&session_id);
         }
     }
 }
@@ -190,8 +266,8 @@ mod tests {
     fn an_entry_is_trusted_for_a_second_and_forgotten_with_its_account() {
         let cache = SessionCache::default();
         let (alice, bob) = (known(Uuid::new_v4()), known(Uuid::new_v4()));
-        cache.remember(alice.clone());
-        cache.remember(bob.clone());
+        cache.remember(alice.clone(), cache.generation());
+        cache.remember(bob.clone(), cache.generation());
         assert!(cache.fresh(alice.session_id).is_some());
         cache.forget_user(alice.user_id);
         assert!(cache.fresh(alice.session_id).is_none(), "a change to the account drops its sessions");
@@ -205,10 +281,40 @@ mod tests {
     }
 
     #[test]
+    fn a_watched_counter_keeps_entries_and_a_read_older_than_a_drop_is_not_remembered() {
+        let cache = SessionCache::default();
+        let alice = known(Uuid::new_v4());
+        cache.remember(alice.clone(), cache.generation());
+        let age = |cache: &SessionCache, by: Duration| {
+            if let Ok(mut entries) = cache.entries.lock() {
+                for (at, _) in entries.values_mut() {
+                    *at = at.checked_sub(by).unwrap_or(*at);
+                }
+            }
+        };
+        age(&cache, Duration::from_secs(10));
+        assert!(cache.fresh(alice.session_id).is_none(), "unwatched, an entry is trusted for a second");
+        if let Ok(mut at) = cache.watched_at.lock() {
+            *at = Some(Instant::now());
+        }
+        assert!(cache.fresh(alice.session_id).is_some(), "watched, it is trusted longer");
+        age(&cache, TRUST_AT_MOST);
+        assert!(cache.fresh(alice.session_id).is_none(), "but never longer than TRUST_AT_MOST");
+
+        let bob = known(Uuid::new_v4());
+        let before_the_read = cache.generation();
+        cache.forget_user(Uuid::new_v4());
+        cache.remember(bob.clone(), before_the_read);
+        assert!(cache.fresh(bob.session_id).is_none(), "a read that began before a drop may be stale");
+        cache.remember(bob.clone(), cache.generation());
+        assert!(cache.fresh(bob.session_id).is_some());
+    }
+
+    #[test]
     fn a_recorded_use_moves_the_last_seen_time() {
         let cache = SessionCache::default();
         let alice = known(Uuid::new_v4());
-        cache.remember(alice.clone());
+        cache.remember(alice.clone(), cache.generation());
         let later = alice.last_seen + chrono::Duration::minutes(5);
         cache.seen(alice.session_id, later);
         assert_eq!(cache.fresh(alice.session_id).map(|k| k.last_seen), Some(later));

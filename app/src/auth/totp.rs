@@ -82,7 +82,7 @@ pub async fn setup(state: &AppState, user: &CurrentUser) -> AppResult<TotpSetup>
         .col_expr(user::Column::TotpLastStep, Expr::value(Option::<i64>::None))
         .col_expr(user::Column::UpdatedAt, Expr::value(state.clock.now()))
         .filter(user::Column::Id.eq(row.id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     audit::append(&txn, &user.actor(), Event::new("auth.totp_setup").subject("user", user.id).owner(user.id)).await?;
     txn.commit().await?;
@@ -128,12 +128,12 @@ pub async fn verify(state: &AppState, user: &CurrentUser, code: &str) -> AppResu
         .col_expr(user::Column::TotpConfirmedAt, Expr::value(Some(row.totp_confirmed_at.unwrap_or(now))))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(row.id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     session::Entity::update_many()
         .col_expr(session::Column::MfaVerifiedAt, Expr::value(Some(now)))
         .filter(session::Column::Id.eq(user.session_id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     state.sessions.forget_after(&txn, user.id).await?;
     let action = if row.totp_confirmed_at.is_none() { "auth.totp_enrolled" } else { "auth.mfa_verified" };

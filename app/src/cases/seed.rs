@@ -78,7 +78,7 @@ pub fn benesse_catalogue() -> Catalogue {
 /// timeline dates it lacks (never overwriting what an operator set).
 pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
     let txn = db.begin_write().await?;
-    let exists = case::Entity::find().filter(case::Column::Slug.eq(BENESSE_SLUG)).one(&*txn).await?;
+    let exists = case::Entity::find().filter(case::Column::Slug.eq(BENESSE_SLUG)).one(&txn).await?;
     let case_id = match exists {
         Some(case) => {
             let id = case.id;
@@ -87,7 +87,7 @@ pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
         }
         None => insert_benesse(&txn).await?,
     };
-    crate::consent::seed::seed_documents(&*txn, case_id).await?;
+    crate::consent::seed::seed_documents(&txn, case_id).await?;
     txn.commit().await
 }
 
@@ -114,7 +114,7 @@ async fn add_missing_timeline(txn: &crate::db::WriteTx, case: case::Model) -> Re
     let mut row: case::ActiveModel = case.into();
     row.catalogue = Set(catalogue);
     row.updated_at = Set(Utc::now());
-    let case = row.update(&**txn).await?;
+    let case = row.update(txn).await?;
     let keys: Vec<&String> = added.keys().collect();
     let event = crate::audit::Event::new("case.timeline_added")
         .subject("case", case.id)
@@ -140,7 +140,7 @@ async fn insert_benesse(txn: &crate::db::WriteTx) -> Result<Uuid, sea_orm::DbErr
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&**txn)
+        .insert(txn)
         .await?;
     }
     Ok(id)

@@ -169,7 +169,7 @@ pub async fn publish(
         .filter(consent_document::Column::CaseId.eq(case.model.id))
         .filter(consent_document::Column::Kind.eq(doc.kind.as_str()))
         .order_by_desc(consent_document::Column::Version)
-        .one(&*txn)
+        .one(&txn)
         .await?;
     if latest.as_ref().is_some_and(|l| l.sha256 == doc.sha256 && l.title == doc.title) {
         return Err(AppError::Conflict("document_unchanged"));
@@ -188,7 +188,7 @@ pub async fn publish(
     };
     // The unique (case, kind, version) index refuses a concurrent publication.
     consent_document::Entity::insert(consent_document::ActiveModel::from(model.clone()))
-        .exec_without_returning(&*txn)
+        .exec_without_returning(&txn)
         .await?;
     audit::append(
         &txn,
@@ -363,13 +363,12 @@ pub async fn sign(
     context: SigningContext,
 ) -> AppResult<Vec<Signature>> {
     // Every read on one connection: the claim, its people, its signatures.
-    let reads = state.db.read_then_write().await?;
-    let (model, draft) = own_claim_and_draft(&*reads, &state.keys, user, claim_id).await?;
+    let txn = state.db.begin_write().await?;
+    let (model, draft) = own_claim_and_draft(&txn, &state.keys, user, claim_id).await?;
     if !signable(status_of(&model)?) {
         return Err(AppError::WrongState("claim_not_signable"));
     }
-    let versions =
-        state.documents.with_document(&*reads, model.case_id, document_id).await?.ok_or(AppError::NotFound)?;
+    let versions = state.documents.with_document(&txn, model.case_id, document_id).await?.ok_or(AppError::NotFound)?;
     let doc = versions.iter().find(|d| d.id == document_id).ok_or(AppError::NotFound)?;
     let Some(me) = draft.claimant() else {
         return Err(AppError::Incomplete(vec!["persons".into()]));
@@ -431,7 +430,6 @@ pub async fn sign(
             user_agent: sealed.user_agent,
         });
     }
-    let txn = reads.into_write(&state.db).await?;
     if !rows.is_empty() {
         let inserted = consent::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([
@@ -440,7 +438,7 @@ pub async fn sign(
                 consent::Column::Capacity,
                 consent::Column::SubjectIndex,
             ])
-            .exec_with_returning_keys(&*txn)
+            .exec_with_returning_keys(&txn)
             .await?;
         // Only what this call recorded: a concurrent signing may have won.
         let kept = match inserted {

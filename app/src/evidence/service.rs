@@ -223,7 +223,7 @@ pub async fn upload(
     };
     let committed: AppResult<()> = async {
         let txn = state.db.begin_write().await?;
-        evidence::ActiveModel::from(row.clone()).insert(&*txn).await?;
+        evidence::ActiveModel::from(row.clone()).insert(&txn).await?;
         audit::append(
             &txn,
             &user.actor(),
@@ -383,7 +383,7 @@ pub async fn delete(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         return Err(AppError::WrongState("evidence_immutable"));
     }
     let txn = state.db.begin_write().await?;
-    evidence::Entity::delete_by_id(id).exec(&*txn).await?;
+    evidence::Entity::delete_by_id(id).exec(&txn).await?;
     audit::append(
         &txn,
         &user.actor(),

@@ -6,7 +6,7 @@ use entities::{case, claim, harm, person};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -210,7 +210,7 @@ pub(crate) fn assemble_draft(
 /// person and harm rows, replaced as a whole. `Ok(None)` means the claim
 /// changed meanwhile.
 async fn store_draft(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTx,
     keys: &Keyring,
     model: &claim::Model,
     before: &Draft,
@@ -290,8 +290,10 @@ async fn store_draft(
             }
         })
         .collect();
+    // Nothing waits on these inserts: on SQLite they go with the commit.
+    let backend = db.get_database_backend();
     if !persons.is_empty() {
-        person::Entity::insert_many(persons).exec_without_returning(db).await?;
+        db.write_later(person::Entity::insert_many(persons).build(backend)).await?;
     }
     let harms: Vec<harm::ActiveModel> = draft
         .harms
@@ -312,7 +314,7 @@ async fn store_draft(
         })
         .collect();
     if !harms.is_empty() {
-        harm::Entity::insert_many(harms).exec_without_returning(db).await?;
+        db.write_later(harm::Entity::insert_many(harms).build(backend)).await?;
     }
     Ok(Some(updated))
 }
@@ -379,7 +381,7 @@ pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str)
         updated_at: now,
     };
     // The unique index on (case, claimant) refuses a second claim.
-    let inserted = claim::Entity::insert(claim::ActiveModel::from(model.clone())).exec_without_returning(&*txn).await;
+    let inserted = claim::Entity::insert(claim::ActiveModel::from(model.clone())).exec_without_returning(&txn).await;
     match inserted {
         Ok(_) => {}
         Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
@@ -451,20 +453,22 @@ where
     F: Fn(&mut Draft, &Case) -> Result<(), FieldErrors>,
 {
     for _ in 0..SAVE_ATTEMPTS {
-        let model = own_claim(state.db.conn(), user, id).await?;
+        // Every read on one connection: the claim and its draft.
+        let txn = state.db.begin_write().await?;
+        let model = own_claim(&txn, user, id).await?;
         let status = status_of(&model)?;
         // After submission only identity and contact details may change.
         let correction = !status.is_editable();
         if correction && !(status.is_correctable() && CORRECTABLE_SECTIONS.contains(&section)) {
             return Err(AppError::WrongState("claim_not_editable"));
         }
-        let case = state.cases.by_id(state.db.conn(), model.case_id).await?;
+        let case = state.cases.by_id(&txn, model.case_id).await?;
         // Only `store_draft` writes draft rows, and it bumps the version:
         // a claim at version 0 has none to read.
         let before = if model.version == 0 {
             Draft::default()
         } else {
-            load_draft(state.db.conn(), &state.keys, &model, Parts::All).await?
+            load_draft(&txn, &state.keys, &model, Parts::All).await?
         };
         let mut draft = before.clone();
         edit(&mut draft, &case)?;
@@ -472,9 +476,8 @@ where
         // whose people change goes back to them. A change of address or
         // phone keeps the verification and is flagged on the desk.
         let returned = status == ClaimStatus::Verified && draft.persons != before.persons;
-        let txn = state.db.begin_write().await?;
         let Some(mut updated) =
-            store_draft(&*txn, &state.keys, &model, &before, &draft, correction, state.clock.now()).await?
+            store_draft(&txn, &state.keys, &model, &before, &draft, correction, state.clock.now()).await?
         else {
             continue;
         };
@@ -495,7 +498,7 @@ where
         // claim saved for the first time has no people to have signed for.
         let signatures = match model.version {
             0 => vec![],
-            _ => crate::consent::service::signature_rows(&*txn, updated.id).await?,
+            _ => crate::consent::service::signature_rows(&txn, updated.id).await?,
         };
         txn.commit().await?;
         let consent =
@@ -519,7 +522,7 @@ async fn return_to_review(
     claim::Entity::update_many()
         .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Submitted.as_str()))
         .filter(claim::Column::Id.eq(claim.id))
-        .exec(&**txn)
+        .exec(txn)
         .await?;
     entities::notification::Entity::insert(entities::notification::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -530,7 +533,7 @@ async fn return_to_review(
         created_at: Set(now),
         read_at: Set(None),
     })
-    .exec_without_returning(&**txn)
+    .exec_without_returning(txn)
     .await?;
     claim.status = ClaimStatus::Submitted.as_str().into();
     Ok(claim)
@@ -576,9 +579,9 @@ pub async fn correct_identity(
 pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ClaimSummary> {
     // Every read on one connection: the claim, its people, its signatures,
     // the account, possible duplicates.
-    let reads = state.db.read_then_write().await?;
-    let (model, draft) = own_claim_and_draft(&*reads, &state.keys, user, id).await?;
-    let case = state.cases.by_id(&*reads, model.case_id).await?;
+    let txn = state.db.begin_write().await?;
+    let (model, draft) = own_claim_and_draft(&txn, &state.keys, user, id).await?;
+    let case = state.cases.by_id(&txn, model.case_id).await?;
     let status = status_of(&model)?;
     if status == ClaimStatus::Submitted {
         // A retried submission is not an error: the claim is already in.
@@ -589,17 +592,16 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     }
     let mut missing = draft.missing_for_submit();
     // Joining the suit takes current consent to every document (for each minor, as 法定代理人).
-    let consent = crate::consent::service::state_of(state, &*reads, &model, &draft).await?;
+    let consent = crate::consent::service::state_of(state, &txn, &model, &draft).await?;
     missing.extend(consent.missing);
-    if !crate::auth::registration::confirmed_on(&*reads, user.id).await? {
+    if !crate::auth::registration::confirmed_on(&txn, user.id).await? {
         missing.push(EMAIL_CONFIRMATION.into());
     }
     if !missing.is_empty() {
         return Err(AppError::Incomplete(missing));
     }
     let indexes: Vec<String> = draft.persons.iter().map(|p| identity_index(&state.keys, p)).collect();
-    let duplicates = find_duplicate_claims(&*reads, &model, indexes).await?;
-    let txn = reads.into_write(&state.db).await?;
+    let duplicates = find_duplicate_claims(&txn, &model, indexes).await?;
     if state.db.backend() == DatabaseBackend::Postgres && !duplicates.is_empty() {
         // Lock this claim and its possible duplicates in id order, so two
         // claimants submitting duplicates of each other cannot deadlock.
@@ -610,7 +612,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
             .filter(claim::Column::Id.is_in(to_lock))
             .order_by_asc(claim::Column::Id)
             .lock_exclusive()
-            .all(&*txn)
+            .all(&txn)
             .await?;
     }
     let now = state.clock.now();
@@ -624,7 +626,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         .col_expr(claim::Column::UpdatedAt, Expr::value(now))
         .filter(claim::Column::Id.eq(id))
         .filter(claim::Column::Version.eq(model.version))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     if changed.rows_affected == 0 {
         // Changed meanwhile (a double click, another tab): answer with its state now.
@@ -647,7 +649,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
             created_at: Set(now),
             read_at: Set(None),
         })
-        .exec_without_returning(&*txn)
+        .exec_without_returning(&txn)
         .await?;
     }
     if !duplicates.is_empty() {
@@ -655,7 +657,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
             .col_expr(claim::Column::PossibleDuplicate, Expr::value(true))
             .col_expr(claim::Column::SignalsAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
             .filter(claim::Column::Id.is_in(duplicates.clone()))
-            .exec(&*txn)
+            .exec(&txn)
             .await?;
     }
     audit::append(
@@ -713,19 +715,19 @@ pub async fn find_duplicate_claims(
 /// Withdraw from the suit. Final; the claim and its history are kept.
 pub async fn withdraw(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult<ClaimSummary> {
     let txn = state.db.begin_write().await?;
-    let model = own_claim(&*txn, user, id).await?;
+    let model = own_claim(&txn, user, id).await?;
     let status = status_of(&model)?;
     if !status.can_withdraw() {
         return Err(AppError::WrongState("claim_already_withdrawn"));
     }
-    let case = state.cases.by_id(&*txn, model.case_id).await?;
+    let case = state.cases.by_id(&txn, model.case_id).await?;
     let now = state.clock.now();
     let mut active: claim::ActiveModel = model.clone().into();
     active.status = Set(ClaimStatus::Withdrawn.as_str().into());
     active.withdrawn_at = Set(Some(now));
     active.version = Set(model.version + 1);
     active.updated_at = Set(now);
-    let updated = active.update(&*txn).await?;
+    let updated = active.update(&txn).await?;
     // The case's lawyers are told: the claimant leaves every later round.
     entities::notification::Entity::insert(entities::notification::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -736,7 +738,7 @@ pub async fn withdraw(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
         created_at: Set(now),
         read_at: Set(None),
     })
-    .exec_without_returning(&*txn)
+    .exec_without_returning(&txn)
     .await?;
     audit::append(
         &txn,

@@ -211,7 +211,7 @@ pub async fn claim_next(
                 )
                 .order_by_asc(job::Column::RunAt)
                 .limit(1)
-                .one(&*txn)
+                .one(&txn)
                 .await?;
             let Some(candidate) = candidate else {
                 return Ok(None);
@@ -222,9 +222,9 @@ pub async fn claim_next(
                 .col_expr(job::Column::LeaseUntil, Expr::value(until))
                 .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
                 .filter(job::Column::Id.eq(candidate.id))
-                .exec(&*txn)
+                .exec(&txn)
                 .await?;
-            let claimed = job::Entity::find_by_id(candidate.id).one(&*txn).await?;
+            let claimed = job::Entity::find_by_id(candidate.id).one(&txn).await?;
             txn.commit().await?;
             claimed
         }

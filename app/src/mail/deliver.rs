@@ -77,7 +77,7 @@ pub async fn deliver(state: &AppState, mailer: &Mailer, claimed: &Claimed) -> Re
         .col_expr(outbox::Column::Body, Expr::value(kept_body))
         .filter(outbox::Column::Id.eq(row.id))
         .filter(outbox::Column::SentAt.is_null())
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     audit::append(
         &txn,

@@ -315,7 +315,7 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
             .col_expr(export::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
             .col_expr(export::Column::StorageKey, Expr::value(Option::<String>::None))
             .filter(export::Column::Id.eq(bundle.id))
-            .exec(&*txn)
+            .exec(&txn)
             .await?;
         audit::append(
             &txn,
@@ -327,10 +327,10 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         .await?;
     }
     if !claim_ids.is_empty() {
-        person::Entity::delete_many().filter(person::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
-        harm::Entity::delete_many().filter(harm::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
-        consent::Entity::delete_many().filter(consent::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
-        evidence::Entity::delete_many().filter(evidence::Column::ClaimId.is_in(claim_ids.clone())).exec(&*txn).await?;
+        person::Entity::delete_many().filter(person::Column::ClaimId.is_in(claim_ids.clone())).exec(&txn).await?;
+        harm::Entity::delete_many().filter(harm::Column::ClaimId.is_in(claim_ids.clone())).exec(&txn).await?;
+        consent::Entity::delete_many().filter(consent::Column::ClaimId.is_in(claim_ids.clone())).exec(&txn).await?;
+        evidence::Entity::delete_many().filter(evidence::Column::ClaimId.is_in(claim_ids.clone())).exec(&txn).await?;
         claim::Entity::update_many()
             .col_expr(claim::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
             .col_expr(claim::Column::Sealed, Expr::value(Option::<Vec<u8>>::None))
@@ -345,13 +345,13 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
             .col_expr(claim::Column::UpdatedAt, Expr::value(now))
             .col_expr(claim::Column::Version, Expr::col(claim::Column::Version).add(1))
             .filter(claim::Column::Id.is_in(claim_ids.clone()))
-            .exec(&*txn)
+            .exec(&txn)
             .await?;
     }
-    session::Entity::delete_many().filter(session::Column::UserId.eq(user.id)).exec(&*txn).await?;
+    session::Entity::delete_many().filter(session::Column::UserId.eq(user.id)).exec(&txn).await?;
     state.sessions.forget_after(&txn, user.id).await?;
     // Mail not yet sent goes too (it names claim numbers).
-    outbox::Entity::delete_many().filter(outbox::Column::RecipientId.eq(user.id)).exec(&*txn).await?;
+    outbox::Entity::delete_many().filter(outbox::Column::RecipientId.eq(user.id)).exec(&txn).await?;
     // The account stays as a tombstone so ids in the audit trail still
     // resolve; nothing in it identifies the person, and it cannot sign in.
     user::Entity::update_many()
@@ -362,7 +362,7 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         .col_expr(user::Column::ErasedAt, Expr::value(Some(now)))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(user.id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     for claim in &claims {
         audit::append(
@@ -428,7 +428,7 @@ pub async fn set_preferences(state: &AppState, user: &CurrentUser, wanted: &Pref
         .col_expr(user::Column::Reminders, Expr::value(wanted.reminders))
         .col_expr(user::Column::UpdatedAt, Expr::value(state.clock.now()))
         .filter(user::Column::Id.eq(user.id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     audit::append(
         &txn,

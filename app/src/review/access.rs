@@ -158,7 +158,7 @@ pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, eve
         .column_as(audit_event::Column::Id.count(), "day")
         .column_as(Expr::expr(last_hour).sum(), "hour")
         .into_tuple()
-        .one(&*txn)
+        .one(&txn)
         .await?
         .unwrap_or_default();
     let (day, hour) = (u64::try_from(day).unwrap_or(0), u64::try_from(hour.unwrap_or(0)).unwrap_or(0));
@@ -172,7 +172,7 @@ pub async fn record_capped(state: &AppState, user: &CurrentUser, read: Read, eve
     let Some((window, cap)) = window else {
         // Looked at every 50 reads of the day, so that the look costs little.
         if day >= BASELINE_FLOOR && day % BASELINE_FLOOR == 0 {
-            let before = count_since(now - Duration::days(15)).count(&*txn).await?.saturating_sub(day);
+            let before = count_since(now - Duration::days(15)).count(&txn).await?.saturating_sub(day);
             if day > 3 * Ord::max(before.div_ceil(14), 1) {
                 let kind = format!("baseline.{}", read.alert_kind().trim_start_matches("cap."));
                 let detail = serde_json::json!({"today": day, "usual_per_day": before / 14, "action": read.action()});
@@ -210,7 +210,7 @@ async fn count_read(txn: &WriteTx, reader: Uuid, read: Read) -> AppResult<()> {
             .value(read_counter::Column::N, Expr::col((read_counter::Entity, read_counter::Column::N)).add(1))
             .to_owned(),
     )
-    .exec_without_returning(&**txn)
+    .exec_without_returning(txn)
     .await?;
     Ok(())
 }
@@ -235,7 +235,7 @@ pub async fn raise_alert(
     if let Some(user) = about {
         recent = recent.filter(alert::Column::UserId.eq(user.id));
     }
-    if recent.count(&**txn).await? > 0 {
+    if recent.count(txn).await? > 0 {
         return Ok(());
     }
     let id = Uuid::new_v4();
@@ -248,7 +248,7 @@ pub async fn raise_alert(
         acknowledged_at: sea_orm::Set(None),
         acknowledged_by: sea_orm::Set(None),
     })
-    .exec_without_returning(&**txn)
+    .exec_without_returning(txn)
     .await?;
     let actor = about.map(CurrentUser::actor).unwrap_or_default();
     audit::append(
@@ -260,11 +260,11 @@ pub async fn raise_alert(
     let admins = entities::user::Entity::find()
         .filter(entities::user::Column::Role.eq(Role::Admin.as_str()))
         .filter(entities::user::Column::Disabled.eq(false))
-        .all(&**txn)
+        .all(txn)
         .await?;
     for admin in admins.iter().filter(|a| about.is_none_or(|u| u.id != a.id)) {
         let mail = Mail::to(MailKind::AlertRaised, admin.id, serde_json::json!({"kind": kind}), None);
-        crate::mail::queue(&**txn, now, mail).await?;
+        crate::mail::queue(txn, now, mail).await?;
     }
     tracing::warn!(kind, user = ?about.map(|u| u.id), "alert raised");
     Ok(())

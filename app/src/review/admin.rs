@@ -81,7 +81,7 @@ pub async fn add_member_by(
             added_at: Set(state.clock.now()),
             added_by: Set(added_by),
         })
-        .exec_without_returning(&*txn)
+        .exec_without_returning(&txn)
         .await?;
         audit::append(
             &txn,
@@ -100,7 +100,7 @@ pub async fn remove_member(state: &AppState, user: &CurrentUser, slug: &str, mem
     user.require(Role::Admin)?;
     let case = state.cases.by_slug(state.db.conn(), slug).await?;
     let txn = state.db.begin_write().await?;
-    let removed = case_member::Entity::delete_by_id((case.model.id, member)).exec(&*txn).await?;
+    let removed = case_member::Entity::delete_by_id((case.model.id, member)).exec(&txn).await?;
     if removed.rows_affected == 0 {
         return Err(AppError::NotFound);
     }
@@ -109,7 +109,7 @@ pub async fn remove_member(state: &AppState, user: &CurrentUser, slug: &str, mem
         .col_expr(entities::claim::Column::AssigneeId, Expr::value(Option::<Uuid>::None))
         .filter(entities::claim::Column::CaseId.eq(case.model.id))
         .filter(entities::claim::Column::AssigneeId.eq(member))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     audit::append(
         &txn,
@@ -130,7 +130,7 @@ pub async fn set_auto_verify(state: &AppState, user: &CurrentUser, slug: &str, o
         .col_expr(case::Column::AutoVerify, Expr::value(on))
         .col_expr(case::Column::UpdatedAt, Expr::value(state.clock.now()))
         .filter(case::Column::Id.eq(case.model.id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     audit::append(
         &txn,
@@ -181,7 +181,7 @@ pub async fn acknowledge_alert(state: &AppState, user: &CurrentUser, id: Uuid) -
     user.require(Role::Admin)?;
     let txn = state.db.begin_write().await?;
     // An alert about an administrator is for another administrator to clear.
-    let about = alert::Entity::find_by_id(id).one(&*txn).await?.ok_or(AppError::NotFound)?;
+    let about = alert::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
     if about.user_id == Some(user.id) {
         return Err(AppError::Conflict("alert_about_yourself"));
     }
@@ -190,7 +190,7 @@ pub async fn acknowledge_alert(state: &AppState, user: &CurrentUser, id: Uuid) -
         .col_expr(alert::Column::AcknowledgedBy, Expr::value(user.id))
         .filter(alert::Column::Id.eq(id))
         .filter(alert::Column::AcknowledgedAt.is_null())
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::NotFound);

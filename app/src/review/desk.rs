@@ -439,7 +439,7 @@ async fn apply_decision(
         .col_expr(claim::Column::UpdatedAt, Expr::value(now))
         .filter(claim::Column::Id.eq(model.id))
         .filter(claim::Column::Version.eq(model.version))
-        .exec(&**txn)
+        .exec(txn)
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::Conflict("claim_changed"));
@@ -462,7 +462,7 @@ async fn apply_decision(
         created_at: Set(now),
         answered_at: Set(None),
     })
-    .exec_without_returning(&**txn)
+    .exec_without_returning(txn)
     .await?;
     let kind = match decision.kind {
         DecisionKind::RequestInfo => MailKind::InfoRequested,
@@ -474,7 +474,7 @@ async fn apply_decision(
         None => serde_json::json!({}),
     };
     let mail = Mail::about(kind, model, params, None);
-    crate::mail::queue(&**txn, now, mail).await?;
+    crate::mail::queue(txn, now, mail).await?;
     let action = match decision.kind {
         DecisionKind::Verify => "claim.verified",
         DecisionKind::AutoVerify => "claim.auto_verified",
@@ -552,7 +552,7 @@ pub async fn add_note(state: &AppState, user: &CurrentUser, id: Uuid, body: &str
         body_sealed: Set(crypto::seal_json(key.bytes(), &body, note_id.as_bytes())),
         created_at: Set(now),
     })
-    .exec_without_returning(&*txn)
+    .exec_without_returning(&txn)
     .await?;
     audit::append(
         &txn,
@@ -581,7 +581,7 @@ pub async fn assign(state: &AppState, user: &CurrentUser, id: Uuid, assignee: Op
     claim::Entity::update_many()
         .col_expr(claim::Column::AssigneeId, Expr::value(assignee))
         .filter(claim::Column::Id.eq(model.id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     audit::append(
         &txn,
@@ -681,7 +681,7 @@ pub async fn mark_notices_answered(txn: &crate::db::WriteTx, claim_id: Uuid, now
         .filter(review_decision::Column::ClaimId.eq(claim_id))
         .filter(review_decision::Column::Decision.eq(DecisionKind::RequestInfo.as_str()))
         .filter(review_decision::Column::AnsweredAt.is_null())
-        .exec(&**txn)
+        .exec(txn)
         .await?;
     Ok(())
 }

@@ -347,7 +347,7 @@ pub async fn import(
         started_at: Set(state.clock.now()),
         finished_at: Set(None),
     })
-    .exec_without_returning(&*txn)
+    .exec_without_returning(&txn)
     .await?;
     txn.commit().await?;
 
@@ -372,7 +372,7 @@ pub async fn import(
                 .col_expr(roster_import::Column::BucketBits, Expr::value(i16::from(bits)))
                 .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(state.clock.now())))
                 .filter(roster_import::Column::Id.eq(import_id))
-                .exec(&*txn)
+                .exec(&txn)
                 .await?;
             audit::append(
                 &txn,
@@ -415,7 +415,7 @@ pub async fn import(
                 .col_expr(roster_import::Column::Status, Expr::value("failed"))
                 .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(state.clock.now())))
                 .filter(roster_import::Column::Id.eq(import_id))
-                .exec(&*txn)
+                .exec(&txn)
                 .await?;
             audit::append(
                 &txn,
@@ -527,7 +527,7 @@ async fn insert_buckets(
                 keys: Set(keys.clone()),
             });
             let txn = state.db.begin_write().await?;
-            roster_bucket::Entity::insert_many(models.collect::<Vec<_>>()).exec_without_returning(&*txn).await?;
+            roster_bucket::Entity::insert_many(models.collect::<Vec<_>>()).exec_without_returning(&txn).await?;
             txn.commit().await?;
         }
     }

@@ -101,8 +101,8 @@ pub async fn start(state: &AppState, user: &CurrentUser, round_id: Uuid) -> AppR
     // The export and its job commit together: a server that stops before
     // finishing it leaves the job to another (or to itself after a restart).
     let txn = state.db.begin_write().await?;
-    export::Entity::insert(export::ActiveModel::from(model.clone())).exec_without_returning(&*txn).await?;
-    jobs::enqueue(&*txn, model.created_at, jobs::Kind::Export, &job_key(id), serde_json::json!({ "export": id }))
+    export::Entity::insert(export::ActiveModel::from(model.clone())).exec_without_returning(&txn).await?;
+    jobs::enqueue(&txn, model.created_at, jobs::Kind::Export, &job_key(id), serde_json::json!({ "export": id }))
         .await?;
     txn.commit().await?;
     Ok(model.into())
@@ -447,7 +447,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
         // Only the job's holder records the bundle (the update locks the
         // job's row until commit, so no other server can take it meanwhile).
         let lease = state.settings.background.job_lease;
-        if !jobs::renew(&*txn, claimed, state.clock.now(), lease).await? {
+        if !jobs::renew(&txn, claimed, state.clock.now(), lease).await? {
             return Err(AppError::WrongState("export_taken_over"));
         }
     }
@@ -461,7 +461,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
         .col_expr(export::Column::Counts, Expr::value(Some(serde_json::to_string(&counts).unwrap_or_default())))
         .col_expr(export::Column::FinishedAt, Expr::value(Some(state.clock.now())))
         .filter(export::Column::Id.eq(id))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     audit::append(
         &txn,

@@ -143,7 +143,7 @@ pub async fn create(state: &AppState, user: &CurrentUser, slug: &str, input: &Ro
         .column_as(filing_round::Column::Number.max(), "n")
         .filter(filing_round::Column::CaseId.eq(case.model.id))
         .into_tuple::<Option<i32>>()
-        .one(&*txn)
+        .one(&txn)
         .await?
         .flatten();
     let model = filing_round::Model {
@@ -160,7 +160,7 @@ pub async fn create(state: &AppState, user: &CurrentUser, slug: &str, input: &Ro
         frozen_at: None,
         frozen_by: None,
     };
-    filing_round::Entity::insert(filing_round::ActiveModel::from(model.clone())).exec_without_returning(&*txn).await?;
+    filing_round::Entity::insert(filing_round::ActiveModel::from(model.clone())).exec_without_returning(&txn).await?;
     audit::append(
         &txn,
         &user.actor(),
@@ -222,7 +222,7 @@ pub async fn set_policy(
     let last = tier_policy::Entity::find()
         .filter(tier_policy::Column::RoundId.eq(id))
         .order_by_desc(tier_policy::Column::Version)
-        .one(&*txn)
+        .one(&txn)
         .await?;
     if last.as_ref().is_some_and(|l| l.sha256 == sha256) {
         return Err(AppError::Conflict("policy_unchanged"));
@@ -237,7 +237,7 @@ pub async fn set_policy(
         created_at: Set(state.clock.now()),
         created_by: Set(Some(user.id)),
     })
-    .exec_without_returning(&*txn)
+    .exec_without_returning(&txn)
     .await?;
     audit::append(
         &txn,
@@ -418,7 +418,7 @@ pub async fn freeze(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         .col_expr(filing_round::Column::FrozenBy, Expr::value(Some(user.id)))
         .filter(filing_round::Column::Id.eq(id))
         .filter(filing_round::Column::State.eq(RoundState::Open.as_str()))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::WrongState("round_not_open"));
@@ -440,7 +440,7 @@ pub async fn freeze(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         })
         .collect();
     for chunk in rows.chunks(500) {
-        round_member::Entity::insert_many(chunk.to_vec()).exec_without_returning(&*txn).await?;
+        round_member::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
     }
     audit::append(
         &txn,
@@ -507,7 +507,7 @@ pub async fn mark_filed(state: &AppState, user: &CurrentUser, id: Uuid) -> AppRe
         .col_expr(filing_round::Column::State, Expr::value(RoundState::Filed.as_str()))
         .filter(filing_round::Column::Id.eq(id))
         .filter(filing_round::Column::State.eq(RoundState::Frozen.as_str()))
-        .exec(&*txn)
+        .exec(&txn)
         .await?;
     if changed.rows_affected == 0 {
         return Err(AppError::WrongState("round_not_frozen"));
