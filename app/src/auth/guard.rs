@@ -91,6 +91,8 @@ pub struct CurrentUser {
     pub reauthenticated_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The account's password was generated: a new one comes first.
     pub must_change_password: bool,
+    /// The account's address is proven (as the session cache knows it).
+    pub email_confirmed: bool,
 }
 
 impl CurrentUser {
@@ -166,6 +168,7 @@ async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
         mfa: known.mfa,
         reauthenticated_at: known.reauthenticated_at,
         must_change_password: known.must_change_password,
+        email_confirmed: known.email_confirmed,
     })
 }
 

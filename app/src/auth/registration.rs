@@ -15,7 +15,7 @@ use entities::user;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -165,6 +165,8 @@ pub async fn confirm(state: &AppState, token: &str) -> AppResult<()> {
         .filter(user::Column::EmailVerifiedAt.is_null())
         .exec(&txn)
         .await?;
+    // Sessions remember whether the address is proven.
+    state.sessions.forget_after(&txn, user_id).await?;
     let actor = Actor { user_id: Some(user_id), ..Default::default() };
     audit::append(&txn, &actor, Event::new("account.address_confirmed").subject("user", user_id).owner(user_id))
         .await?;
@@ -174,12 +176,7 @@ pub async fn confirm(state: &AppState, token: &str) -> AppResult<()> {
 
 /// Whether the caller has proven their address.
 pub async fn confirmed(state: &AppState, user_id: Uuid) -> AppResult<bool> {
-    confirmed_on(state.db.conn(), user_id).await
-}
-
-/// [`confirmed`], read on the caller's connection.
-pub async fn confirmed_on(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<bool> {
-    let row = user::Entity::find_by_id(user_id).one(db).await?.ok_or(AppError::Unauthenticated)?;
+    let row = user::Entity::find_by_id(user_id).one(state.db.conn()).await?.ok_or(AppError::Unauthenticated)?;
     Ok(row.email_verified_at.is_some())
 }
 

@@ -332,6 +332,7 @@ pub async fn open_session(
             mfa: false,
             reauthenticated_at: None,
             must_change_password: user.must_change_password,
+            email_confirmed: user.email_verified_at.is_some(),
             last_seen: now,
         },
         generation,

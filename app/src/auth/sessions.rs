@@ -64,6 +64,8 @@ pub struct Known {
     pub mfa: bool,
     pub reauthenticated_at: Option<DateTime<Utc>>,
     pub must_change_password: bool,
+    /// The account's address is proven (the confirmation link was opened).
+    pub email_confirmed: bool,
     /// The last use recorded in the database (or by this process since).
     pub last_seen: DateTime<Utc>,
 }
@@ -80,6 +82,7 @@ impl Known {
             mfa: session.mfa_verified_at.is_some(),
             reauthenticated_at: session.reauthenticated_at,
             must_change_password: user.must_change_password,
+            email_confirmed: user.email_verified_at.is_some(),
             last_seen: session.last_seen_at.unwrap_or(session.created_at),
         })
     }
@@ -258,6 +261,7 @@ mod tests {
             mfa: false,
             reauthenticated_at: None,
             must_change_password: false,
+            email_confirmed: true,
             last_seen: Utc::now(),
         }
     }

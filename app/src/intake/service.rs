@@ -421,7 +421,7 @@ pub async fn get_own(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResul
     let model = own_claim(state.db.conn(), user, id).await?;
     let case = state.cases.by_id(state.db.conn(), model.case_id).await?;
     let mut detail = detail(state, &model, &case.model.slug).await?;
-    if detail.summary.status.can_submit() && !crate::auth::registration::confirmed(state, user.id).await? {
+    if detail.summary.status.can_submit() && !user.email_confirmed {
         detail.missing.push(EMAIL_CONFIRMATION.into());
     }
     Ok((detail, case))
@@ -594,7 +594,7 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     // Joining the suit takes current consent to every document (for each minor, as 法定代理人).
     let consent = crate::consent::service::state_of(state, &txn, &model, &draft).await?;
     missing.extend(consent.missing);
-    if !crate::auth::registration::confirmed_on(&txn, user.id).await? {
+    if !user.email_confirmed {
         missing.push(EMAIL_CONFIRMATION.into());
     }
     if !missing.is_empty() {

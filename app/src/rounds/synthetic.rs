@@ -122,6 +122,8 @@ pub async fn seed_round(
             mfa: false,
             must_change_password: false,
             reauthenticated_at: None,
+            // `new_user_row` makes an account whose address is proven.
+            email_confirmed: true,
         };
         let claim = crate::intake::service::create_claim(state, &user, case_slug).await?;
         crate::intake::service::replace_draft(state, &user, claim.id, &input).await?;
