@@ -14,7 +14,7 @@ FILE_MB=${BENCH_FILE_MB:-10}
 CLIENTS=${BENCH_CLIENTS:-16}
 FILES=$(( (TOTAL_MB + FILE_MB - 1) / FILE_MB ))
 
-cargo build --release -q -p app
+cargo build --release -q -p app --features dev   # `app dev crypto-speed`
 cargo build --release -q --example s3_server
 BIN="$CARGO_TARGET_DIR/release/app"
 S3BIN="$CARGO_TARGET_DIR/release/examples/s3_server"

@@ -16,7 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portal-target}"
 PLAINTIFFS=${BENCH_PLAINTIFFS:-10000}
 FILES=${BENCH_FILES:-20000}
 FILE_KB=${BENCH_FILE_KB:-50}
-cargo build --release -q -p app
+cargo build --release -q -p app --features dev   # the `app dev …` tools
 BIN="$CARGO_TARGET_DIR/release/app"
 WORK=$(mktemp -d)
 PID=

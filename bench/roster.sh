@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portal-target}"
 ROWS=${BENCH_ROWS:-10000000}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-cargo build --release -q -p app
+cargo build --release -q -p app --features dev   # the `app dev …` tools
 BIN="$CARGO_TARGET_DIR/release/app"
 WORK=$(mktemp -d)
 DB="portal_bench_$(python3 -c 'import uuid;print(uuid.uuid4().hex)')"

@@ -110,6 +110,61 @@ impl<'r, T: FromForm<'r>> FromData<'r> for FormBody<T> {
     }
 }
 
+/// The name of the hidden field every page form carries its form token in.
+pub const TOKEN_FIELD: &str = "csrf";
+
+/// A form's fields as `T`, and apart from them the form token, which `T`
+/// never declares. Checking the token is the pages' form guard's (`PageForm`).
+#[derive(Debug)]
+pub struct WithToken<T> {
+    pub token: Option<String>,
+    pub fields: T,
+}
+
+#[rocket::async_trait]
+impl<'r, T: FromForm<'r>> FromForm<'r> for WithToken<T> {
+    type Context = (Option<String>, T::Context);
+
+    fn init(opts: rocket::form::Options) -> Self::Context {
+        (None, T::init(opts))
+    }
+
+    fn push_value(ctxt: &mut Self::Context, field: rocket::form::ValueField<'r>) {
+        if field.name.source().as_str() == TOKEN_FIELD {
+            ctxt.0 = Some(field.value.to_string());
+        } else {
+            T::push_value(&mut ctxt.1, field);
+        }
+    }
+
+    async fn push_data(ctxt: &mut Self::Context, field: rocket::form::DataField<'r, '_>) {
+        T::push_data(&mut ctxt.1, field).await;
+    }
+
+    fn finalize(ctxt: Self::Context) -> rocket::form::Result<'r, Self> {
+        Ok(WithToken { token: ctxt.0, fields: T::finalize(ctxt.1)? })
+    }
+}
+
+/// A form with no fields but its token (a button that only posts).
+#[derive(Debug, Default)]
+pub struct NoFields;
+
+#[rocket::async_trait]
+impl<'r> FromForm<'r> for NoFields {
+    type Context = ();
+
+    fn init(_: rocket::form::Options) {}
+
+    fn push_value(_: &mut (), _: rocket::form::ValueField<'r>) {}
+
+    async fn push_data(_: &mut (), _: rocket::form::DataField<'r, '_>) {}
+
+    fn finalize(_: ()) -> rocket::form::Result<'r, Self> {
+        Ok(NoFields)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -266,7 +266,7 @@ pub struct Settings {
     pub max_evidence_bytes: u64,
     pub max_evidence_files: u64,
     /// `None`: the local directory store; `Some`: S3.
-    pub s3: Option<Secret<crate::evidence::s3::S3Settings>>,
+    pub s3: Option<Secret<S3Settings>>,
     /// Per-user hourly caps on staff reads of claims and evidence (S9).
     pub claim_views_per_hour: u32,
     pub evidence_downloads_per_hour: u32,
@@ -405,7 +405,7 @@ impl Settings {
             "local" => None,
             "s3" => {
                 let missing = |name: &str| ConfigError::Invalid(format!("evidence_store = \"s3\" needs {name}"));
-                Some(Secret::new(crate::evidence::s3::S3Settings {
+                Some(Secret::new(S3Settings {
                     endpoint: raw.s3_endpoint.clone(),
                     bucket: raw.s3_bucket.clone().ok_or_else(|| missing("APP_S3_BUCKET"))?,
                     region: raw.s3_region.clone(),
@@ -566,6 +566,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Where evidence is kept when it is not the local directory: an S3-protocol bucket.
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    pub path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// "AES256" or "aws:kms"; none when the bucket encrypts by default.
+    pub server_side_encryption: Option<String>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! user's language; 5xx log the whole chain and show a generic message.
 //! API paths (`/api/…`) answer JSON `{"error": {code, message, fields}}`;
 //! pages answer an HTML error page.
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
@@ -54,8 +55,15 @@ pub enum AppError {
     Csrf,
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Something failed inside: `context` says what was being done; the
+    /// cause, when there is one, stays attached so that the 5xx log line
+    /// shows the whole chain.
+    #[error("internal error: {context}")]
+    Internal {
+        context: Cow<'static, str>,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -67,7 +75,7 @@ impl From<DbErr> for AppError {
         }
         match err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::Unavailable(err.to_string()),
-            other => AppError::Internal(other.to_string()),
+            other => AppError::caused_by("database", other),
         }
     }
 }
@@ -80,11 +88,34 @@ impl From<FieldErrors> for AppError {
 
 impl From<crate::crypto::CryptoError> for AppError {
     fn from(err: crate::crypto::CryptoError) -> Self {
-        AppError::Internal(err.to_string())
+        AppError::caused_by("crypto", err)
     }
 }
 
 impl AppError {
+    /// An internal failure with no error behind it (a stored value that no
+    /// longer parses, a broken invariant).
+    pub fn internal(context: impl Into<Cow<'static, str>>) -> Self {
+        AppError::Internal { context: context.into(), source: None }
+    }
+
+    /// An internal failure caused by `source`, which the 5xx log shows.
+    pub fn caused_by(context: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        AppError::Internal { context: Cow::Borrowed(context), source: Some(Box::new(source)) }
+    }
+
+    /// This error and every cause under it, as one line.
+    pub fn chain(&self) -> String {
+        let mut line = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            line.push_str(": ");
+            line.push_str(&c.to_string());
+            cause = c.source();
+        }
+        line
+    }
+
     pub fn status(&self) -> Status {
         match self {
             AppError::NotFound => Status::NotFound,
@@ -101,7 +132,7 @@ impl AppError {
             AppError::UnsupportedType => Status::UnsupportedMediaType,
             AppError::Malformed => Status::BadRequest,
             AppError::Unavailable(_) => Status::ServiceUnavailable,
-            AppError::Internal(_) => Status::InternalServerError,
+            AppError::Internal { .. } => Status::InternalServerError,
         }
     }
 
@@ -123,7 +154,7 @@ impl AppError {
             AppError::Malformed => "malformed",
             AppError::Csrf => "csrf",
             AppError::Unavailable(_) => "unavailable",
-            AppError::Internal(_) => "internal",
+            AppError::Internal { .. } => "internal",
         }
     }
 
@@ -150,11 +181,20 @@ impl AppError {
     }
 }
 
+/// The page where staff give their second factor; a page request refused
+/// for the lack of it is sent there.
+pub const SECOND_FACTOR_PAGE: &str = "/staff/second-factor";
+/// The page where a password is changed; a page request refused because
+/// the password must change first is sent there.
+pub const PASSWORD_PAGE: &str = "/account/password";
+/// The missing item a claim lists while its account's address is unproven.
+pub const EMAIL_CONFIRMATION: &str = "email_confirmation";
+
 /// What a missing item needs: a value, or a signature.
 pub fn missing_message(field: &str) -> ErrorCode {
     if field.starts_with("consent.") {
         ErrorCode::ConsentRequired
-    } else if field == crate::intake::service::EMAIL_CONFIRMATION {
+    } else if field == EMAIL_CONFIRMATION {
         ErrorCode::AddressUnconfirmed
     } else {
         ErrorCode::Required
@@ -173,16 +213,16 @@ impl<'r> Responder<'r, 'static> for AppError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let status = self.status();
         if status.code >= 500 {
-            tracing::error!(error = %self, path = %req.uri().path(), "request failed");
+            tracing::error!(error = %self.chain(), path = %req.uri().path(), "request failed");
         } else {
             tracing::info!(code = self.code(), status = status.code, path = %req.uri().path(), "request refused");
         }
         if matches!(self, AppError::SecondFactorRequired) && !is_api(req) {
             // A page asks for the code and comes back.
-            return rocket::response::Redirect::to(crate::review::pages::SECOND_FACTOR_PAGE).respond_to(req);
+            return rocket::response::Redirect::to(SECOND_FACTOR_PAGE).respond_to(req);
         }
         if matches!(self, AppError::PasswordChangeRequired) && !is_api(req) {
-            return rocket::response::Redirect::to(crate::auth::pages::PASSWORD_PAGE).respond_to(req);
+            return rocket::response::Redirect::to(PASSWORD_PAGE).respond_to(req);
         }
         let lang = Lang::of_request(req);
         let message = self.message(lang);
@@ -205,5 +245,20 @@ impl<'r> Responder<'r, 'static> for AppError {
             builder.header(Header::new("Retry-After", "30"));
         }
         builder.status(status).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_for_the_log_and_shows_none_of_it() {
+        let cause = std::io::Error::other("disk full");
+        let e = AppError::caused_by("evidence upload", cause);
+        assert_eq!(e.chain(), "internal error: evidence upload: disk full");
+        assert_eq!(e.status(), Status::InternalServerError);
+        assert!(!e.message(Lang::En).contains("disk full"), "{}", e.message(Lang::En));
+        assert_eq!(AppError::internal("unknown role").chain(), "internal error: unknown role");
     }
 }

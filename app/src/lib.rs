@@ -9,12 +9,15 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod cases;
+pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod crypto;
 pub mod db;
+#[cfg(feature = "dev")]
+pub mod dev;
 pub mod domain;
 pub mod error;
 pub mod evidence;
@@ -69,6 +72,20 @@ pub struct AppState {
     pub mailer: Option<std::sync::Arc<mail::smtp::Mailer>>,
     /// Numbers audit events and signs the audit tree's checkpoints.
     pub audit: std::sync::Arc<audit::Sequencer>,
+    /// The work of the background jobs that capabilities above `jobs` own.
+    pub job_handlers: jobs::Handlers,
+    /// Who hears of what happens to claims (review, of submissions).
+    pub claim_listeners: claims::Listeners,
+}
+
+/// Which capability does each kind of background job.
+fn job_handlers() -> jobs::Handlers {
+    jobs::Handlers {
+        export: rounds::export::export_job,
+        export_given_up: rounds::export::export_given_up,
+        sweep: reminders::sweep_job,
+        signals: review::desk::signals_job,
+    }
 }
 
 impl AppState {
@@ -78,7 +95,10 @@ impl AppState {
             .await
             .map_err(|e| format!("cannot connect to the database: {e}"))?;
         db.migrate().await.map_err(|e| format!("database migration failed: {e}"))?;
-        cases::seed::seed_cases(&db).await.map_err(|e| format!("seeding cases failed: {e}"))?;
+        let shipped = cases::seed::seed_cases(&db).await.map_err(|e| format!("seeding cases failed: {e}"))?;
+        consent::seed::seed_documents(&db, shipped)
+            .await
+            .map_err(|e| format!("seeding consent documents failed: {e}"))?;
         let store: std::sync::Arc<dyn evidence::store::EvidenceStore> =
             match &settings.s3 {
                 Some(s3) => {
@@ -116,6 +136,8 @@ impl AppState {
             store,
             settings,
             clock: clock::Clock::system(),
+            job_handlers: job_handlers(),
+            claim_listeners: claims::Listeners { submitted: review::desk::on_submitted },
         })
     }
 }
@@ -140,6 +162,8 @@ impl AppState {
             clock: self.clock.clone(),
             mailer: self.mailer.clone(),
             audit: self.audit.clone(),
+            job_handlers: self.job_handlers,
+            claim_listeners: self.claim_listeners,
         }
     }
 }
@@ -180,57 +204,14 @@ pub fn parse_id(raw: &str) -> AppResult<uuid::Uuid> {
 pub fn build(figment: Figment) -> Rocket<Build> {
     rocket::custom(config::with_upload_limits(figment))
         .attach(AdHoc::try_on_ignite("Portal state", |rocket| async move {
-            let settings = match Settings::from_figment(rocket.figment()) {
-                Ok(s) => s,
+            match ignite(rocket.figment()).await {
+                Ok(state) => Ok(rocket.manage(state)),
                 Err(e) => {
                     tracing::error!("{e}");
                     eprintln!("error: {e}");
-                    return Err(rocket);
-                }
-            };
-            let state = match AppState::start(settings).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("error: {e}");
-                    return Err(rocket);
-                }
-            };
-            // Uploads cut short by a crash or a lost database commit leave
-            // objects behind; clear those older than the grace period.
-            match evidence::service::reconcile(&state, evidence::service::RECONCILE_GRACE).await {
-                Ok(report) if !report.missing_objects.is_empty() => {
-                    tracing::warn!(missing = report.missing_objects.len(), "evidence rows whose object is missing")
-                }
-                Ok(report) => tracing::info!(
-                    orphans = report.orphans_removed,
-                    unfinished = report.unfinished_removed,
-                    "evidence store reconciled"
-                ),
-                Err(e) => tracing::warn!(error = %e, "evidence reconciliation failed; continuing"),
-            }
-            match auth::service::bootstrap_admin(&state).await {
-                Ok(Some((email, password))) => {
-                    // Into a file only the operator can read: never a
-                    // terminal or a container log, never the log.
-                    match auth::lifecycle::write_bootstrap_file(&state.settings, &email, &password) {
-                        Ok(path) => println!(
-                            "\n  Bootstrap administrator created: {email}\n  Its one-time password is in {} (readable by this user only);\n  a new one is chosen at the first sign-in.\n",
-                            path.display()
-                        ),
-                        Err(e) => {
-                            eprintln!("error: could not write the bootstrap administrator's password file: {e}");
-                            return Err(rocket);
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    eprintln!("error: could not create the bootstrap administrator: {e}");
-                    return Err(rocket);
+                    Err(rocket)
                 }
             }
-            Ok(rocket.manage(state))
         }))
         .attach(Template::custom(|engines| {
             engines.tera.register_function("t", i18n::tera_function());
@@ -239,7 +220,9 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                 "postal_code",
                 web::text_filter(|s| domain::PostalCode::parse(s).ok().map(|p| p.display())),
             );
-            engines.tera.register_filter("phone", web::text_filter(|s| domain::Phone::parse(s).ok().map(|p| p.display())));
+            engines
+                .tera
+                .register_filter("phone", web::text_filter(|s| domain::Phone::parse(s).ok().map(|p| p.display())));
             engines.tera.register_filter("approx_date", web::approx_date_filter);
         }))
         .attach(web::SecurityHeaders)
@@ -262,23 +245,49 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                 println!("Portal ready at http://{}:{}/", c.address, c.port);
             })
         }))
-        .mount("/", web::routes())
-        .mount("/", auth::pages::routes())
-        .mount("/", intake::pages::routes())
-        .mount("/", evidence::pages::routes())
-        .mount("/", consent::pages::routes())
-        .mount("/", me::pages::routes())
-        .mount("/", review::pages::routes())
-        .mount("/", rounds::pages::routes())
-        .mount("/api/v1", auth::api::routes())
-        .mount("/api/v1", cases::api::routes())
-        .mount("/api/v1", intake::api::routes())
-        .mount("/api/v1", audit::api::routes())
-        .mount("/api/v1", evidence::api::routes())
-        .mount("/api/v1", consent::api::routes())
-        .mount("/api/v1", me::api::routes())
-        .mount("/api/v1", review::api::routes())
-        .mount("/api/v1", rounds::api::routes())
+        .attach(web::stage())
+        .attach(auth::stage())
+        .attach(cases::stage())
+        .attach(audit::stage())
+        .attach(intake::stage())
+        .attach(evidence::stage())
+        .attach(consent::stage())
+        .attach(me::stage())
+        .attach(review::stage())
+        .attach(rounds::stage())
         .mount("/api/v1", openapi::routes())
-        .register("/", web::catchers())
+}
+
+/// The start-up the server does before it listens: settings, the state
+/// (connect, migrate, seed), leftover uploads cleared, the bootstrap
+/// administrator created on the first start.
+async fn ignite(figment: &Figment) -> Result<AppState, String> {
+    let state = AppState::start(Settings::from_figment(figment).map_err(|e| e.to_string())?).await?;
+    // Uploads cut short by a crash or a lost database commit leave
+    // objects behind; clear those older than the grace period.
+    match evidence::service::reconcile(&state, evidence::service::RECONCILE_GRACE).await {
+        Ok(report) if !report.missing_objects.is_empty() => {
+            tracing::warn!(missing = report.missing_objects.len(), "evidence rows whose object is missing")
+        }
+        Ok(report) => tracing::info!(
+            orphans = report.orphans_removed,
+            unfinished = report.unfinished_removed,
+            "evidence store reconciled"
+        ),
+        Err(e) => tracing::warn!(error = %e, "evidence reconciliation failed; continuing"),
+    }
+    let created = auth::service::bootstrap_admin(&state)
+        .await
+        .map_err(|e| format!("could not create the bootstrap administrator: {e}"))?;
+    if let Some((email, password)) = created {
+        // Into a file only the operator can read: never a terminal or a
+        // container log, never the log.
+        let path = auth::lifecycle::write_bootstrap_file(&state.settings, &email, &password)
+            .map_err(|e| format!("could not write the bootstrap administrator's password file: {e}"))?;
+        println!(
+            "\n  Bootstrap administrator created: {email}\n  Its one-time password is in {} (readable by this user only);\n  a new one is chosen at the first sign-in.\n",
+            path.display()
+        );
+    }
+    Ok(state)
 }

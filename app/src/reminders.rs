@@ -19,6 +19,7 @@ use chrono::{Duration, NaiveDate};
 use entities::{
     alert, case_member, claim, consent, consent_document, filing_round, review_decision, round_member, user,
 };
+use rocket::futures::future::BoxFuture;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::json;
 use uuid::Uuid;
@@ -26,7 +27,7 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, Event};
 use crate::cases::ReminderSchedule;
 use crate::db::WriteTx;
-use crate::jobs::JobError;
+use crate::jobs::{Claimed, JobError};
 use crate::mail::{self, Mail, MailKind};
 use crate::AppState;
 
@@ -40,6 +41,16 @@ impl SweepReport {
     pub fn total(&self) -> usize {
         self.queued.values().sum()
     }
+}
+
+/// The periodic sweep job: queue due reminders, then recompute the
+/// verification signals that went stale.
+pub fn sweep_job<'a>(state: &'a AppState, _claimed: &'a Claimed) -> BoxFuture<'a, Result<(), JobError>> {
+    Box::pin(async move {
+        sweep(state).await?;
+        crate::review::desk::refresh_stale(state, None).await?;
+        Ok(())
+    })
 }
 
 /// Look for every reminder that is due and queue it (once).

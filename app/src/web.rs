@@ -1,15 +1,20 @@
 //! Cross-cutting web pieces: security headers, the page chrome every
 //! template receives, the language switch, health, and error catchers.
-use crate::body::FormBody;
+use std::ops::Deref;
+
+use crate::body::{FormBody, FormFault, WithToken, TOKEN_FIELD};
+use rocket::data::{self, Data, FromData};
 use rocket::fairing::{Fairing, Info, Kind};
+use rocket::form::FromForm;
 use rocket::http::{ContentType, Cookie, Header, SameSite, Status};
 use rocket::request::Request;
+use rocket::request::{FromRequest, Outcome};
 use rocket::response::Redirect;
 use rocket::serde::json::Json;
 use rocket::{Catcher, Response, State};
 use serde::Serialize;
 
-use crate::auth::{Csrf, CurrentUser};
+use crate::auth::{AdminUser, ClaimantUser, Csrf, CurrentUser, GuardRefusal, MaybeUser, StaffSigningIn, StaffUser};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, LANG_COOKIE};
 use crate::AppState;
@@ -99,9 +104,119 @@ impl Chrome {
     }
 }
 
+/// A page's form whose hidden token matched the caller's form token: the
+/// handler receives the parsed fields or never runs. A missing or wrong
+/// token is refused with 403 `csrf` (S-CSRF: every state-changing page form
+/// carries it), after the route's request guards (a caller of the wrong
+/// role still gets 404 before the body is read).
+#[derive(Debug)]
+pub struct PageForm<T>(pub T);
+
+impl<T> Deref for PageForm<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, T: FromForm<'r>> FromData<'r> for PageForm<T> {
+    type Error = FormFault;
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        let form = match FormBody::<WithToken<T>>::from_data(req, data).await {
+            data::Outcome::Success(form) => form.0,
+            data::Outcome::Forward(forward) => return data::Outcome::Forward(forward),
+            data::Outcome::Error(refused) => return data::Outcome::Error(refused),
+        };
+        let matched = match req.guard::<Csrf>().await {
+            Outcome::Success(csrf) => csrf.verify(form.token.as_deref().unwrap_or_default()).is_ok(),
+            _ => false,
+        };
+        if !matched {
+            req.local_cache(|| GuardRefusal { csrf: true, ..Default::default() });
+            return data::Outcome::Error((Status::Forbidden, FormFault(vec![TOKEN_FIELD.to_string()])));
+        }
+        data::Outcome::Success(PageForm(form.fields))
+    }
+}
+
+/// The account behind a page's caller guard, for the page's frame.
+pub trait Caller {
+    fn account(&self) -> Option<&CurrentUser>;
+}
+
+/// A page caller who is signed in (any role guard, or `CurrentUser`).
+pub trait SignedIn: Send + Sync {
+    fn user(&self) -> &CurrentUser;
+}
+
+impl SignedIn for CurrentUser {
+    fn user(&self) -> &CurrentUser {
+        self
+    }
+}
+
+macro_rules! signed_in_role_guard {
+    ($($guard:ty),*) => {$(
+        impl SignedIn for $guard {
+            fn user(&self) -> &CurrentUser {
+                &self.0
+            }
+        }
+    )*};
+}
+signed_in_role_guard!(ClaimantUser, StaffUser, AdminUser, StaffSigningIn);
+
+impl<U: SignedIn> Caller for U {
+    fn account(&self) -> Option<&CurrentUser> {
+        Some(self.user())
+    }
+}
+
+impl Caller for MaybeUser {
+    fn account(&self) -> Option<&CurrentUser> {
+        self.0.as_ref()
+    }
+}
+
+/// What every page handler needs: the reader's language, the form token
+/// the page's forms carry, and the caller as the guard `U` admits them
+/// (`U`'s refusal is the page's: 401 to the login page, 404 for a role the
+/// route is not for, the second factor for staff).
+pub struct Page<U> {
+    pub lang: Lang,
+    pub csrf: Csrf,
+    pub caller: U,
+}
+
+impl<U: Caller> Page<U> {
+    /// The frame of a page at `here` (the path a language switch returns to).
+    pub fn chrome(&self, here: impl Into<String>) -> Chrome {
+        Chrome::new(self.lang, &self.csrf, self.caller.account(), here)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, U: FromRequest<'r>> FromRequest<'r> for Page<U> {
+    type Error = U::Error;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let csrf = match req.guard::<Csrf>().await {
+            Outcome::Success(csrf) => csrf,
+            _ => return Outcome::Forward(Status::InternalServerError),
+        };
+        let caller = match U::from_request(req).await {
+            Outcome::Success(caller) => caller,
+            Outcome::Error(refused) => return Outcome::Error(refused),
+            Outcome::Forward(status) => return Outcome::Forward(status),
+        };
+        Outcome::Success(Page { lang: Lang::of_request(req), csrf, caller })
+    }
+}
+
 #[derive(rocket::FromForm)]
 pub struct LangForm {
-    csrf: String,
     lang: String,
     next: String,
 }
@@ -177,12 +292,10 @@ pub fn local_path(next: &str) -> String {
 
 #[rocket::post("/lang", data = "<form>")]
 fn switch_language(
-    form: FormBody<LangForm>,
-    csrf: Csrf,
+    form: PageForm<LangForm>,
     cookies: &rocket::http::CookieJar<'_>,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
-    csrf.verify(&form.csrf)?;
     let lang = Lang::from_code(&form.lang).unwrap_or(Lang::Ja);
     cookies.add(
         Cookie::build((LANG_COOKIE, lang.code()))
@@ -260,7 +373,7 @@ fn error_for(status: Status) -> AppError {
         400 | 422 => AppError::Malformed,
         429 => AppError::TooManyRequests,
         503 => AppError::Unavailable("guard".into()),
-        _ => AppError::Internal(format!("status {}", status.code)),
+        _ => AppError::internal(format!("status {}", status.code)),
     }
 }
 
@@ -283,10 +396,27 @@ fn default_catcher(status: Status, req: &Request<'_>) -> rocket::Either<AppError
     if status == Status::Forbidden && refusal.password_change {
         return rocket::Either::Left(AppError::PasswordChangeRequired);
     }
+    if status == Status::Forbidden && refusal.csrf {
+        return rocket::Either::Left(AppError::Csrf);
+    }
     if status == Status::Forbidden && refusal.second_factor {
         return rocket::Either::Left(AppError::SecondFactorRequired);
     }
     rocket::Either::Right((status, error_for(status)))
+}
+
+/// A capability's routes, mounted at ignition by a fairing of its own
+/// (Rocket's `stage()` pattern): its pages at `/`, its API under `/api/v1`.
+pub fn mount(name: &'static str, pages: Vec<rocket::Route>, api: Vec<rocket::Route>) -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite(name, move |rocket| async move { rocket.mount("/", pages).mount("/api/v1", api) })
+}
+
+/// The frame's own routes (language switch, health, static files) and the error catchers.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite(
+        "Web",
+        |rocket| async move { rocket.mount("/", routes()).register("/", catchers()) },
+    )
 }
 
 pub fn catchers() -> Vec<Catcher> {

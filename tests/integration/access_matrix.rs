@@ -171,7 +171,11 @@ fn concrete(path: &str) -> String {
 #[tokio::test]
 async fn every_route_is_in_the_access_matrix_and_protected_ones_refuse_anonymous_callers() {
     let app = spawn_app().await;
-    let rocket = app::build(portal::test_figment("sqlite::memory:", app.data_dir.path()));
+    // Each capability mounts its routes at ignition (its `stage()` fairing).
+    let rocket = app::build(portal::test_figment("sqlite::memory:", app.data_dir.path()))
+        .ignite()
+        .await
+        .expect("the app ignites");
     let mounted: Vec<(String, String)> =
         rocket.routes().map(|r| (r.method.as_str().to_string(), r.uri.path().to_string())).collect();
     let unlisted: Vec<_> =

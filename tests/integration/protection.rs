@@ -74,8 +74,13 @@ async fn the_openapi_document_describes_every_api_route() {
     let app = spawn_app().await;
     let doc = app.api().get("/openapi.json").await.body;
     assert_eq!(doc["openapi"], "3.1.0");
-    let rocket = app::build(portal::test_figment("sqlite::memory:", app.data_dir.path()));
+    // Each capability mounts its routes at ignition (its `stage()` fairing).
+    let rocket = app::build(portal::test_figment("sqlite::memory:", app.data_dir.path()))
+        .ignite()
+        .await
+        .expect("the app ignites");
     let mut missing = vec![];
+    let mut checked = 0;
     for route in rocket.routes() {
         let path = route.uri.path().to_string();
         let Some(api_path) = path.strip_prefix("/api/v1") else {
@@ -87,10 +92,12 @@ async fn the_openapi_document_describes_every_api_route() {
         // Rocket writes `<id>`, OpenAPI `{id}`.
         let openapi_path = api_path.replace('<', "{").replace('>', "}");
         let method = route.method.as_str().to_lowercase();
+        checked += 1;
         if doc["paths"][&openapi_path][&method].is_null() {
             missing.push(format!("{method} {openapi_path}"));
         }
     }
+    assert!(checked > 50, "the mounted API routes were read: {checked}");
     assert!(missing.is_empty(), "undocumented routes: {missing:?}");
 }
 

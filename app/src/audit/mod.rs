@@ -16,3 +16,8 @@ mod verify;
 pub use sequencer::{inclusion, latest_checkpoint, CheckpointCopy, Inclusion, Pass, Sequencer};
 pub use service::{access_log_for, append, leaf_entry, Actor, Event};
 pub use verify::{verify, TreeReport};
+
+/// This capability's routes, mounted by its own fairing.
+pub fn stage() -> rocket::fairing::AdHoc {
+    crate::web::mount("Audit log", vec![], api::routes())
+}

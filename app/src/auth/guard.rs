@@ -147,7 +147,7 @@ fn request_is_same_origin(req: &Request<'_>) -> bool {
 }
 
 async fn resolve(req: &Request<'_>) -> Result<CurrentUser, AppError> {
-    let state = req.rocket().state::<AppState>().ok_or_else(|| AppError::Internal("no state".into()))?;
+    let state = req.rocket().state::<AppState>().ok_or_else(|| AppError::internal("no state"))?;
     let (token, via_cookie) = token_of(req, state.settings.cookie_secure).ok_or(AppError::Unauthenticated)?;
     if via_cookie && !matches!(req.method(), Method::Get | Method::Head) && !request_is_same_origin(req) {
         return Err(AppError::Csrf);
@@ -200,6 +200,8 @@ pub struct GuardRefusal {
     pub second_factor: bool,
     /// The account must choose a new password first.
     pub password_change: bool,
+    /// A page form's token was missing or did not match.
+    pub csrf: bool,
 }
 
 /// The outcome of a role guard: the caller's role decides
@@ -261,12 +263,18 @@ impl<'r> FromRequest<'r> for StaffSigningIn {
 /// a claimant's routes do not exist for them. Reads as a `CurrentUser`.
 pub struct ClaimantUser(pub CurrentUser);
 
-impl std::ops::Deref for ClaimantUser {
-    type Target = CurrentUser;
-    fn deref(&self) -> &CurrentUser {
-        &self.0
-    }
+/// Each role guard reads as the `CurrentUser` it admitted.
+macro_rules! reads_as_current_user {
+    ($($guard:ty),*) => {$(
+        impl std::ops::Deref for $guard {
+            type Target = CurrentUser;
+            fn deref(&self) -> &CurrentUser {
+                &self.0
+            }
+        }
+    )*};
 }
+reads_as_current_user!(ClaimantUser, StaffUser, AdminUser, StaffSigningIn);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for ClaimantUser {

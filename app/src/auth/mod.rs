@@ -7,6 +7,7 @@ mod guard;
 pub mod lifecycle;
 pub mod pages;
 pub mod registration;
+pub mod second_factor;
 pub mod service;
 pub mod sessions;
 pub mod totp;
@@ -16,3 +17,8 @@ pub use guard::{
     client_ip, cookie_name, AdminUser, ClaimantUser, ClientIp, Csrf, CurrentUser, GuardRefusal, MaybeUser,
     StaffSigningIn, StaffUser, SESSION_COOKIE,
 };
+
+/// This capability's routes, mounted by its own fairing.
+pub fn stage() -> rocket::fairing::AdHoc {
+    crate::web::mount("Accounts", [pages::routes(), second_factor::routes()].concat(), api::routes())
+}

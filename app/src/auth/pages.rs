@@ -1,7 +1,7 @@
 //! Sign-in, registration and sign-out pages.
+use crate::body::NoFields;
 use std::collections::BTreeMap;
 
-use crate::body::FormBody;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
 use rocket::State;
@@ -10,14 +10,13 @@ use serde::Serialize;
 
 use super::service;
 use super::{cookie_name, ClientIp, Csrf, CurrentUser, MaybeUser, SESSION_COOKIE};
-use crate::error::{translate_fields, AppError, AppResult};
+use crate::error::{translate_fields, AppError, AppResult, PASSWORD_PAGE, SECOND_FACTOR_PAGE};
 use crate::i18n::Lang;
-use crate::web::{Chrome, PageResponse};
+use crate::web::{Chrome, Page, PageForm, PageResponse};
 use crate::AppState;
 
 #[derive(rocket::FromForm)]
 pub struct CredentialsForm {
-    csrf: String,
     email: String,
     password: String,
 }
@@ -65,14 +64,13 @@ pub fn login_page(lang: Lang, csrf: Csrf, user: MaybeUser) -> PageResponse {
 
 #[rocket::post("/login", data = "<form>")]
 pub async fn login_submit(
-    form: FormBody<CredentialsForm>,
+    form: PageForm<CredentialsForm>,
     lang: Lang,
     csrf: Csrf,
     ip: ClientIp,
     cookies: &CookieJar<'_>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     match service::login(state, ip.0, &form.email, &form.password).await {
         Ok(session) => {
             set_session_cookie(cookies, state, &session);
@@ -109,60 +107,33 @@ pub fn register_page(lang: Lang, csrf: Csrf) -> Template {
 
 #[rocket::post("/register", data = "<form>")]
 pub async fn register_submit(
-    form: FormBody<CredentialsForm>,
+    form: PageForm<CredentialsForm>,
     lang: Lang,
     csrf: Csrf,
     ip: ClientIp,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
-    let again = |errors: BTreeMap<String, String>| {
-        PageResponse::from((
-            Status::UnprocessableEntity,
-            render(
-                "auth/register",
-                AuthPage {
-                    chrome: Chrome::new(lang, &csrf, None, "/register"),
-                    email: form.email.clone(),
-                    errors,
-                    message: None,
-                },
-            ),
-        ))
+    let page = |template, email, errors, message| {
+        let chrome = Chrome::new(lang, &csrf, None, "/register");
+        render(template, AuthPage { chrome, email, errors, message })
     };
     let (email, password) = match service::parse_credentials(&form.email, &form.password) {
         Ok(v) => v,
-        Err(errors) => return Ok(again(translate_fields(&errors, lang))),
+        Err(errors) => {
+            let shown = page("auth/register", form.email.clone(), translate_fields(&errors, lang), None);
+            return Ok(PageResponse::refused(Status::UnprocessableEntity, shown));
+        }
     };
     match super::registration::register(state, ip.0, &email, &password, lang).await {
         // A new address and a known one read the same page.
-        Ok(()) => Ok(PageResponse::page(render(
-            "auth/check_mail",
-            AuthPage {
-                chrome: Chrome::new(lang, &csrf, None, "/register"),
-                email: email.as_str().to_string(),
-                errors: BTreeMap::new(),
-                message: None,
-            },
-        ))),
-        Err(e @ AppError::TooManyRequests) => Ok(PageResponse::refused(
-            e.status(),
-            render(
-                "auth/register",
-                AuthPage {
-                    chrome: Chrome::new(lang, &csrf, None, "/register"),
-                    email: form.email.clone(),
-                    errors: BTreeMap::new(),
-                    message: Some(e.message(lang)),
-                },
-            ),
-        )),
+        Ok(()) => Ok(PageResponse::page(page("auth/check_mail", email.as_str().to_string(), BTreeMap::new(), None))),
+        Err(e @ AppError::TooManyRequests) => {
+            let shown = page("auth/register", form.email.clone(), BTreeMap::new(), Some(e.message(lang)));
+            Ok(PageResponse::refused(e.status(), shown))
+        }
         Err(e) => Err(e),
     }
 }
-
-/// Where an account chooses a new password (and must, when its password was generated).
-pub const PASSWORD_PAGE: &str = "/account/password";
 
 #[derive(Serialize)]
 struct PasswordPage {
@@ -175,10 +146,10 @@ struct PasswordPage {
     message: Option<String>,
 }
 
-fn password_page_for(lang: Lang, csrf: &Csrf, user: &CurrentUser, done: bool) -> PasswordPage {
+fn password_page_for(page: &Page<CurrentUser>, done: bool) -> PasswordPage {
     PasswordPage {
-        chrome: Chrome::new(lang, csrf, Some(user), PASSWORD_PAGE),
-        forced: user.must_change_password,
+        chrome: page.chrome(PASSWORD_PAGE),
+        forced: page.caller.must_change_password,
         done,
         errors: BTreeMap::new(),
         message: None,
@@ -186,13 +157,12 @@ fn password_page_for(lang: Lang, csrf: &Csrf, user: &CurrentUser, done: bool) ->
 }
 
 #[rocket::get("/account/password?<done>")]
-pub fn password_page(done: Option<bool>, lang: Lang, csrf: Csrf, user: CurrentUser) -> Template {
-    Template::render("auth/password", password_page_for(lang, &csrf, &user, done.unwrap_or(false)))
+pub fn password_page(done: Option<bool>, page: Page<CurrentUser>) -> Template {
+    Template::render("auth/password", password_page_for(&page, done.unwrap_or(false)))
 }
 
 #[derive(rocket::FromForm)]
 pub struct PasswordForm {
-    csrf: String,
     current_password: String,
     new_password: String,
 }
@@ -200,26 +170,23 @@ pub struct PasswordForm {
 /// Change the password; every other session of the account ends.
 #[rocket::post("/account/password", data = "<form>")]
 pub async fn password_submit(
-    form: FormBody<PasswordForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: CurrentUser,
+    form: PageForm<PasswordForm>,
+    page: Page<CurrentUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
-    match super::lifecycle::change_password(state, &user, &form.current_password, &form.new_password).await {
+    match super::lifecycle::change_password(state, &page.caller, &form.current_password, &form.new_password).await {
         // Staff go on to the second factor; everyone else sees it done.
-        Ok(()) if user.role != super::Role::Claimant && !user.mfa => {
-            Ok(PageResponse::redirect(crate::review::pages::SECOND_FACTOR_PAGE))
+        Ok(()) if page.caller.role != super::Role::Claimant && !page.caller.mfa => {
+            Ok(PageResponse::redirect(SECOND_FACTOR_PAGE))
         }
         Ok(()) => Ok(PageResponse::redirect(format!("{PASSWORD_PAGE}?done=true"))),
         Err(e @ (AppError::Invalid(_) | AppError::TooManyRequests)) => {
-            let mut page = password_page_for(lang, &csrf, &user, false);
-            page.errors = e.field_messages(lang);
+            let mut view = password_page_for(&page, false);
+            view.errors = e.field_messages(page.lang);
             if matches!(e, AppError::TooManyRequests) {
-                page.message = Some(e.message(lang));
+                view.message = Some(e.message(page.lang));
             }
-            Ok(PageResponse::refused(e.status(), Template::render("auth/password", page)))
+            Ok(PageResponse::refused(e.status(), Template::render("auth/password", view)))
         }
         Err(e) => Err(e),
     }
@@ -229,21 +196,19 @@ pub async fn password_submit(
 #[rocket::get("/confirm?<token>")]
 pub async fn confirm_page(
     token: Option<&str>,
-    lang: Lang,
-    csrf: Csrf,
-    user: MaybeUser,
+    page: Page<MaybeUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     let outcome = super::registration::confirm(state, token.unwrap_or_default()).await;
     let (status, message) = match outcome {
-        Ok(()) => (Status::Ok, lang.t("confirm-done")),
-        Err(e @ AppError::WrongState(_)) => (Status::UnprocessableEntity, e.message(lang)),
+        Ok(()) => (Status::Ok, page.lang.t("confirm-done")),
+        Err(e @ AppError::WrongState(_)) => (Status::UnprocessableEntity, e.message(page.lang)),
         Err(e) => return Err(e),
     };
     let page = render(
         "auth/confirmed",
         AuthPage {
-            chrome: Chrome::new(lang, &csrf, user.0.as_ref(), "/confirm"),
+            chrome: page.chrome("/confirm"),
             email: String::new(),
             errors: BTreeMap::new(),
             message: Some(message),
@@ -252,38 +217,24 @@ pub async fn confirm_page(
     Ok(PageResponse::from((status, page)))
 }
 
-#[derive(rocket::FromForm)]
-pub struct ResendForm {
-    csrf: String,
-}
-
 /// Send the confirmation link again (from "my data" or the review step).
-#[rocket::post("/me/confirmation", data = "<form>")]
+#[rocket::post("/me/confirmation", data = "<_token>")]
 pub async fn resend_confirmation(
-    form: FormBody<ResendForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     user: CurrentUser,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
-    csrf.verify(&form.csrf)?;
     super::registration::resend(state, &user).await?;
     Ok(Redirect::to("/me?sent=confirmation"))
 }
 
-#[derive(rocket::FromForm)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
-#[rocket::post("/logout", data = "<form>")]
+#[rocket::post("/logout", data = "<_token>")]
 pub async fn logout(
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     user: CurrentUser,
     cookies: &CookieJar<'_>,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
-    csrf.verify(&form.csrf)?;
     service::logout(state, &user.actor(), user.session_id).await?;
     cookies.remove(Cookie::build(cookie_name(SESSION_COOKIE, state.settings.cookie_secure)).path("/"));
     Ok(Redirect::to("/login"))

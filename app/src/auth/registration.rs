@@ -134,7 +134,7 @@ pub fn link_token(keys: &Keyring, user: Uuid, now: DateTime<Utc>) -> AppResult<S
         exp: (now + Duration::days(LINK_DAYS)).timestamp(),
     };
     encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(keys.jwt_secret()))
-        .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))
+        .map_err(|e| AppError::caused_by("jwt encode", e))
 }
 
 fn link_user(keys: &Keyring, token: &str) -> Option<Uuid> {

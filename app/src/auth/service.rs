@@ -56,7 +56,7 @@ fn hash_password(password: &str) -> AppResult<String> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| AppError::Internal(format!("argon2: {e}")))
+        .map_err(|e| AppError::internal(format!("argon2: {e}")))
 }
 
 /// Hash on a blocking thread: argon2id deliberately costs ~20 ms of CPU.
@@ -64,7 +64,7 @@ pub(crate) async fn hash_password_blocking(password: &Password) -> AppResult<Str
     let pw = password.expose().to_string();
     rocket::tokio::task::spawn_blocking(move || hash_password(&pw))
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::caused_by("password hashing task", e))?
 }
 
 /// Verify on a blocking thread: argon2id deliberately costs ~20 ms of CPU.
@@ -204,7 +204,7 @@ pub async fn login(
         txn.commit().await?;
         return Err(AppError::LoginFailed);
     };
-    let role = Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?;
+    let role = Role::parse(&user.role).ok_or_else(|| AppError::internal("unknown role"))?;
     let actor = Actor { user_id: Some(user.id), role: Some(role), ip: ip_text };
     if !password_ok {
         let reason = if user.disabled {
@@ -352,7 +352,7 @@ fn issue_token(keys: &Keyring, user: Uuid, sid: Uuid, now: DateTime<Utc>, exp: D
         exp: exp.timestamp(),
     };
     encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(keys.jwt_secret()))
-        .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))
+        .map_err(|e| AppError::caused_by("jwt encode", e))
 }
 
 /// Validate a token's signature and claims (one algorithm, exp with 5 s
@@ -390,7 +390,7 @@ pub async fn authenticate(state: &AppState, token: &str, now: DateTime<Utc>) -> 
                 .await?
                 .ok_or(AppError::Unauthenticated)?;
             let user = user.ok_or(AppError::Unauthenticated)?;
-            let known = Known::from_rows(&session, &user).ok_or_else(|| AppError::Internal("unknown role".into()))?;
+            let known = Known::from_rows(&session, &user).ok_or_else(|| AppError::internal("unknown role"))?;
             state.sessions.remember(known.clone(), generation);
             known
         }
@@ -425,7 +425,7 @@ pub fn account(state: &AppState, user: &user::Model) -> AppResult<Account> {
     Ok(Account {
         id: user.id,
         email: state.keys.open_account_email(&user.id, &user.email_sealed)?,
-        role: Role::parse(&user.role).ok_or_else(|| AppError::Internal("unknown role".into()))?,
+        role: Role::parse(&user.role).ok_or_else(|| AppError::internal("unknown role"))?,
     })
 }
 
@@ -438,9 +438,9 @@ pub async fn bootstrap_admin(state: &AppState) -> AppResult<Option<(String, Stri
         return Ok(None);
     }
     let email = Email::parse(&state.settings.bootstrap_admin_email)
-        .map_err(|_| AppError::Internal("bootstrap_admin_email is not a valid e-mail address".into()))?;
+        .map_err(|_| AppError::internal("bootstrap_admin_email is not a valid e-mail address"))?;
     let password = crate::crypto::random_token(18);
-    let parsed = Password::parse(&password).map_err(|_| AppError::Internal("generated password refused".into()))?;
+    let parsed = Password::parse(&password).map_err(|_| AppError::internal("generated password refused"))?;
     let actor = Actor::default();
     let account = create_account(state, &actor, &email, &parsed, Role::Admin, crate::i18n::Lang::Ja).await?;
     user::Entity::update_many()

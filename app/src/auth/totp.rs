@@ -47,7 +47,7 @@ fn totp(secret: Vec<u8>, account: &str) -> AppResult<totp_rs::Totp> {
         .with_account_name(account)
         .with_issuer(Some(ISSUER))
         .build()
-        .map_err(|e| AppError::Internal(format!("totp: {e}")))
+        .map_err(|e| AppError::caused_by("totp", e))
 }
 
 fn code_error(code: ErrorCode) -> AppError {
@@ -74,7 +74,7 @@ pub async fn setup(state: &AppState, user: &CurrentUser) -> AppResult<TotpSetup>
         secret: secret.to_base32(),
         otpauth_url: totp(secret.as_bytes().to_vec(), &email)?
             .to_url()
-            .map_err(|e| AppError::Internal(format!("totp url: {e}")))?,
+            .map_err(|e| AppError::caused_by("totp url", e))?,
     };
     let txn = state.db.begin_write().await?;
     user::Entity::update_many()

@@ -7,3 +7,8 @@ pub mod seed;
 pub mod service;
 
 pub use catalogue::{Catalogue, List, Localized, Option as CatalogueOption, ReminderSchedule, TIMELINE_KEYS};
+
+/// This capability's routes, mounted by its own fairing.
+pub fn stage() -> rocket::fairing::AdHoc {
+    crate::web::mount("Cases", vec![], api::routes())
+}

@@ -76,7 +76,9 @@ pub fn benesse_catalogue() -> Catalogue {
 
 /// Insert the shipped case if it is missing; give an existing one the
 /// timeline dates it lacks (never overwriting what an operator set).
-pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
+/// Returns the shipped case's id, for the capabilities above to seed what
+/// they keep per case (its consent documents).
+pub async fn seed_cases(db: &Db) -> Result<Uuid, sea_orm::DbErr> {
     let txn = db.begin_write().await?;
     let exists = case::Entity::find().filter(case::Column::Slug.eq(BENESSE_SLUG)).one(&txn).await?;
     let case_id = match exists {
@@ -87,8 +89,8 @@ pub async fn seed_cases(db: &Db) -> Result<(), sea_orm::DbErr> {
         }
         None => insert_benesse(&txn).await?,
     };
-    crate::consent::seed::seed_documents(&txn, case_id).await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(case_id)
 }
 
 /// The shipped timeline's keys that a stored catalogue does not have yet,

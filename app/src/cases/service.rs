@@ -17,7 +17,7 @@ pub struct Case {
 impl Case {
     fn from_model(model: case::Model) -> AppResult<Self> {
         let catalogue = serde_json::from_value(model.catalogue.clone())
-            .map_err(|e| AppError::Internal(format!("case {} catalogue: {e}", model.slug)))?;
+            .map_err(|e| AppError::internal(format!("case {} catalogue: {e}", model.slug)))?;
         Ok(Self { model, catalogue })
     }
     pub fn is_open_on(&self, day: NaiveDate) -> bool {

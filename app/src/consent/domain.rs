@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::claims::domain::Person;
 use crate::domain::{hiragana_to_katakana, normalise, parse_code, parse_free_text, ErrorCode, FieldErrors};
-use crate::intake::domain::Person;
 
 /// What a document is. Every kind is required before a claim is submitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -273,8 +273,8 @@ pub fn signature_matches(typed: &str, person: &Person) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::domain::{Gender, Relation};
     use crate::domain::{BirthDate, KanaName, PersonName};
-    use crate::intake::domain::{Gender, Relation};
 
     fn person() -> Person {
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();

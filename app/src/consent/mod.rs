@@ -7,3 +7,8 @@ pub mod domain;
 pub mod pages;
 pub mod seed;
 pub mod service;
+
+/// This capability's routes, mounted by its own fairing.
+pub fn stage() -> rocket::fairing::AdHoc {
+    crate::web::mount("Consent", pages::routes(), api::routes())
+}

@@ -3,7 +3,6 @@
 //! page that publishes new versions.
 use std::collections::BTreeMap;
 
-use crate::body::FormBody;
 use rocket::http::Status;
 use rocket::State;
 use rocket_dyn_templates::Template;
@@ -12,13 +11,13 @@ use serde_json::json;
 
 use super::domain::{outcomes, DocumentInput, DocumentKind, FeeTermsInput, Outcome};
 use super::service::{self, DocumentView, Signature, SigningContext};
-use crate::auth::{AdminUser, ClaimantUser, Csrf, CurrentUser, Role};
+use crate::auth::{AdminUser, ClaimantUser, CurrentUser, Role};
 use crate::cases::service::{Case, CaseView};
 use crate::error::{translate_fields, AppError, AppResult};
-use crate::i18n::Lang;
 use crate::intake::pages::render_claim_step_with;
 use crate::intake::service::ClaimDetail;
-use crate::web::{Chrome, PageResponse};
+use crate::web::SignedIn;
+use crate::web::{Chrome, Page, PageForm, PageResponse};
 use crate::{parse_id, AppState};
 
 /// What the consent step shows beside the claim's consent state.
@@ -47,29 +46,24 @@ pub async fn consent_step(
 
 #[derive(rocket::FromForm)]
 pub struct SignForm {
-    csrf: String,
     agree: bool,
     signer_name: String,
 }
 
 #[rocket::post("/claims/<id>/consent/<document>", data = "<form>")]
-#[allow(clippy::too_many_arguments)]
 pub async fn sign(
     id: &str,
     document: &str,
-    form: FormBody<SignForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    form: PageForm<SignForm>,
+    page: Page<ClaimantUser>,
     context: SigningContext,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let claim_id = parse_id(id)?;
     let document_id = parse_id(document)?;
     let field = |name: &str| format!("doc-{document_id}-{name}");
     let result = if form.agree {
-        service::sign(state, &user, claim_id, document_id, &form.signer_name, context).await.map(|_| ())
+        service::sign(state, &page.caller, claim_id, document_id, &form.signer_name, context).await.map(|_| ())
     } else {
         let mut errors = crate::domain::FieldErrors::new();
         errors.add("agree", crate::domain::ErrorCode::ConsentRequired);
@@ -80,11 +74,10 @@ pub async fn sign(
         Err(AppError::Invalid(errors)) => {
             // Field ids carry the document, so each form shows its own errors.
             let errors: BTreeMap<String, String> =
-                translate_fields(&errors, lang).into_iter().map(|(k, v)| (field(&k), v)).collect();
+                translate_fields(&errors, page.lang).into_iter().map(|(k, v)| (field(&k), v)).collect();
             let values = json!({ "document": document_id, "signer_name": form.signer_name, "agree": form.agree });
-            let page =
-                render_claim_step_with(state, lang, &csrf, &user, claim_id, "consent", Some(values), errors).await?;
-            Ok(PageResponse::refused(Status::UnprocessableEntity, page))
+            let view = render_claim_step_with(state, &page, claim_id, "consent", Some(values), errors).await?;
+            Ok(PageResponse::refused(Status::UnprocessableEntity, view))
         }
         Err(AppError::Incomplete(_)) => Ok(PageResponse::redirect(format!("/claims/{claim_id}/identity"))),
         Err(AppError::WrongState(_)) => Ok(PageResponse::redirect(format!("/claims/{claim_id}"))),
@@ -111,22 +104,16 @@ struct ReceiptLine {
 
 /// A printable record of every signature on the claim (print or save as PDF).
 #[rocket::get("/claims/<id>/consent/receipt")]
-pub async fn receipt(
-    id: &str,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
-    state: &State<AppState>,
-) -> AppResult<Template> {
+pub async fn receipt(id: &str, page: Page<ClaimantUser>, state: &State<AppState>) -> AppResult<Template> {
     let claim_id = parse_id(id)?;
-    let (claim, case) = crate::intake::service::get_own(state, &user, claim_id).await?;
-    let signatures = service::own_signatures(state, &user, claim_id).await?;
+    let (claim, case) = crate::intake::service::get_own(state, &page.caller, claim_id).await?;
+    let signatures = service::own_signatures(state, &page.caller, claim_id).await?;
     Ok(Template::render(
         "claims/receipt",
         ReceiptPage {
-            chrome: Chrome::new(lang, &csrf, Some(&user), format!("/claims/{claim_id}/consent/receipt")),
+            chrome: page.chrome(format!("/claims/{claim_id}/consent/receipt")),
             claim,
-            case: CaseView::new(&case, lang),
+            case: CaseView::new(&case, page.lang),
             signatures: signatures
                 .into_iter()
                 .map(|s| ReceiptLine { signed_at_jst: crate::web::format_jst(s.signed_at), signature: s })
@@ -153,14 +140,13 @@ struct AdminDocumentsPage {
 #[allow(clippy::too_many_arguments)]
 async fn render_admin(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<impl SignedIn>,
     slug: &str,
     values: serde_json::Value,
     errors: BTreeMap<String, String>,
     published: Option<String>,
 ) -> AppResult<Template> {
+    let (lang, user) = (page.lang, page.caller.user());
     user.require(Role::Admin)?;
     let case = crate::cases::service::by_slug(state.db.conn(), slug).await?;
     let current = service::current_documents(state.db.conn(), case.model.id).await?;
@@ -175,7 +161,7 @@ async fn render_admin(
     Ok(Template::render(
         "admin/documents",
         AdminDocumentsPage {
-            chrome: Chrome::new(lang, csrf, Some(user), format!("/admin/cases/{slug}/documents")),
+            chrome: page.chrome(format!("/admin/cases/{slug}/documents")),
             case: CaseView::new(&case, lang),
             slug: case.model.slug.clone(),
             history: service::history(state.db.conn(), case.model.id).await?,
@@ -192,18 +178,14 @@ async fn render_admin(
 pub async fn admin_documents(
     slug: &str,
     published: Option<String>,
-    lang: Lang,
-    csrf: Csrf,
-    user: CurrentUser,
+    page: Page<CurrentUser>,
     state: &State<AppState>,
 ) -> AppResult<Template> {
-    render_admin(state, lang, &csrf, &user, slug, serde_json::Value::Null, BTreeMap::new(), published).await
+    render_admin(state, &page, slug, serde_json::Value::Null, BTreeMap::new(), published).await
 }
 
 #[derive(rocket::FromForm, Serialize)]
 pub struct PublishForm {
-    #[serde(skip)]
-    csrf: String,
     kind: String,
     title: String,
     body: String,
@@ -213,33 +195,30 @@ pub struct PublishForm {
 #[rocket::post("/admin/cases/<slug>/documents", data = "<form>")]
 pub async fn publish(
     slug: &str,
-    admin: AdminUser,
-    form: FormBody<PublishForm>,
-    lang: Lang,
-    csrf: Csrf,
+    page: Page<AdminUser>,
+    form: PageForm<PublishForm>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    let user = admin.0;
-    csrf.verify(&form.csrf)?;
+    let user = page.caller.user();
     let input = DocumentInput {
         kind: form.kind.clone(),
         title: form.title.clone(),
         body: form.body.clone(),
         fee_terms: (form.kind == DocumentKind::FeeTerms.as_str()).then(|| form.fee_terms.clone()),
     };
-    match service::publish(state, &user, slug, &input).await {
+    match service::publish(state, user, slug, &input).await {
         Ok(doc) => Ok(PageResponse::redirect(format!(
             "/admin/cases/{slug}/documents?published={}-v{}",
             doc.kind.as_str(),
             doc.version
         ))),
         Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
-            let mut errors = e.field_messages(lang);
+            let mut errors = e.field_messages(page.lang);
             if errors.is_empty() {
-                errors.insert("body".into(), e.message(lang));
+                errors.insert("body".into(), e.message(page.lang));
             }
-            let page = render_admin(state, lang, &csrf, &user, slug, json!(&*form), errors, None).await?;
-            Ok(PageResponse::refused(Status::UnprocessableEntity, page))
+            let view = render_admin(state, &page, slug, json!(&*form), errors, None).await?;
+            Ok(PageResponse::refused(Status::UnprocessableEntity, view))
         }
         Err(e) => Err(e),
     }
@@ -273,8 +252,8 @@ struct JobRow {
 
 /// The administrators' start page: the cases and what can be configured.
 #[rocket::get("/admin")]
-pub async fn admin_home(lang: Lang, csrf: Csrf, user: CurrentUser, state: &State<AppState>) -> AppResult<Template> {
-    user.require(Role::Admin)?;
+pub async fn admin_home(page: Page<CurrentUser>, state: &State<AppState>) -> AppResult<Template> {
+    page.caller.require(Role::Admin)?;
     let cases = crate::cases::service::all_cases(state.db.conn()).await?;
     let mail = crate::mail::overview(state.db.conn(), state.clock.now(), state.mailer.is_some()).await?;
     let failures = mail
@@ -282,7 +261,7 @@ pub async fn admin_home(lang: Lang, csrf: Csrf, user: CurrentUser, state: &State
         .iter()
         .map(|f| FailureRow {
             at_jst: crate::web::format_jst(f.at),
-            what: lang.try_t(&format!("mail-kind-{}", f.kind.replace(['.', '_'], "-"))).unwrap_or_default(),
+            what: page.lang.try_t(&format!("mail-kind-{}", f.kind.replace(['.', '_'], "-"))).unwrap_or_default(),
             error: f.error.clone(),
             given_up: f.given_up,
         })
@@ -290,13 +269,13 @@ pub async fn admin_home(lang: Lang, csrf: Csrf, user: CurrentUser, state: &State
     let jobs = crate::jobs::summary(state.db.conn())
         .await?
         .into_iter()
-        .map(|counts| JobRow { what: lang.t(&format!("job-kind-{}", counts.kind)), counts })
+        .map(|counts| JobRow { what: page.lang.t(&format!("job-kind-{}", counts.kind)), counts })
         .collect();
     Ok(Template::render(
         "admin/index",
         AdminHome {
-            chrome: Chrome::new(lang, &csrf, Some(&user), "/admin"),
-            cases: cases.iter().map(|c| CaseView::new(c, lang)).collect(),
+            chrome: page.chrome("/admin"),
+            cases: cases.iter().map(|c| CaseView::new(c, page.lang)).collect(),
             mail,
             failures,
             jobs,

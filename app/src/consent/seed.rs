@@ -45,7 +45,13 @@ pub fn benesse_fee_terms() -> FeeTerms {
 }
 
 /// Publish version 1 of every document for a case that has none.
-pub async fn seed_documents(db: &impl ConnectionTrait, case_id: Uuid) -> Result<(), DbErr> {
+pub async fn seed_documents(db: &crate::db::Db, case_id: Uuid) -> Result<(), DbErr> {
+    let txn = db.begin_write().await?;
+    publish_first_versions(&txn, case_id).await?;
+    txn.commit().await
+}
+
+async fn publish_first_versions(db: &impl ConnectionTrait, case_id: Uuid) -> Result<(), DbErr> {
     let existing =
         consent_document::Entity::find().filter(consent_document::Column::CaseId.eq(case_id)).count(db).await?;
     if existing > 0 {

@@ -14,11 +14,11 @@ use uuid::Uuid;
 use super::domain::{signature_matches, Capacity, DocumentInput, DocumentKind, FeeTerms};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
+use crate::claims::domain::{ClaimStatus, Draft, Relation};
+use crate::claims::store::{data_key, identity_index, own_claim, own_claim_and_draft, status_of};
 use crate::crypto::{self, Keyring};
 use crate::domain::{ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
-use crate::intake::domain::{ClaimStatus, Draft, Relation};
-use crate::intake::service::{data_key, identity_index, own_claim, own_claim_and_draft, status_of};
 use crate::AppState;
 
 /// A published version of a document.
@@ -39,11 +39,11 @@ pub struct DocumentView {
 
 impl DocumentView {
     fn from_model(m: &consent_document::Model, with_body: bool) -> AppResult<Self> {
-        let kind = DocumentKind::parse(&m.kind).map_err(|_| AppError::Internal(format!("document kind {}", m.kind)))?;
+        let kind = DocumentKind::parse(&m.kind).map_err(|_| AppError::internal(format!("document kind {}", m.kind)))?;
         let fee_terms = match &m.fee_terms {
             Some(v) => Some(
                 serde_json::from_value(v.clone())
-                    .map_err(|e| AppError::Internal(format!("fee terms {}: {e}", m.id)))?,
+                    .map_err(|e| AppError::internal(format!("fee terms {}: {e}", m.id)))?,
             ),
             None => None,
         };
@@ -394,7 +394,7 @@ pub async fn sign(
     }
     // A signature already given is not read first: the unique index on
     // signatures refuses it again, and the answer lists only what was added.
-    let kind = DocumentKind::parse(&doc.kind).map_err(|_| AppError::Internal("document kind".into()))?;
+    let kind = DocumentKind::parse(&doc.kind).map_err(|_| AppError::internal("document kind"))?;
     let mut rows = Vec::new();
     let mut recorded = Vec::new();
     for (capacity, index, name) in subjects {
@@ -487,16 +487,16 @@ pub(crate) fn open_signatures(
     let key = data_key(keys, model)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let doc = docs.iter().find(|d| d.id == row.document_id).ok_or_else(|| AppError::Internal("document".into()))?;
+        let doc = docs.iter().find(|d| d.id == row.document_id).ok_or_else(|| AppError::internal("document"))?;
         let sealed: SignatureSealed = crypto::open_json(key.bytes(), &row.sealed, row.id.as_bytes())?;
         out.push(Signature {
             id: row.id,
             document_id: doc.id,
-            kind: DocumentKind::parse(&doc.kind).map_err(|_| AppError::Internal("document kind".into()))?,
+            kind: DocumentKind::parse(&doc.kind).map_err(|_| AppError::internal("document kind"))?,
             title: doc.title.clone(),
             version: doc.version,
             document_sha256: row.document_sha256,
-            capacity: Capacity::parse(&row.capacity).ok_or_else(|| AppError::Internal("capacity".into()))?,
+            capacity: Capacity::parse(&row.capacity).ok_or_else(|| AppError::internal("capacity"))?,
             signer_name: sealed.signer_name,
             subject_name: sealed.subject_name,
             signed_at: row.signed_at,

@@ -13,3 +13,8 @@ pub mod service;
 pub mod source;
 pub mod store;
 pub mod strip;
+
+/// This capability's routes, mounted by its own fairing.
+pub fn stage() -> rocket::fairing::AdHoc {
+    crate::web::mount("Evidence", pages::routes(), api::routes())
+}

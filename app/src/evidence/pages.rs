@@ -1,6 +1,6 @@
 //! The claimant's evidence pages: upload (works without JavaScript; with it,
 //! a progress bar), download through the authorised route, delete in a draft.
-use crate::body::FormBody;
+use crate::body::NoFields;
 use rocket::State;
 
 use rocket::data::{Data, Limits};
@@ -8,32 +8,28 @@ use rocket::http::ContentType;
 
 use super::api::{upload_streamed, Attachment, BodyLength, StreamedUpload};
 use super::service;
-use crate::auth::{ClaimantUser, Csrf, CurrentUser};
+use crate::auth::{ClaimantUser, CurrentUser};
 use crate::error::{AppError, AppResult};
-use crate::i18n::Lang;
 use crate::intake::pages::render_claim_step;
-use crate::web::PageResponse;
+use crate::web::{Page, PageForm, PageResponse};
 use crate::{parse_id, AppState};
 
 #[rocket::post("/claims/<id>/evidence", data = "<data>")]
-#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     id: &str,
     content_type: Option<&ContentType>,
     length: BodyLength,
     limits: &Limits,
     data: Data<'_>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    page: Page<ClaimantUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     let claim_id = parse_id(id)?;
     let streamed = async {
         let upload = StreamedUpload::open(content_type, &length, limits, data, "upload.file").await?;
         // The page's token comes before the file: nothing is stored without it.
-        csrf.verify(upload.field("csrf").unwrap_or_default())?;
-        upload_streamed(state, &user, claim_id, upload, "upload.kind", None).await
+        page.csrf.verify(upload.field(crate::body::TOKEN_FIELD).unwrap_or_default())?;
+        upload_streamed(state, &page.caller, claim_id, upload, "upload.kind", None).await
     };
     match streamed.await {
         Ok(_) => Ok(PageResponse::redirect(format!("/claims/{claim_id}/evidence"))),
@@ -45,12 +41,12 @@ pub async fn upload(
             | AppError::Malformed),
         ) => {
             let status = e.status();
-            let mut errors = e.field_messages(lang);
+            let mut errors = e.field_messages(page.lang);
             if errors.is_empty() {
-                errors.insert("file".into(), e.message(lang));
+                errors.insert("file".into(), e.message(page.lang));
             }
-            let page = render_claim_step(state, lang, &csrf, &user, claim_id, "evidence", errors).await?;
-            Ok(PageResponse::refused(status, page))
+            let view = render_claim_step(state, &page, claim_id, "evidence", errors).await?;
+            Ok(PageResponse::refused(status, view))
         }
         Err(AppError::WrongState(_)) => Ok(PageResponse::redirect(format!("/claims/{claim_id}"))),
         Err(e) => Err(e),
@@ -62,21 +58,14 @@ pub async fn download(_id: &str, evidence: &str, user: CurrentUser, state: &Stat
     Ok(Attachment(service::download(state, &user, parse_id(evidence)?).await?))
 }
 
-#[derive(rocket::FromForm)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
-#[rocket::post("/claims/<id>/evidence/<evidence>/delete", data = "<form>")]
+#[rocket::post("/claims/<id>/evidence/<evidence>/delete", data = "<_token>")]
 pub async fn delete(
     id: &str,
     evidence: &str,
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let claim_id = parse_id(id)?;
     match service::delete(state, &user, parse_id(evidence)?).await {
         Ok(()) | Err(AppError::WrongState(_)) => Ok(PageResponse::redirect(format!("/claims/{claim_id}/evidence"))),

@@ -14,21 +14,10 @@ use aws_sdk_s3::Client;
 use rocket::tokio::io::AsyncRead;
 
 use super::store::{EvidenceStore, ObjectInfo, ObjectWriter, StoreError};
+use crate::config::S3Settings;
 
 /// S3's minimum part size (all parts but the last).
 const PART: usize = 5 * 1024 * 1024;
-
-#[derive(Clone, Debug)]
-pub struct S3Settings {
-    pub endpoint: Option<String>,
-    pub bucket: String,
-    pub region: String,
-    pub path_style: bool,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    /// "AES256" or "aws:kms"; none when the bucket encrypts by default.
-    pub server_side_encryption: Option<String>,
-}
 
 pub struct S3Store {
     client: Client,

@@ -15,9 +15,9 @@ use super::store::{EvidenceStore, StoreError};
 use super::strip::{Filter, Stripped};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
+use crate::claims::domain::ClaimStatus;
 use crate::crypto::Keyring;
 use crate::error::{AppError, AppResult};
-use crate::intake::domain::ClaimStatus;
 use crate::AppState;
 
 #[derive(Clone, Debug, Serialize)]
@@ -47,7 +47,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound,
-            StoreError::BadKey => AppError::Internal("bad storage key".into()),
+            StoreError::BadKey => AppError::internal("bad storage key"),
             StoreError::Unavailable(why) => AppError::Unavailable(why),
         }
     }
@@ -72,7 +72,7 @@ async fn own_evidence(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
 }
 
 fn status_of(claim: &claim::Model) -> AppResult<ClaimStatus> {
-    ClaimStatus::parse(&claim.status).ok_or_else(|| AppError::Internal("unknown status".into()))
+    ClaimStatus::parse(&claim.status).ok_or_else(|| AppError::internal("unknown status"))
 }
 
 /// Read exactly `buf.len()` bytes unless the input ends first; returns the count.
@@ -100,7 +100,7 @@ fn read_error(e: std::io::Error) -> AppError {
     }
     match e.kind() {
         std::io::ErrorKind::InvalidData => AppError::Malformed,
-        _ => AppError::Internal(e.to_string()),
+        _ => AppError::caused_by("evidence upload", e),
     }
 }
 
@@ -261,7 +261,7 @@ pub async fn list(state: &AppState, user: &CurrentUser, claim_id: Uuid) -> AppRe
     if user.role == Role::Claimant {
         own_claim(state, user, claim_id).await?;
     } else {
-        crate::review::access::staff_claim(state, user, claim_id).await?;
+        crate::claims::access::staff_claim(state, user, claim_id).await?;
     }
     let rows = evidence::Entity::find()
         .filter(evidence::Column::ClaimId.eq(claim_id))
@@ -296,7 +296,7 @@ impl Download {
         let mut header = [0u8; ChunkOpener::HEADER];
         let n = fill(reader.as_mut(), &mut header).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
         if n != header.len() {
-            return Err(AppError::Internal("stored object is truncated".into()));
+            return Err(AppError::internal("stored object is truncated"));
         }
         let opener = ChunkOpener::new(key, &header)?;
         Ok(Self { file_name, content_type, size, reader, opener, chunks_left: chunk_count(size), remaining: size })
@@ -311,7 +311,7 @@ impl Download {
         let mut buf = vec![0u8; plain_len + TAG];
         let n = fill(self.reader.as_mut(), &mut buf).await.map_err(|e| AppError::Unavailable(e.to_string()))?;
         if n != buf.len() {
-            return Err(AppError::Internal("stored object is truncated".into()));
+            return Err(AppError::internal("stored object is truncated"));
         }
         self.chunks_left -= 1;
         self.remaining -= plain_len as u64;
@@ -336,13 +336,13 @@ async fn readable_evidence(
     if user.role == Role::Claimant {
         return own_evidence(state, user, id).await;
     }
-    crate::review::access::require_staff(user)?;
+    crate::claims::access::require_staff(user)?;
     let row = evidence::Entity::find_by_id(id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
-    let claim = crate::review::access::staff_claim(state, user, row.claim_id).await?;
-    crate::review::access::record_read(
+    let claim = crate::claims::access::staff_claim(state, user, row.claim_id).await?;
+    crate::claims::access::record_read(
         state,
         user,
-        crate::review::access::Read::EvidenceDownload,
+        crate::claims::access::Read::EvidenceDownload,
         &claim,
         ("evidence", row.id),
     )

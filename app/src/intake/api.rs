@@ -4,10 +4,11 @@ use rocket::serde::json::Json;
 use rocket::State;
 use serde::{Deserialize, Serialize};
 
-use super::domain::{ClaimStatus, DraftInput};
-use super::service::{self, ClaimDetail, ClaimSummary};
+use super::service::{self, ClaimDetail};
 use crate::auth::ClaimantUser;
 use crate::body::JsonBody;
+use crate::claims::domain::{ClaimStatus, DraftInput};
+use crate::claims::store::ClaimSummary;
 use crate::error::AppResult;
 use crate::{parse_id, AppState};
 
@@ -58,7 +59,7 @@ pub async fn correct_identity(
     user: ClaimantUser,
     state: &State<AppState>,
     id: &str,
-    body: JsonBody<super::domain::IdentityInput>,
+    body: JsonBody<crate::claims::domain::IdentityInput>,
 ) -> AppResult<Json<ClaimDetail>> {
     Ok(Json(service::correct_identity(state, &user, parse_id(id)?, &body).await?))
 }

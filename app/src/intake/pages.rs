@@ -2,9 +2,9 @@
 //! save-and-resume, review and submission, and the status page. Each step
 //! saves what is valid and re-renders with the typed values and field
 //! errors otherwise (Post/Redirect/Get on success).
+use crate::body::NoFields;
 use std::collections::BTreeMap;
 
-use crate::body::FormBody;
 use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::State;
@@ -12,16 +12,15 @@ use rocket_dyn_templates::Template;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::domain::{
+use super::service::{self, ClaimDetail};
+use crate::auth::{ClaimantUser, CurrentUser, MaybeUser};
+use crate::cases::service::{Case, CaseView};
+use crate::claims::domain::{
     AddressInput, Draft, Gender, HarmInput, HarmKind, LeakInput, PersonInput, Relation, MAX_HARMS, MAX_PERSONS,
 };
-use super::service::{self, ClaimDetail};
-use crate::auth::{ClaimantUser, Csrf, CurrentUser, MaybeUser};
-use crate::cases::service::{Case, CaseView};
 use crate::domain::{Email, ErrorCode, FieldErrors, Phone, PREFECTURES};
 use crate::error::{translate_fields, AppError, AppResult};
-use crate::i18n::Lang;
-use crate::web::{Chrome, PageResponse};
+use crate::web::{Chrome, Page, PageForm, PageResponse};
 use crate::{parse_id, AppState};
 
 /// The form's steps, in order.
@@ -102,28 +101,24 @@ fn saved_values(step: &str, draft: &Draft) -> Value {
 /// Render a step of one of the caller's claims from what is saved.
 pub async fn render_claim_step(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<ClaimantUser>,
     id: uuid::Uuid,
     step: &'static str,
     errors: BTreeMap<String, String>,
 ) -> AppResult<Template> {
-    render_claim_step_with(state, lang, csrf, user, id, step, None, errors).await
+    render_claim_step_with(state, page, id, step, None, errors).await
 }
 
 /// Render a step with what was typed (`values`) and field errors.
-#[allow(clippy::too_many_arguments)]
 pub async fn render_claim_step_with(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<ClaimantUser>,
     id: uuid::Uuid,
     step: &'static str,
     values: Option<Value>,
     errors: BTreeMap<String, String>,
 ) -> AppResult<Template> {
+    let user = &page.caller;
     let (claim, case) = service::get_own(state, user, id).await?;
     let evidence = step_evidence(state, user, step, id).await?;
     let consent = match step {
@@ -131,7 +126,7 @@ pub async fn render_claim_step_with(
         _ => None,
     };
     let data = StepData { claim, case: &case, step, values, errors, evidence, consent };
-    Ok(render_step(lang, csrf, user, data, state))
+    Ok(render_step(page, data, state))
 }
 
 async fn step_evidence(
@@ -158,7 +153,7 @@ struct StepData<'a> {
     consent: Option<crate::consent::pages::ConsentStep>,
 }
 
-fn render_step(lang: Lang, csrf: &Csrf, user: &CurrentUser, data: StepData<'_>, state: &AppState) -> Template {
+fn render_step(page: &Page<ClaimantUser>, data: StepData<'_>, state: &AppState) -> Template {
     let StepData { claim, case, step, values, errors, evidence, consent } = data;
     let index = STEPS.iter().position(|s| *s == step).unwrap_or(0);
     let values = values.unwrap_or_else(|| saved_values(step, &claim.draft));
@@ -166,8 +161,8 @@ fn render_step(lang: Lang, csrf: &Csrf, user: &CurrentUser, data: StepData<'_>, 
     Template::render(
         format!("claims/{step}"),
         ClaimPage {
-            chrome: Chrome::new(lang, csrf, Some(user), here),
-            case: CaseView::new(case, lang),
+            chrome: page.chrome(here),
+            case: CaseView::new(case, page.lang),
             steps: STEPS
                 .iter()
                 .enumerate()
@@ -187,12 +182,9 @@ fn render_step(lang: Lang, csrf: &Csrf, user: &CurrentUser, data: StepData<'_>, 
 }
 
 /// Render a step again after refused input, keeping what was typed.
-#[allow(clippy::too_many_arguments)]
 async fn refused(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<ClaimantUser>,
     id: uuid::Uuid,
     step: &'static str,
     typed: Value,
@@ -200,20 +192,41 @@ async fn refused(
 ) -> PageResult {
     match err {
         AppError::Invalid(errors) => {
-            let (claim, case) = service::get_own(state, user, id).await?;
+            let (claim, case) = service::get_own(state, &page.caller, id).await?;
             let data = StepData {
                 claim,
                 case: &case,
                 step,
                 values: Some(typed),
-                errors: translate_fields(&errors, lang),
+                errors: translate_fields(&errors, page.lang),
                 evidence: vec![],
                 consent: None,
             };
-            Ok(PageResponse::from((Status::UnprocessableEntity, render_step(lang, csrf, user, data, state))))
+            Ok(PageResponse::from((Status::UnprocessableEntity, render_step(page, data, state))))
         }
         AppError::WrongState(_) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
         other => Err(other),
+    }
+}
+
+/// Save one step: `edit` changes the draft (the service retries it when
+/// the claim changed underneath); then go to `then`, or show the step again
+/// with what was typed and why it was refused.
+async fn save_step<F>(
+    state: &AppState,
+    page: &Page<ClaimantUser>,
+    id: uuid::Uuid,
+    step: &'static str,
+    typed: Value,
+    then: String,
+    edit: F,
+) -> PageResult
+where
+    F: Fn(&mut Draft, &Case) -> Result<(), FieldErrors>,
+{
+    match service::update_draft(state, &page.caller, id, step, edit).await {
+        Ok(_) => Ok(PageResponse::redirect(then)),
+        Err(e) => refused(state, page, id, step, typed, e).await,
     }
 }
 
@@ -228,21 +241,21 @@ struct HomePage {
     #[serde(flatten)]
     chrome: Chrome,
     cases: Vec<CaseView>,
-    claims: Vec<service::ClaimSummary>,
+    claims: Vec<crate::claims::store::ClaimSummary>,
 }
 
 #[rocket::get("/")]
-pub async fn home(lang: Lang, csrf: Csrf, user: MaybeUser, state: &State<AppState>) -> AppResult<Template> {
+pub async fn home(page: Page<MaybeUser>, state: &State<AppState>) -> AppResult<Template> {
     let cases = crate::cases::service::open_cases(state.db.conn(), state.clock.today()).await?;
-    let claims = match &user.0 {
+    let claims = match &page.caller.0 {
         Some(u) if u.role == crate::auth::Role::Claimant => service::list_own(state, u).await?,
         _ => vec![],
     };
     Ok(Template::render(
         "home/index",
         HomePage {
-            chrome: Chrome::new(lang, &csrf, user.0.as_ref(), "/"),
-            cases: cases.iter().map(|c| CaseView::new(c, lang)).collect(),
+            chrome: page.chrome("/"),
+            cases: cases.iter().map(|c| CaseView::new(c, page.lang)).collect(),
             claims,
         },
     ))
@@ -250,18 +263,11 @@ pub async fn home(lang: Lang, csrf: Csrf, user: MaybeUser, state: &State<AppStat
 
 #[derive(rocket::FromForm)]
 pub struct StartForm {
-    csrf: String,
     case: String,
 }
 
 #[rocket::post("/claims", data = "<form>")]
-pub async fn start(
-    form: FormBody<StartForm>,
-    csrf: Csrf,
-    user: ClaimantUser,
-    state: &State<AppState>,
-) -> AppResult<Redirect> {
-    csrf.verify(&form.csrf)?;
+pub async fn start(form: PageForm<StartForm>, user: ClaimantUser, state: &State<AppState>) -> AppResult<Redirect> {
     match service::create_claim(state, &user, &form.case).await {
         Ok(claim) => Ok(Redirect::to(format!("/claims/{}/identity", claim.id))),
         // A double-click or a second visit resumes the existing claim.
@@ -295,21 +301,15 @@ struct MailRow {
 }
 
 #[rocket::get("/claims/<id>")]
-pub async fn status(
-    id: &str,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
-    state: &State<AppState>,
-) -> AppResult<Template> {
-    let (claim, case) = service::get_own(state, &user, parse_id(id)?).await?;
+pub async fn status(id: &str, page: Page<ClaimantUser>, state: &State<AppState>) -> AppResult<Template> {
+    let (claim, case) = service::get_own(state, &page.caller, parse_id(id)?).await?;
     let here = format!("/claims/{}", claim.summary.id);
-    let mail = crate::mail::about_claim(state.db.conn(), user.id, claim.summary.id)
+    let mail = crate::mail::about_claim(state.db.conn(), page.caller.id, claim.summary.id)
         .await?
         .into_iter()
         .map(|line| MailRow {
             at_jst: crate::web::format_jst(line.sent_at.unwrap_or(line.queued_at)),
-            what: lang.t(&format!("mail-kind-{}", line.kind.replace(['.', '_'], "-"))),
+            what: page.lang.t(&format!("mail-kind-{}", line.kind.replace(['.', '_'], "-"))),
             sent: line.sent_at.is_some(),
         })
         .collect();
@@ -317,8 +317,8 @@ pub async fn status(
         "claims/status",
         StatusPage {
             mail,
-            chrome: Chrome::new(lang, &csrf, Some(&user), here),
-            case: CaseView::new(&case, lang),
+            chrome: page.chrome(here),
+            case: CaseView::new(&case, page.lang),
             submitted_at_jst: claim.summary.submitted_at.map(crate::web::format_jst),
             claim,
             first_step: STEPS[0],
@@ -330,26 +330,22 @@ pub async fn status(
 pub async fn show_step(
     id: &str,
     step: &str,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    page: Page<ClaimantUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     let step = STEPS.iter().copied().find(|s| *s == step).ok_or(AppError::NotFound)?;
     let id = parse_id(id)?;
-    let (claim, _) = service::get_own(state, &user, id).await?;
+    let (claim, _) = service::get_own(state, &page.caller, id).await?;
     let open = claim.summary.status.is_editable()
         || (claim.summary.status.is_correctable() && OPEN_AFTER_SUBMISSION.contains(&step));
     if !open {
         return Ok(PageResponse::redirect(format!("/claims/{}", claim.summary.id)));
     }
-    Ok(PageResponse::page(render_claim_step(state, lang, &csrf, &user, id, step, BTreeMap::new()).await?))
+    Ok(PageResponse::page(render_claim_step(state, &page, id, step, BTreeMap::new()).await?))
 }
 
 #[derive(rocket::FromForm, Serialize)]
 pub struct IdentityForm {
-    #[serde(skip)]
-    csrf: String,
     family_name: String,
     given_name: String,
     family_name_kana: String,
@@ -361,13 +357,10 @@ pub struct IdentityForm {
 #[rocket::post("/claims/<id>/identity", data = "<form>")]
 pub async fn save_identity(
     id: &str,
-    form: FormBody<IdentityForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    form: PageForm<IdentityForm>,
+    page: Page<ClaimantUser>,
     state: &State<AppState>,
 ) -> PageResult {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     let input = PersonInput {
         relation: Relation::Myself.as_str().into(),
@@ -378,7 +371,7 @@ pub async fn save_identity(
         birth_date: form.birth_date.clone(),
         gender: form.gender.clone(),
     };
-    let result = service::update_draft(state, &user, id, "identity", |draft, _| {
+    save_step(state, &page, id, "identity", json!(&*form), next_after("identity", id), |draft, _| {
         let mut errors = FieldErrors::new();
         let person = input.parse("", state.clock.today(), &mut errors);
         let person = person.ok_or(errors)?;
@@ -388,17 +381,11 @@ pub async fn save_identity(
         }
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => Ok(PageResponse::redirect(next_after("identity", id))),
-        Err(e) => refused(state, lang, &csrf, &user, id, "identity", json!(&*form), e).await,
-    }
+    .await
 }
 
 #[derive(rocket::FromForm, Serialize)]
 pub struct ContactForm {
-    #[serde(skip)]
-    csrf: String,
     postal_code: String,
     prefecture: String,
     city: String,
@@ -411,13 +398,10 @@ pub struct ContactForm {
 #[rocket::post("/claims/<id>/contact", data = "<form>")]
 pub async fn save_contact(
     id: &str,
-    form: FormBody<ContactForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    form: PageForm<ContactForm>,
+    page: Page<ClaimantUser>,
     state: &State<AppState>,
 ) -> PageResult {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     let address = AddressInput {
         postal_code: form.postal_code.clone(),
@@ -426,7 +410,7 @@ pub async fn save_contact(
         line1: form.line1.clone(),
         line2: form.line2.clone(),
     };
-    let result = service::update_draft(state, &user, id, "contact", |draft, _| {
+    save_step(state, &page, id, "contact", json!(&*form), next_after("contact", id), |draft, _| {
         let mut errors = FieldErrors::new();
         let parsed = address.parse(&mut errors);
         let phone = errors.check("phone", Phone::parse(&form.phone));
@@ -439,17 +423,11 @@ pub async fn save_contact(
         draft.email = email;
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => Ok(PageResponse::redirect(next_after("contact", id))),
-        Err(e) => refused(state, lang, &csrf, &user, id, "contact", json!(&*form), e).await,
-    }
+    .await
 }
 
 #[derive(rocket::FromForm, Serialize)]
 pub struct PersonForm {
-    #[serde(skip)]
-    csrf: String,
     relation: String,
     family_name: String,
     given_name: String,
@@ -459,27 +437,30 @@ pub struct PersonForm {
     gender: String,
 }
 
+impl PersonForm {
+    fn input(&self) -> PersonInput {
+        PersonInput {
+            relation: self.relation.clone(),
+            family_name: self.family_name.clone(),
+            given_name: self.given_name.clone(),
+            family_name_kana: self.family_name_kana.clone(),
+            given_name_kana: self.given_name_kana.clone(),
+            birth_date: self.birth_date.clone(),
+            gender: self.gender.clone(),
+        }
+    }
+}
+
 #[rocket::post("/claims/<id>/household", data = "<form>")]
 pub async fn add_person(
     id: &str,
-    form: FormBody<PersonForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    form: PageForm<PersonForm>,
+    page: Page<ClaimantUser>,
     state: &State<AppState>,
 ) -> PageResult {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
-    let input = PersonInput {
-        relation: form.relation.clone(),
-        family_name: form.family_name.clone(),
-        given_name: form.given_name.clone(),
-        family_name_kana: form.family_name_kana.clone(),
-        given_name_kana: form.given_name_kana.clone(),
-        birth_date: form.birth_date.clone(),
-        gender: form.gender.clone(),
-    };
-    let result = service::update_draft(state, &user, id, "household", |draft, _| {
+    let input = form.input();
+    save_step(state, &page, id, "household", json!(&*form), format!("/claims/{id}/household"), |draft, _| {
         let mut errors = FieldErrors::new();
         if form.relation.trim() == Relation::Myself.as_str() {
             errors.add("relation", ErrorCode::Choice);
@@ -494,28 +475,17 @@ pub async fn add_person(
         draft.persons.extend(person);
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => Ok(PageResponse::redirect(format!("/claims/{id}/household"))),
-        Err(e) => refused(state, lang, &csrf, &user, id, "household", json!(&*form), e).await,
-    }
+    .await
 }
 
-#[derive(rocket::FromForm)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
-#[rocket::post("/claims/<id>/household/<index>/remove", data = "<form>")]
+#[rocket::post("/claims/<id>/household/<index>/remove", data = "<_token>")]
 pub async fn remove_person(
     id: &str,
     index: usize,
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     service::update_draft(state, &user, id, "household", |draft, _| {
         // The claimant (本人) is edited on the identity step, never removed here.
@@ -530,8 +500,6 @@ pub async fn remove_person(
 
 #[derive(rocket::FromForm, Serialize)]
 pub struct LeakForm {
-    #[serde(skip)]
-    csrf: String,
     leaked_items: Vec<String>,
     services: Vec<String>,
     apology_letter_received: Option<String>,
@@ -540,32 +508,38 @@ pub struct LeakForm {
     learned_of_leak_on: String,
 }
 
+impl LeakForm {
+    /// The answers, and the apology letter's yes/no as read (a choice
+    /// outside them is an error on its field).
+    fn input(&self) -> (LeakInput, Result<Option<bool>, ErrorCode>) {
+        let received = match self.apology_letter_received.as_deref() {
+            Some("yes") => Ok(Some(true)),
+            Some("no") => Ok(Some(false)),
+            None | Some("") => Ok(None),
+            Some(_) => Err(ErrorCode::Choice),
+        };
+        let input = LeakInput {
+            leaked_items: self.leaked_items.clone(),
+            services: self.services.clone(),
+            apology_letter_received: received.unwrap_or(None),
+            registration_code: Some(self.registration_code.clone()),
+            apology_option: self.apology_option.clone(),
+            learned_of_leak_on: Some(self.learned_of_leak_on.clone()),
+        };
+        (input, received)
+    }
+}
+
 #[rocket::post("/claims/<id>/leak", data = "<form>")]
 pub async fn save_leak(
     id: &str,
-    form: FormBody<LeakForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    form: PageForm<LeakForm>,
+    page: Page<ClaimantUser>,
     state: &State<AppState>,
 ) -> PageResult {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
-    let received = match form.apology_letter_received.as_deref() {
-        Some("yes") => Ok(Some(true)),
-        Some("no") => Ok(Some(false)),
-        None | Some("") => Ok(None),
-        Some(_) => Err(ErrorCode::Choice),
-    };
-    let input = LeakInput {
-        leaked_items: form.leaked_items.clone(),
-        services: form.services.clone(),
-        apology_letter_received: received.unwrap_or(None),
-        registration_code: Some(form.registration_code.clone()),
-        apology_option: form.apology_option.clone(),
-        learned_of_leak_on: Some(form.learned_of_leak_on.clone()),
-    };
-    let result = service::update_draft(state, &user, id, "leak", |draft, case| {
+    let (input, received) = form.input();
+    save_step(state, &page, id, "leak", json!(&*form), next_after("leak", id), |draft, case| {
         let mut errors = FieldErrors::new();
         errors.check("apology_letter_received", received);
         let answers = input.parse(&case.catalogue, state.clock.today(), &mut errors);
@@ -581,17 +555,11 @@ pub async fn save_leak(
         draft.learned_of_leak_on = answers.learned_of_leak_on;
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => Ok(PageResponse::redirect(next_after("leak", id))),
-        Err(e) => refused(state, lang, &csrf, &user, id, "leak", json!(&*form), e).await,
-    }
+    .await
 }
 
 #[derive(rocket::FromForm, Serialize)]
 pub struct HarmForm {
-    #[serde(skip)]
-    csrf: String,
     kind: String,
     date: String,
     sender: String,
@@ -601,13 +569,10 @@ pub struct HarmForm {
 #[rocket::post("/claims/<id>/harms", data = "<form>")]
 pub async fn add_harm(
     id: &str,
-    form: FormBody<HarmForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    form: PageForm<HarmForm>,
+    page: Page<ClaimantUser>,
     state: &State<AppState>,
 ) -> PageResult {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     let input = HarmInput {
         kind: form.kind.clone(),
@@ -615,7 +580,7 @@ pub async fn add_harm(
         sender: form.sender.clone(),
         note: form.note.clone(),
     };
-    let result = service::update_draft(state, &user, id, "harms", |draft, case| {
+    save_step(state, &page, id, "harms", json!(&*form), format!("/claims/{id}/harms"), |draft, case| {
         let mut errors = FieldErrors::new();
         if draft.harms.len() >= MAX_HARMS {
             errors.add("kind", ErrorCode::TooMany);
@@ -627,23 +592,17 @@ pub async fn add_harm(
         draft.harms.extend(harm);
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => Ok(PageResponse::redirect(format!("/claims/{id}/harms"))),
-        Err(e) => refused(state, lang, &csrf, &user, id, "harms", json!(&*form), e).await,
-    }
+    .await
 }
 
-#[rocket::post("/claims/<id>/harms/<index>/remove", data = "<form>")]
+#[rocket::post("/claims/<id>/harms/<index>/remove", data = "<_token>")]
 pub async fn remove_harm(
     id: &str,
     index: usize,
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     service::update_draft(state, &user, id, "harms", |draft, _| {
         if index < draft.harms.len() {
@@ -655,23 +614,22 @@ pub async fn remove_harm(
     Ok(Redirect::to(format!("/claims/{id}/harms")))
 }
 
-#[rocket::post("/claims/<id>/submit", data = "<form>")]
+#[rocket::post("/claims/<id>/submit", data = "<_token>")]
 pub async fn submit(
     id: &str,
-    form: FormBody<CsrfForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    _token: PageForm<NoFields>,
+    page: Page<ClaimantUser>,
     state: &State<AppState>,
 ) -> PageResult {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
-    match service::submit(state, &user, id).await {
+    match service::submit(state, &page.caller, id).await {
         Ok(_) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
         Err(AppError::Incomplete(missing)) => {
-            let errors =
-                missing.iter().map(|f| (f.clone(), lang.t(&crate::error::missing_message(f).message_key()))).collect();
-            let page = render_claim_step(state, lang, &csrf, &user, id, "review", errors).await?;
+            let errors = missing
+                .iter()
+                .map(|f| (f.clone(), page.lang.t(&crate::error::missing_message(f).message_key())))
+                .collect();
+            let page = render_claim_step(state, &page, id, "review", errors).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(AppError::WrongState(_)) => Ok(PageResponse::redirect(format!("/claims/{id}"))),
@@ -681,19 +639,16 @@ pub async fn submit(
 
 #[derive(rocket::FromForm)]
 pub struct WithdrawForm {
-    csrf: String,
     confirm: bool,
 }
 
 #[rocket::post("/claims/<id>/withdraw", data = "<form>")]
 pub async fn withdraw(
     id: &str,
-    form: FormBody<WithdrawForm>,
-    csrf: Csrf,
+    form: PageForm<WithdrawForm>,
     user: ClaimantUser,
     state: &State<AppState>,
 ) -> AppResult<Redirect> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     if form.confirm {
         match service::withdraw(state, &user, id).await {

@@ -32,6 +32,24 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::error::AppResult;
+use crate::AppState;
+
+/// A job's work, owned by a capability above this module.
+pub type Work = for<'a> fn(&'a AppState, &'a Claimed) -> rocket::futures::future::BoxFuture<'a, Result<(), JobError>>;
+/// What a given-up job's subject learns (`true`: its runner died).
+pub type GivenUp = for<'a> fn(&'a AppState, &'a Claimed, bool) -> rocket::futures::future::BoxFuture<'a, AppResult<()>>;
+
+/// The work of each kind of job that belongs to a capability above `jobs`
+/// (mail delivery sits beside it). The crate root fills it in, so the
+/// runners call up the capability order without importing it.
+#[derive(Clone, Copy)]
+pub struct Handlers {
+    pub export: Work,
+    pub export_given_up: GivenUp,
+    pub sweep: Work,
+    pub signals: Work,
+}
 
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +171,7 @@ impl From<DbErr> for JobError {
 
 impl From<crate::error::AppError> for JobError {
     fn from(e: crate::error::AppError) -> Self {
-        let permanent = !matches!(e, crate::error::AppError::Unavailable(_) | crate::error::AppError::Internal(_));
+        let permanent = !matches!(e, crate::error::AppError::Unavailable(_) | crate::error::AppError::Internal { .. });
         Self { message: e.message(crate::i18n::Lang::En), permanent }
     }
 }

@@ -67,16 +67,9 @@ pub async fn run_one(state: &AppState, mailer: Option<&Mailer>, claimed: Claimed
         match (kind, mailer) {
             (Some(Kind::Mail), Some(mailer)) => crate::mail::deliver::deliver(state, mailer, &claimed).await,
             (Some(Kind::Mail), None) => Err(JobError::transient("no SMTP server is configured")),
-            (Some(Kind::Export), _) => crate::rounds::export::run_job(state, &claimed).await,
-            (Some(Kind::Sweep), _) => {
-                crate::reminders::sweep(state).await?;
-                crate::review::desk::refresh_stale(state, None).await.map(|_| ()).map_err(JobError::from)
-            }
-            (Some(Kind::Signals), _) => {
-                let payload: serde_json::Value = serde_json::from_str(&claimed.job.payload).unwrap_or_default();
-                let case = payload["case"].as_str().and_then(|s| s.parse().ok());
-                crate::review::desk::refresh_stale(state, case).await.map(|_| ()).map_err(JobError::from)
-            }
+            (Some(Kind::Export), _) => (state.job_handlers.export)(state, &claimed).await,
+            (Some(Kind::Sweep), _) => (state.job_handlers.sweep)(state, &claimed).await,
+            (Some(Kind::Signals), _) => (state.job_handlers.signals)(state, &claimed).await,
             (None, _) => Err(JobError::permanent("unknown kind of job")),
         }
     };
@@ -126,7 +119,7 @@ pub async fn run_one(state: &AppState, mailer: Option<&Mailer>, claimed: Claimed
 /// A job given up: what it was working on learns so.
 async fn after_failure(state: &AppState, claimed: &Claimed, interrupted: bool) {
     if Kind::parse(&claimed.job.kind) == Some(Kind::Export) {
-        if let Err(e) = crate::rounds::export::job_failed(state, claimed, interrupted).await {
+        if let Err(e) = (state.job_handlers.export_given_up)(state, claimed, interrupted).await {
             tracing::warn!(job = %claimed.job.id, error = %e, "could not mark the export failed");
         }
     }

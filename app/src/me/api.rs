@@ -66,10 +66,10 @@ impl<'r> Responder<'r, 'static> for ZipDownload {
 
 /// Build the claimant's ZIP (export.json + files) on disk, never whole in memory.
 pub async fn zip_download(state: &AppState, user: &CurrentUser) -> AppResult<ZipDownload> {
-    let io = |e: std::io::Error| AppError::Internal(format!("export file: {e}"));
+    let io = |e: std::io::Error| AppError::caused_by("export file", e);
     let file = rocket::tokio::task::spawn_blocking(tempfile::tempfile)
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::caused_by("export file task", e))?
         .map_err(io)?;
     let file = service::export_zip(state, user, file).await?;
     let mut file = rocket::tokio::fs::File::from_std(file);

@@ -4,3 +4,8 @@
 pub mod api;
 pub mod pages;
 pub mod service;
+
+/// This capability's routes, mounted by its own fairing.
+pub fn stage() -> rocket::fairing::AdHoc {
+    crate::web::mount("My data", pages::routes(), api::routes())
+}

@@ -1,7 +1,6 @@
 //! "My data": who accessed it, download everything, erase.
 use std::collections::BTreeMap;
 
-use crate::body::FormBody;
 use rocket::http::{Cookie, CookieJar, Status};
 use rocket::State;
 use rocket_dyn_templates::Template;
@@ -9,10 +8,10 @@ use serde::Serialize;
 
 use super::api::{zip_download, ZipDownload};
 use super::service::{self, AccessEntry};
-use crate::auth::{cookie_name, ClaimantUser, Csrf, CurrentUser, SESSION_COOKIE};
+use crate::auth::{cookie_name, ClaimantUser, CurrentUser, SESSION_COOKIE};
 use crate::error::{AppError, AppResult};
-use crate::i18n::Lang;
-use crate::web::{Chrome, PageResponse};
+use crate::web::SignedIn;
+use crate::web::{Chrome, Page, PageForm, PageResponse};
 use crate::AppState;
 
 #[derive(Serialize)]
@@ -39,12 +38,11 @@ struct MyDataPage {
 
 async fn render(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<impl SignedIn>,
     errors: BTreeMap<String, String>,
     notice: Option<&'static str>,
 ) -> AppResult<Template> {
+    let (lang, user) = (page.lang, page.caller.user());
     let preferences = service::preferences(state, user).await?;
     let access_log = service::access_log(state, user)
         .await?
@@ -59,7 +57,7 @@ async fn render(
     Ok(Template::render(
         "me/index",
         MyDataPage {
-            chrome: Chrome::new(lang, csrf, Some(user), "/me"),
+            chrome: page.chrome("/me"),
             access_log,
             preferences,
             notice,
@@ -70,38 +68,28 @@ async fn render(
 }
 
 #[rocket::get("/me?<sent>")]
-pub async fn my_data(
-    sent: Option<&str>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
-    state: &State<AppState>,
-) -> AppResult<Template> {
+pub async fn my_data(sent: Option<&str>, page: Page<ClaimantUser>, state: &State<AppState>) -> AppResult<Template> {
     let notice = (sent == Some("confirmation")).then_some("confirmation_sent");
-    render(state, lang, &csrf, &user, BTreeMap::new(), notice).await
+    render(state, &page, BTreeMap::new(), notice).await
 }
 
 #[derive(rocket::FromForm)]
 pub struct PreferencesForm {
-    csrf: String,
     language: String,
     reminders: bool,
 }
 
 #[rocket::post("/me/preferences", data = "<form>")]
 pub async fn preferences(
-    form: FormBody<PreferencesForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: CurrentUser,
+    form: PageForm<PreferencesForm>,
+    page: Page<CurrentUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let wanted = service::Preferences { language: form.language.clone(), reminders: form.reminders };
-    match service::set_preferences(state, &user, &wanted).await {
-        Ok(_) => Ok(PageResponse::page(render(state, lang, &csrf, &user, BTreeMap::new(), Some("saved")).await?)),
+    match service::set_preferences(state, &page.caller, &wanted).await {
+        Ok(_) => Ok(PageResponse::page(render(state, &page, BTreeMap::new(), Some("saved")).await?)),
         Err(e @ AppError::Invalid(_)) => {
-            let page = render(state, lang, &csrf, &user, e.field_messages(lang), None).await?;
+            let page = render(state, &page, e.field_messages(page.lang), None).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),
@@ -115,7 +103,6 @@ pub async fn export_zip(user: ClaimantUser, state: &State<AppState>) -> AppResul
 
 #[derive(rocket::FromForm)]
 pub struct EraseForm {
-    csrf: String,
     password: String,
     confirm: bool,
 }
@@ -128,28 +115,26 @@ struct ErasedPage {
 
 #[rocket::post("/me/erase", data = "<form>")]
 pub async fn erase(
-    form: FormBody<EraseForm>,
-    lang: Lang,
-    csrf: Csrf,
-    user: ClaimantUser,
+    form: PageForm<EraseForm>,
+    page: Page<ClaimantUser>,
     cookies: &CookieJar<'_>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     if !form.confirm {
         let mut errors = BTreeMap::new();
-        errors.insert("confirm".to_string(), lang.t(&crate::domain::ErrorCode::ConsentRequired.message_key()));
-        let page = render(state, lang, &csrf, &user, errors, None).await?;
+        errors.insert("confirm".to_string(), page.lang.t(&crate::domain::ErrorCode::ConsentRequired.message_key()));
+        let page = render(state, &page, errors, None).await?;
         return Ok(PageResponse::refused(Status::UnprocessableEntity, page));
     }
-    match service::erase(state, &user, &form.password).await {
+    match service::erase(state, &page.caller, &form.password).await {
         Ok(_) => {
             cookies.remove(Cookie::build(cookie_name(SESSION_COOKIE, state.settings.cookie_secure)).path("/"));
-            let page = Template::render("me/erased", ErasedPage { chrome: Chrome::new(lang, &csrf, None, "/") });
+            let page =
+                Template::render("me/erased", ErasedPage { chrome: Chrome::new(page.lang, &page.csrf, None, "/") });
             Ok(PageResponse::page(page))
         }
         Err(e @ AppError::Invalid(_)) => {
-            let page = render(state, lang, &csrf, &user, e.field_messages(lang), None).await?;
+            let page = render(state, &page, e.field_messages(page.lang), None).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),

@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
+use crate::claims::domain::ClaimStatus;
 use crate::consent::service::Signature;
 use crate::domain::{ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::evidence::service::EvidenceView;
-use crate::intake::domain::ClaimStatus;
 use crate::intake::service::ClaimDetail;
 use crate::AppState;
 
@@ -196,7 +196,7 @@ pub async fn export(state: &AppState, user: &CurrentUser) -> AppResult<Export> {
 }
 
 fn zip_error(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(format!("export archive: {e}"))
+    AppError::internal(format!("export archive: {e}"))
 }
 
 /// One step of writing the archive.

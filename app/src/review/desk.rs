@@ -10,21 +10,24 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, 
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::access::{self, Read};
 use super::domain::{
     can_decide, code_and_identity_match, decode_signals, encode_signals, is_overdue, parse_decision, signals, Decision,
-    DecisionInput, DecisionKind, SignalKind,
+    DecisionInput, SignalKind,
 };
 use super::service::{facts, Signal};
 use crate::audit::{self, Actor, Event};
 use crate::auth::{CurrentUser, Role};
+use crate::claims::access::{self, Read};
+use crate::claims::domain::ClaimStatus;
+use crate::claims::domain::DecisionKind;
+use crate::claims::notices::{decisions_of, open_text, DecisionView};
+use crate::claims::store::{data_key, status_of};
 use crate::crypto;
 use crate::domain::{parse_free_text, ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::evidence::service::EvidenceView;
 use crate::i18n::Lang;
-use crate::intake::domain::ClaimStatus;
-use crate::intake::service::{data_key, status_of, ClaimDetail};
+use crate::intake::service::ClaimDetail;
 use crate::AppState;
 
 pub const PAGE_SIZE: u64 = 50;
@@ -173,6 +176,19 @@ pub async fn refresh_stale(state: &AppState, case_id: Option<Uuid>) -> AppResult
     }
 }
 
+/// The job a roster import queues: recompute the stale signals of its case.
+pub fn signals_job<'a>(
+    state: &'a AppState,
+    claimed: &'a crate::jobs::Claimed,
+) -> rocket::futures::future::BoxFuture<'a, Result<(), crate::jobs::JobError>> {
+    Box::pin(async move {
+        let payload: serde_json::Value = serde_json::from_str(&claimed.job.payload).unwrap_or_default();
+        let case = payload["case"].as_str().and_then(|s| s.parse().ok());
+        refresh_stale(state, case).await?;
+        Ok(())
+    })
+}
+
 /// Forget the stored signals of a case's claims (a roster import changes them).
 pub async fn invalidate_signals(state: &AppState, case_id: Uuid) -> AppResult<u64> {
     let r = claim::Entity::update_many()
@@ -275,18 +291,6 @@ pub async fn queue(state: &AppState, user: &CurrentUser, filter: &QueueFilter, l
     Ok(QueuePage { items, page: filter.page, per_page: PAGE_SIZE, total })
 }
 
-/// A decision as shown to staff and (for notices) to the claimant.
-#[derive(Clone, Debug, Serialize)]
-pub struct DecisionView {
-    pub id: Uuid,
-    pub decision: DecisionKind,
-    pub decided_by: Option<Uuid>,
-    pub reason: Option<String>,
-    pub cure_deadline: Option<NaiveDate>,
-    pub created_at: DateTime<Utc>,
-    pub answered_at: Option<DateTime<Utc>>,
-}
-
 #[derive(Clone, Debug, Serialize)]
 pub struct NoteView {
     pub id: Uuid,
@@ -316,46 +320,6 @@ pub struct ReviewDetail {
     pub overdue: bool,
     /// Who the claim may be assigned to.
     pub members: Vec<MemberView>,
-}
-
-fn open_text(state: &AppState, model: &claim::Model, sealed: &[u8], aad: &Uuid) -> AppResult<String> {
-    let key = data_key(&state.keys, model)?;
-    Ok(crypto::open_json(key.bytes(), sealed, aad.as_bytes())?)
-}
-
-pub(crate) async fn decisions_of(state: &AppState, model: &claim::Model) -> AppResult<Vec<DecisionView>> {
-    let rows = review_decision::Entity::find()
-        .filter(review_decision::Column::ClaimId.eq(model.id))
-        .order_by_desc(review_decision::Column::CreatedAt)
-        .all(state.db.conn())
-        .await?;
-    rows.into_iter()
-        .map(|r| {
-            let reason = match &r.reason_sealed {
-                Some(sealed) => Some(open_text(state, model, sealed, &r.id)?),
-                None => None,
-            };
-            Ok(DecisionView {
-                id: r.id,
-                decision: DecisionKind::parse(&r.decision)
-                    .ok_or_else(|| AppError::Internal(format!("unknown decision {}", r.decision)))?,
-                decided_by: r.decided_by,
-                reason,
-                cure_deadline: r.cure_deadline,
-                created_at: r.created_at,
-                answered_at: r.answered_at,
-            })
-        })
-        .collect()
-}
-
-/// What the claimant is told: the open deficiency notice, or why the claim was rejected.
-pub async fn claimant_notice(state: &AppState, model: &claim::Model) -> AppResult<Option<DecisionView>> {
-    let status = status_of(model)?;
-    if !matches!(status, ClaimStatus::NeedsInfo | ClaimStatus::Rejected) {
-        return Ok(None);
-    }
-    Ok(decisions_of(state, model).await?.into_iter().next())
 }
 
 async fn members_of(state: &AppState, case_id: Uuid) -> AppResult<Vec<MemberView>> {
@@ -394,7 +358,7 @@ pub async fn detail(state: &AppState, user: &CurrentUser, id: Uuid, lang: Lang) 
             Ok(NoteView {
                 id: n.id,
                 author_id: n.author_id,
-                body: open_text(state, &model, &n.body_sealed, &n.id)?,
+                body: open_text(&state.keys, &model, &n.body_sealed, &n.id)?,
                 created_at: n.created_at,
             })
         })
@@ -650,6 +614,14 @@ pub async fn bulk_verify(state: &AppState, user: &CurrentUser, case_slug: &str) 
     Ok(report)
 }
 
+/// [`auto_verify_if_allowed`] as the claims' `submitted` event calls it.
+pub fn on_submitted<'a>(
+    state: &'a AppState,
+    model: &'a claim::Model,
+) -> rocket::futures::future::BoxFuture<'a, AppResult<bool>> {
+    Box::pin(auto_verify_if_allowed(state, model))
+}
+
 /// The case's policy at submission: verify without a person only when it
 /// allows it and the code and identity both match. Never rejects.
 pub async fn auto_verify_if_allowed(state: &AppState, model: &claim::Model) -> AppResult<bool> {
@@ -672,16 +644,4 @@ pub async fn auto_verify_if_allowed(state: &AppState, model: &claim::Model) -> A
         Err(AppError::Conflict(_)) => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// When the claimant resubmits after a deficiency notice: the notice is answered.
-pub async fn mark_notices_answered(txn: &crate::db::WriteTx, claim_id: Uuid, now: DateTime<Utc>) -> AppResult<()> {
-    review_decision::Entity::update_many()
-        .col_expr(review_decision::Column::AnsweredAt, Expr::value(now))
-        .filter(review_decision::Column::ClaimId.eq(claim_id))
-        .filter(review_decision::Column::Decision.eq(DecisionKind::RequestInfo.as_str()))
-        .filter(review_decision::Column::AnsweredAt.is_null())
-        .exec(txn)
-        .await?;
-    Ok(())
 }

@@ -3,8 +3,8 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::claims::domain::{ClaimStatus, DecisionKind};
 use crate::domain::{parse_code, parse_free_text, ErrorCode, FieldErrors};
-use crate::intake::domain::ClaimStatus;
 
 /// What was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -120,43 +120,6 @@ pub fn signals(f: &Facts) -> Vec<SignalKind> {
 /// which a case's policy may verify a claim without a person.
 pub fn code_and_identity_match(kinds: &[SignalKind]) -> bool {
     kinds.contains(&SignalKind::RegistrationCodeMatch) && kinds.contains(&SignalKind::IdentityMatch)
-}
-
-/// What a lawyer decides about a claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecisionKind {
-    Verify,
-    Reject,
-    /// A deficiency notice: the claimant must add or correct something by the cure deadline.
-    RequestInfo,
-    /// The case's policy verified the claim (code and identity both matched).
-    AutoVerify,
-}
-
-impl DecisionKind {
-    pub const CHOSEN_BY_LAWYERS: [DecisionKind; 3] =
-        [DecisionKind::Verify, DecisionKind::Reject, DecisionKind::RequestInfo];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DecisionKind::Verify => "verify",
-            DecisionKind::Reject => "reject",
-            DecisionKind::RequestInfo => "request_info",
-            DecisionKind::AutoVerify => "auto_verify",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Verify, Self::Reject, Self::RequestInfo, Self::AutoVerify].into_iter().find(|d| d.as_str() == s)
-    }
-    /// The claim's status after this decision.
-    pub fn outcome(self) -> ClaimStatus {
-        match self {
-            DecisionKind::Verify | DecisionKind::AutoVerify => ClaimStatus::Verified,
-            DecisionKind::Reject => ClaimStatus::Rejected,
-            DecisionKind::RequestInfo => ClaimStatus::NeedsInfo,
-        }
-    }
 }
 
 /// A decision as a lawyer typed it.

@@ -1,9 +1,8 @@
-//! The review desk in HTML: the second-factor page for staff, the queue,
-//! a claim's file with decision, note and assignment forms, bulk
+//! The review desk in HTML: the queue, a claim's file with decision, note and assignment forms, bulk
 //! verification, and the administrators' members and alerts pages.
+use crate::body::NoFields;
 use std::collections::BTreeMap;
 
-use crate::body::FormBody;
 use rocket::http::Status;
 use rocket::State;
 use rocket_dyn_templates::Template;
@@ -11,119 +10,16 @@ use serde::Serialize;
 
 use super::admin::{self, AlertView};
 use super::desk::{self, MemberView, QueueFilter, QueuePage, ReviewDetail};
-use super::domain::{DecisionInput, DecisionKind, SignalKind};
-use crate::auth::{AdminUser, Csrf, CurrentUser, StaffSigningIn, StaffUser};
+use super::domain::{DecisionInput, SignalKind};
+use crate::auth::{AdminUser, CurrentUser, StaffUser};
 use crate::cases::List;
+use crate::claims::domain::ClaimStatus;
+use crate::claims::domain::DecisionKind;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
-use crate::intake::domain::ClaimStatus;
-use crate::web::{local_path, Chrome, PageResponse};
+use crate::web::SignedIn;
+use crate::web::{local_path, Chrome, Page, PageForm, PageResponse};
 use crate::{parse_id, AppState};
-
-pub const SECOND_FACTOR_PAGE: &str = "/staff/second-factor";
-
-#[derive(Serialize)]
-struct SecondFactorPage {
-    #[serde(flatten)]
-    chrome: Chrome,
-    enrolled: bool,
-    verified: bool,
-    /// Shown once, right after enrolment starts.
-    setup: Option<crate::auth::totp::TotpSetup>,
-    qr_svg: Option<String>,
-    errors: BTreeMap<String, String>,
-}
-
-async fn render_second_factor(
-    state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
-    setup: Option<crate::auth::totp::TotpSetup>,
-    errors: BTreeMap<String, String>,
-) -> AppResult<Template> {
-    let status = crate::auth::totp::status(state, user).await?;
-    let qr_svg = setup.as_ref().and_then(|s| qr_svg(&s.otpauth_url));
-    Ok(Template::render(
-        "staff/second_factor",
-        SecondFactorPage {
-            chrome: Chrome::new(lang, csrf, Some(user), SECOND_FACTOR_PAGE),
-            enrolled: status.enrolled,
-            verified: status.verified,
-            setup,
-            qr_svg,
-            errors,
-        },
-    ))
-}
-
-/// The enrolment URI as an SVG QR code for a phone's authenticator app.
-fn qr_svg(uri: &str) -> Option<String> {
-    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
-    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build();
-    // Inline in the page: drop the XML prologue, name the picture for screen readers.
-    let start = svg.find("<svg")?;
-    Some(svg[start..].replacen("<svg", "<svg role=\"img\" aria-labelledby=\"qr-label\"", 1))
-}
-
-#[rocket::get("/staff/second-factor")]
-pub async fn second_factor(
-    lang: Lang,
-    csrf: Csrf,
-    staff: StaffSigningIn,
-    state: &State<AppState>,
-) -> AppResult<Template> {
-    render_second_factor(state, lang, &csrf, &staff.0, None, BTreeMap::new()).await
-}
-
-#[derive(rocket::FromForm)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
-#[rocket::post("/staff/second-factor/setup", data = "<form>")]
-pub async fn second_factor_setup(
-    form: FormBody<CsrfForm>,
-    lang: Lang,
-    csrf: Csrf,
-    staff: StaffSigningIn,
-    state: &State<AppState>,
-) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
-    match crate::auth::totp::setup(state, &staff.0).await {
-        Ok(setup) => Ok(PageResponse::page(
-            render_second_factor(state, lang, &csrf, &staff.0, Some(setup), BTreeMap::new()).await?,
-        )),
-        Err(AppError::Conflict(_)) => Ok(PageResponse::redirect(SECOND_FACTOR_PAGE)),
-        Err(e) => Err(e),
-    }
-}
-
-#[derive(rocket::FromForm)]
-pub struct CodeForm {
-    csrf: String,
-    code: String,
-}
-
-#[rocket::post("/staff/second-factor", data = "<form>")]
-pub async fn second_factor_verify(
-    form: FormBody<CodeForm>,
-    lang: Lang,
-    csrf: Csrf,
-    staff: StaffSigningIn,
-    state: &State<AppState>,
-) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
-    match crate::auth::totp::verify(state, &staff.0, &form.code).await {
-        Ok(()) => Ok(PageResponse::redirect("/review")),
-        Err(e @ AppError::Invalid(_)) => {
-            let page = render_second_factor(state, lang, &csrf, &staff.0, None, e.field_messages(lang)).await?;
-            Ok(PageResponse::refused(Status::UnprocessableEntity, page))
-        }
-        Err(AppError::WrongState(_)) => Ok(PageResponse::redirect(SECOND_FACTOR_PAGE)),
-        Err(e) => Err(e),
-    }
-}
 
 #[derive(Serialize)]
 struct CaseOption {
@@ -159,7 +55,7 @@ struct QueueView {
 }
 
 async fn cases_for(state: &AppState, user: &CurrentUser, lang: Lang) -> AppResult<Vec<CaseOption>> {
-    let scope = super::access::case_scope(state, user).await?;
+    let scope = crate::claims::access::case_scope(state, user).await?;
     Ok(crate::cases::service::all_cases(state.db.conn())
         .await?
         .into_iter()
@@ -168,115 +64,106 @@ async fn cases_for(state: &AppState, user: &CurrentUser, lang: Lang) -> AppResul
         .collect())
 }
 
-fn url_escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-#[allow(clippy::too_many_arguments)]
-#[rocket::get("/review?<status>&<case>&<signal>&<assignee>&<overdue>&<page>&<verified>&<left>")]
-pub async fn queue(
-    lang: Lang,
-    csrf: Csrf,
-    staff: StaffUser,
-    state: &State<AppState>,
-    status: Option<&str>,
-    case: Option<&str>,
-    signal: Option<&str>,
-    assignee: Option<&str>,
-    overdue: Option<&str>,
+/// The queue's query string: the filter, the page, and what a bulk
+/// verification just did.
+#[derive(rocket::FromForm, Default)]
+pub struct QueueQuery<'r> {
+    status: Option<&'r str>,
+    case: Option<&'r str>,
+    signal: Option<&'r str>,
+    assignee: Option<&'r str>,
+    overdue: Option<&'r str>,
     page: Option<u64>,
     verified: Option<u64>,
     left: Option<u64>,
-) -> AppResult<PageResponse> {
-    let user = &staff.0;
-    super::access::require_staff(user)?;
-    let (filter, errors) = match QueueFilter::parse(status, case, signal, assignee, overdue, page) {
-        Ok(f) => (f, BTreeMap::new()),
-        Err(e) => (QueueFilter::default(), crate::error::translate_fields(&e, lang)),
-    };
-    let filter = QueueFilter { page: filter.page.max(1), ..filter };
-    let queue = desk::queue(state, user, &filter, lang).await?;
+}
+
+/// A value as a query string carries it (Rocket's URI encoding).
+fn query_value(v: &str) -> String {
+    use rocket::http::uri::fmt::{Query, UriDisplay};
+    (&v as &dyn UriDisplay<Query>).to_string()
+}
+
+/// The filter as the form shows it, and as a query string (without the
+/// page) for the pagination links.
+fn shown_filter(filter: &QueueFilter, assignee: Option<&str>) -> (FilterView, String) {
     let mut shown = BTreeMap::new();
-    if let Some(s) = filter.status {
-        shown.insert("status", s.as_str().to_string());
-    }
-    if let Some(c) = &filter.case {
-        shown.insert("case", c.clone());
-    }
-    if let Some(s) = filter.signal {
-        shown.insert("signal", s.as_str().to_string());
-    }
-    if let Some(a) = assignee.filter(|_| filter.assignee.is_some()) {
-        shown.insert("assignee", a.trim().to_string());
-    }
-    if filter.overdue {
-        shown.insert("overdue", "true".into());
-    }
-    let query = shown.iter().map(|(k, v)| format!("{k}={}", url_escape(v))).collect::<Vec<_>>().join("&");
-    let text = |k: &str| shown.get(k).cloned().unwrap_or_default();
-    let filter_view = FilterView {
+    shown.insert("status", filter.status.map(|s| s.as_str().to_string()));
+    shown.insert("case", filter.case.clone());
+    shown.insert("signal", filter.signal.map(|s| s.as_str().to_string()));
+    shown.insert("assignee", assignee.filter(|_| filter.assignee.is_some()).map(|a| a.trim().to_string()));
+    shown.insert("overdue", filter.overdue.then(|| "true".to_string()));
+    let query = shown
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", query_value(v))))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut text = |k: &str| shown.remove(k).flatten().unwrap_or_default();
+    let view = FilterView {
         status: text("status"),
         case: text("case"),
         signal: text("signal"),
         assignee: text("assignee"),
         overdue: filter.overdue,
     };
-    let pages = queue.total.div_ceil(queue.per_page).max(1);
+    (view, query)
+}
+
+const QUEUE_STATUSES: [ClaimStatus; 5] = [
+    ClaimStatus::Submitted,
+    ClaimStatus::NeedsInfo,
+    ClaimStatus::Verified,
+    ClaimStatus::Rejected,
+    ClaimStatus::Withdrawn,
+];
+
+#[rocket::get("/review?<q..>")]
+pub async fn queue(page: Page<StaffUser>, state: &State<AppState>, q: QueueQuery<'_>) -> AppResult<PageResponse> {
+    let user = &page.caller;
+    crate::claims::access::require_staff(user)?;
+    let (filter, errors) = match QueueFilter::parse(q.status, q.case, q.signal, q.assignee, q.overdue, q.page) {
+        Ok(f) => (f, BTreeMap::new()),
+        Err(e) => (QueueFilter::default(), crate::error::translate_fields(&e, page.lang)),
+    };
+    let filter = QueueFilter { page: filter.page.max(1), ..filter };
+    let queue = desk::queue(state, user, &filter, page.lang).await?;
+    let (filter_view, query) = shown_filter(&filter, q.assignee);
     let view = QueueView {
-        chrome: Chrome::new(lang, &csrf, Some(user), "/review"),
-        cases: cases_for(state, user, lang).await?,
-        statuses: [
-            ClaimStatus::Submitted,
-            ClaimStatus::NeedsInfo,
-            ClaimStatus::Verified,
-            ClaimStatus::Rejected,
-            ClaimStatus::Withdrawn,
-        ]
-        .iter()
-        .map(|s| s.as_str())
-        .collect(),
+        chrome: page.chrome("/review"),
+        cases: cases_for(state, user, page.lang).await?,
+        statuses: QUEUE_STATUSES.iter().map(|s| s.as_str()).collect(),
         signals: SignalKind::ALL.iter().map(|s| s.as_str()).collect(),
         filter: filter_view,
-        pages,
+        pages: queue.total.div_ceil(queue.per_page).max(1),
         query,
         queue,
-        verified,
-        left,
+        verified: q.verified,
+        left: q.left,
         errors: errors.clone(),
     };
-    let page = Template::render("review/queue", view);
+    let rendered = Template::render("review/queue", view);
     Ok(if errors.is_empty() {
-        PageResponse::page(page)
+        PageResponse::page(rendered)
     } else {
-        PageResponse::refused(Status::UnprocessableEntity, page)
+        PageResponse::refused(Status::UnprocessableEntity, rendered)
     })
 }
 
 #[derive(rocket::FromForm)]
 pub struct BulkForm {
-    csrf: String,
     case: String,
 }
 
 #[rocket::post("/review/bulk-verify", data = "<form>")]
 pub async fn bulk_verify(
-    form: FormBody<BulkForm>,
-    csrf: Csrf,
+    form: PageForm<BulkForm>,
     staff: StaffUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let report = desk::bulk_verify(state, &staff.0, &form.case).await?;
     Ok(PageResponse::redirect(format!(
         "/review?case={}&verified={}&left={}",
-        url_escape(&form.case),
+        query_value(&form.case),
         report.verified.len(),
         report.left_for_review
     )))
@@ -309,20 +196,19 @@ struct Refused {
 
 async fn render_claim(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<impl SignedIn>,
     id: uuid::Uuid,
     refused: Refused,
     done: Option<String>,
 ) -> AppResult<Template> {
+    let (lang, user) = (page.lang, page.caller.user());
     let Refused { values, errors } = refused;
     let review = desk::detail(state, user, id, lang).await?;
     let case = state.cases.by_slug(state.db.conn(), &review.claim.summary.case).await?;
     Ok(Template::render(
         "review/claim",
         ClaimPage {
-            chrome: Chrome::new(lang, csrf, Some(user), format!("/review/claims/{id}")),
+            chrome: page.chrome(format!("/review/claims/{id}")),
             case_title: case.catalogue.title.get(lang).to_string(),
             leaked_item_labels: review
                 .claim
@@ -355,17 +241,14 @@ async fn render_claim(
 pub async fn claim(
     id: &str,
     done: Option<String>,
-    lang: Lang,
-    csrf: Csrf,
-    staff: StaffUser,
+    page: Page<StaffUser>,
     state: &State<AppState>,
 ) -> AppResult<Template> {
-    render_claim(state, lang, &csrf, &staff.0, parse_id(id)?, Refused::default(), done).await
+    render_claim(state, &page, parse_id(id)?, Refused::default(), done).await
 }
 
 #[derive(rocket::FromForm)]
 pub struct DecisionForm {
-    csrf: String,
     #[field(default = String::new())]
     decision: String,
     #[field(default = String::new())]
@@ -377,20 +260,17 @@ pub struct DecisionForm {
 #[rocket::post("/review/claims/<id>/decision", data = "<form>")]
 pub async fn decide(
     id: &str,
-    form: FormBody<DecisionForm>,
-    lang: Lang,
-    csrf: Csrf,
-    staff: StaffUser,
+    form: PageForm<DecisionForm>,
+    page: Page<StaffUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     let input = DecisionInput {
         decision: form.decision.clone(),
         reason: Some(form.reason.clone()),
         cure_days: Some(serde_json::Value::String(form.cure_days.clone())),
     };
-    match desk::decide(state, &staff.0, id, &input).await {
+    match desk::decide(state, &page.caller, id, &input).await {
         Ok(_) => Ok(PageResponse::redirect(format!("/review/claims/{id}?done=decision"))),
         Err(e @ AppError::Invalid(_)) => {
             let values = BTreeMap::from([
@@ -398,16 +278,8 @@ pub async fn decide(
                 ("reason".to_string(), form.reason.clone()),
                 ("cure_days".to_string(), form.cure_days.clone()),
             ]);
-            let page = render_claim(
-                state,
-                lang,
-                &csrf,
-                &staff.0,
-                id,
-                Refused { values, errors: e.field_messages(lang) },
-                None,
-            )
-            .await?;
+            let page =
+                render_claim(state, &page, id, Refused { values, errors: e.field_messages(page.lang) }, None).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),
@@ -416,7 +288,6 @@ pub async fn decide(
 
 #[derive(rocket::FromForm)]
 pub struct NoteForm {
-    csrf: String,
     #[field(default = String::new())]
     body: String,
 }
@@ -424,28 +295,17 @@ pub struct NoteForm {
 #[rocket::post("/review/claims/<id>/notes", data = "<form>")]
 pub async fn add_note(
     id: &str,
-    form: FormBody<NoteForm>,
-    lang: Lang,
-    csrf: Csrf,
-    staff: StaffUser,
+    form: PageForm<NoteForm>,
+    page: Page<StaffUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
-    match desk::add_note(state, &staff.0, id, &form.body).await {
+    match desk::add_note(state, &page.caller, id, &form.body).await {
         Ok(_) => Ok(PageResponse::redirect(format!("/review/claims/{id}?done=note"))),
         Err(e @ AppError::Invalid(_)) => {
             let values = BTreeMap::from([("body".to_string(), form.body.clone())]);
-            let page = render_claim(
-                state,
-                lang,
-                &csrf,
-                &staff.0,
-                id,
-                Refused { values, errors: e.field_messages(lang) },
-                None,
-            )
-            .await?;
+            let page =
+                render_claim(state, &page, id, Refused { values, errors: e.field_messages(page.lang) }, None).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),
@@ -454,7 +314,6 @@ pub async fn add_note(
 
 #[derive(rocket::FromForm)]
 pub struct AssignForm {
-    csrf: String,
     #[field(default = String::new())]
     assignee_id: String,
 }
@@ -462,13 +321,10 @@ pub struct AssignForm {
 #[rocket::post("/review/claims/<id>/assignee", data = "<form>")]
 pub async fn assign(
     id: &str,
-    form: FormBody<AssignForm>,
-    lang: Lang,
-    csrf: Csrf,
-    staff: StaffUser,
+    form: PageForm<AssignForm>,
+    page: Page<StaffUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     let assignee = match form.assignee_id.trim() {
         "" => None,
@@ -476,24 +332,20 @@ pub async fn assign(
             Ok(u) => Some(u),
             Err(_) => {
                 let mut errors = BTreeMap::new();
-                errors.insert("assignee_id".to_string(), lang.t(&crate::domain::ErrorCode::Choice.message_key()));
-                let page =
-                    render_claim(state, lang, &csrf, &staff.0, id, Refused { errors, ..Default::default() }, None)
-                        .await?;
+                errors.insert("assignee_id".to_string(), page.lang.t(&crate::domain::ErrorCode::Choice.message_key()));
+                let page = render_claim(state, &page, id, Refused { errors, ..Default::default() }, None).await?;
                 return Ok(PageResponse::refused(Status::UnprocessableEntity, page));
             }
         },
     };
-    match desk::assign(state, &staff.0, id, assignee).await {
+    match desk::assign(state, &page.caller, id, assignee).await {
         Ok(()) => Ok(PageResponse::redirect(format!("/review/claims/{id}?done=assignee"))),
         Err(e @ AppError::Invalid(_)) => {
             let page = render_claim(
                 state,
-                lang,
-                &csrf,
-                &staff.0,
+                &page,
                 id,
-                Refused { errors: e.field_messages(lang), ..Default::default() },
+                Refused { errors: e.field_messages(page.lang), ..Default::default() },
                 None,
             )
             .await?;
@@ -519,20 +371,19 @@ struct MembersPage {
 
 async fn render_members(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<impl SignedIn>,
     slug: &str,
     email: String,
     errors: BTreeMap<String, String>,
 ) -> AppResult<Template> {
+    let (lang, user) = (page.lang, page.caller.user());
     let members = admin::members(state, user, slug).await?;
     let disabled = admin::disabled_among(state, members.iter().map(|m| m.user_id)).await?;
     let case = crate::cases::service::by_slug(state.db.conn(), slug).await?;
     Ok(Template::render(
         "admin/members",
         MembersPage {
-            chrome: Chrome::new(lang, csrf, Some(user), format!("/admin/cases/{slug}/members")),
+            chrome: page.chrome(format!("/admin/cases/{slug}/members")),
             slug: slug.to_string(),
             case_title: case.catalogue.title.get(lang).to_string(),
             auto_verify: case.model.auto_verify,
@@ -546,7 +397,6 @@ async fn render_members(
 
 #[derive(rocket::FromForm)]
 pub struct AccountActionForm {
-    csrf: String,
     /// The case whose members page the action was taken from.
     case: String,
     #[field(default = false)]
@@ -564,12 +414,10 @@ fn back_to_members(case: &str) -> AppResult<PageResponse> {
 #[rocket::post("/admin/users/<user_id>/disabled", data = "<form>")]
 pub async fn set_account_disabled(
     user_id: &str,
-    form: FormBody<AccountActionForm>,
-    csrf: Csrf,
+    form: PageForm<AccountActionForm>,
     admin: AdminUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     crate::auth::lifecycle::set_disabled(state, &admin.0, parse_id(user_id)?, form.disabled).await?;
     back_to_members(&form.case)
 }
@@ -577,30 +425,21 @@ pub async fn set_account_disabled(
 #[rocket::post("/admin/users/<user_id>/sessions/end", data = "<form>")]
 pub async fn end_account_sessions(
     user_id: &str,
-    form: FormBody<AccountActionForm>,
-    csrf: Csrf,
+    form: PageForm<AccountActionForm>,
     admin: AdminUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     crate::auth::lifecycle::end_sessions(state, &admin.0, parse_id(user_id)?).await?;
     back_to_members(&form.case)
 }
 
 #[rocket::get("/admin/cases/<slug>/members")]
-pub async fn members(
-    slug: &str,
-    lang: Lang,
-    csrf: Csrf,
-    admin: AdminUser,
-    state: &State<AppState>,
-) -> AppResult<Template> {
-    render_members(state, lang, &csrf, &admin.0, slug, String::new(), BTreeMap::new()).await
+pub async fn members(slug: &str, page: Page<AdminUser>, state: &State<AppState>) -> AppResult<Template> {
+    render_members(state, &page, slug, String::new(), BTreeMap::new()).await
 }
 
 #[derive(rocket::FromForm)]
 pub struct MemberForm {
-    csrf: String,
     #[field(default = String::new())]
     email: String,
 }
@@ -608,41 +447,34 @@ pub struct MemberForm {
 #[rocket::post("/admin/cases/<slug>/members", data = "<form>")]
 pub async fn add_member(
     slug: &str,
-    form: FormBody<MemberForm>,
-    lang: Lang,
-    csrf: Csrf,
-    admin: AdminUser,
+    form: PageForm<MemberForm>,
+    page: Page<AdminUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
-    match admin::add_member(state, &admin.0, slug, &form.email).await {
+    match admin::add_member(state, &page.caller, slug, &form.email).await {
         Ok(_) => Ok(PageResponse::redirect(format!("/admin/cases/{slug}/members"))),
         Err(e @ AppError::Invalid(_)) => {
-            let page =
-                render_members(state, lang, &csrf, &admin.0, slug, form.email.clone(), e.field_messages(lang)).await?;
+            let page = render_members(state, &page, slug, form.email.clone(), e.field_messages(page.lang)).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),
     }
 }
 
-#[rocket::post("/admin/cases/<slug>/members/<user_id>/remove", data = "<form>")]
+#[rocket::post("/admin/cases/<slug>/members/<user_id>/remove", data = "<_token>")]
 pub async fn remove_member(
     slug: &str,
     user_id: &str,
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     admin: AdminUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     admin::remove_member(state, &admin.0, slug, parse_id(user_id)?).await?;
     Ok(PageResponse::redirect(format!("/admin/cases/{slug}/members")))
 }
 
 #[derive(rocket::FromForm)]
 pub struct PolicyForm {
-    csrf: String,
     #[field(default = false)]
     auto_verify: bool,
 }
@@ -650,12 +482,10 @@ pub struct PolicyForm {
 #[rocket::post("/admin/cases/<slug>/policy", data = "<form>")]
 pub async fn set_policy(
     slug: &str,
-    form: FormBody<PolicyForm>,
-    csrf: Csrf,
+    form: PageForm<PolicyForm>,
     admin: AdminUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     admin::set_auto_verify(state, &admin.0, slug, form.auto_verify).await?;
     Ok(PageResponse::redirect(format!("/admin/cases/{slug}/members")))
 }
@@ -675,36 +505,28 @@ struct AlertsPage {
 }
 
 #[rocket::get("/admin/alerts")]
-pub async fn alerts(lang: Lang, csrf: Csrf, admin: AdminUser, state: &State<AppState>) -> AppResult<Template> {
-    let alerts = admin::alerts(state, &admin.0)
+pub async fn alerts(page: Page<AdminUser>, state: &State<AppState>) -> AppResult<Template> {
+    let alerts = admin::alerts(state, &page.caller)
         .await?
         .into_iter()
         .map(|alert| AlertLine { at_jst: crate::web::format_jst(alert.created_at), alert })
         .collect();
-    Ok(Template::render(
-        "admin/alerts",
-        AlertsPage { chrome: Chrome::new(lang, &csrf, Some(&admin.0), "/admin/alerts"), alerts },
-    ))
+    Ok(Template::render("admin/alerts", AlertsPage { chrome: page.chrome("/admin/alerts"), alerts }))
 }
 
-#[rocket::post("/admin/alerts/<id>/acknowledge", data = "<form>")]
+#[rocket::post("/admin/alerts/<id>/acknowledge", data = "<_token>")]
 pub async fn acknowledge(
     id: &str,
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     admin: AdminUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     admin::acknowledge_alert(state, &admin.0, parse_id(id)?).await?;
     Ok(PageResponse::redirect(local_path("/admin/alerts")))
 }
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![
-        second_factor,
-        second_factor_setup,
-        second_factor_verify,
         queue,
         bulk_verify,
         claim,
@@ -720,4 +542,25 @@ pub fn routes() -> Vec<rocket::Route> {
         alerts,
         acknowledge
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_value_cannot_break_out_of_its_parameter() {
+        assert_eq!(query_value("benesse-2014"), "benesse-2014");
+        let escaped = query_value("a&b=c d#ベネッセ");
+        assert!(!escaped.contains(['&', '=', ' ', '#']), "{escaped}");
+        assert_eq!(rocket::http::RawStr::new(&escaped).url_decode_lossy(), "a&b=c d#ベネッセ");
+    }
+
+    #[test]
+    fn the_shown_filter_names_only_what_filters() {
+        let filter = QueueFilter { case: Some("benesse-2014".into()), overdue: true, ..QueueFilter::default() };
+        let (view, query) = shown_filter(&filter, Some(" ignored "));
+        assert_eq!(query, "case=benesse-2014&overdue=true");
+        assert_eq!((view.case.as_str(), view.assignee.as_str(), view.overdue), ("benesse-2014", "", true));
+    }
 }

@@ -6,9 +6,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::domain::{signals, Facts, SignalKind, Weight};
+use crate::claims::store::{load_draft, Parts};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
-use crate::intake::service::{load_draft, Parts};
 use crate::roster::domain::{identity_key, key_of_index, phone_key, postal_kana_key, RosterKeys};
 use crate::AppState;
 

@@ -3,4 +3,5 @@
 //! lookups that verification signals use.
 pub mod domain;
 pub mod service;
+#[cfg(feature = "dev")]
 pub mod synthetic;

@@ -355,8 +355,8 @@ pub async fn import(
     let reading = progress.clone();
     let spilled = rocket::tokio::task::spawn_blocking(move || read_file(reader, &keys, reading))
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))
-        .and_then(|r| r.map_err(AppError::Internal));
+        .map_err(|e| AppError::caused_by("roster reading task", e))
+        .and_then(|r| r.map_err(AppError::internal));
     let written = match spilled {
         Ok(spilled) => write_buckets(state, import_id, spilled, progress).await,
         Err(e) => Err(e),
@@ -490,7 +490,7 @@ async fn copy_buckets(
     let mut buf = COPY_HEADER.to_vec();
     let sent: AppResult<()> = async {
         while let Some(batch) = rx.recv().await {
-            for bucket in &batch.map_err(AppError::Internal)? {
+            for bucket in &batch.map_err(AppError::internal)? {
                 encode_row(&mut buf, &import_id, bucket);
             }
             if buf.len() >= 1 << 20 {
@@ -517,7 +517,7 @@ async fn insert_buckets(
     rx: &mut rocket::tokio::sync::mpsc::Receiver<Result<Vec<Bucket>, String>>,
 ) -> AppResult<()> {
     while let Some(batch) = rx.recv().await {
-        let batch = batch.map_err(AppError::Internal)?;
+        let batch = batch.map_err(AppError::internal)?;
         // Four values a row, well under SQLite's limit on bound parameters.
         for rows in batch.chunks(1_000) {
             let models = rows.iter().map(|(kind, bucket, keys)| roster_bucket::ActiveModel {

@@ -7,8 +7,8 @@ use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::claims::domain::{Exclusion, HarmKind};
 use crate::domain::{ErrorCode, FieldErrors, PastDate};
-use crate::intake::domain::{Exclusion, HarmKind};
 
 pub const MAX_POINTS: u32 = 1_000;
 pub const MAX_TIERS: usize = 10;

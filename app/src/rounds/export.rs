@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use entities::{claim, consent, evidence, export, filing_round, person, round_member};
+use rocket::futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
@@ -23,14 +24,14 @@ use uuid::Uuid;
 use super::bundle::{BundleWriter, Counts, Exhibit, Party, RoundInfo};
 use crate::audit::{self, Actor, Event};
 use crate::auth::{CurrentUser, Role};
+use crate::claims::access::{self, Read as CappedRead};
+use crate::claims::store::assemble_draft;
 use crate::crypto::{DataKey, Keyring};
 use crate::error::{AppError, AppResult};
 use crate::evidence::domain::{ChunkSealer, SniffedType, CHUNK, TAG};
 use crate::evidence::service::Download;
 use crate::evidence::store::EvidenceStore;
-use crate::intake::service::assemble_draft;
 use crate::jobs::{self, Claimed, JobError};
-use crate::review::access::{self, Read as CappedRead};
 use crate::AppState;
 
 #[derive(Clone, Debug, Serialize)]
@@ -139,6 +140,20 @@ pub async fn run_job(state: &AppState, claimed: &Claimed) -> Result<(), JobError
     }
 }
 
+/// [`run_job`] as the job runners call it.
+pub fn export_job<'a>(state: &'a AppState, claimed: &'a Claimed) -> BoxFuture<'a, Result<(), JobError>> {
+    Box::pin(run_job(state, claimed))
+}
+
+/// [`job_failed`] as the job runners call it.
+pub fn export_given_up<'a>(
+    state: &'a AppState,
+    claimed: &'a Claimed,
+    interrupted: bool,
+) -> BoxFuture<'a, AppResult<()>> {
+    Box::pin(job_failed(state, claimed, interrupted))
+}
+
 /// The job behind an export was given up: the export is marked failed.
 pub async fn job_failed(state: &AppState, claimed: &Claimed, interrupted: bool) -> AppResult<()> {
     let payload: serde_json::Value = serde_json::from_str(&claimed.job.payload).unwrap_or_default();
@@ -230,7 +245,7 @@ fn kind_text(kind: &str, defendant: &str) -> (String, String, String) {
 }
 
 fn io_err(e: std::io::Error) -> AppError {
-    AppError::Internal(format!("bundle: {e}"))
+    AppError::caused_by("bundle", e)
 }
 
 async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Claimed>) -> AppResult<()> {
@@ -366,8 +381,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
         sealing.finish()
     });
     let produced = async {
-        let send =
-            |piece| async { tx.send(piece).await.map_err(|_| AppError::Internal("the bundle writer stopped".into())) };
+        let send = |piece| async { tx.send(piece).await.map_err(|_| AppError::internal("the bundle writer stopped")) };
         let total = files.len().max(1);
         let mut shown = std::time::Instant::now();
         // Files are opened and their first chunks decrypted a few files
@@ -380,10 +394,10 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
         });
         let mut ahead: std::collections::VecDeque<_> = queue.by_ref().take(PREFETCH_FILES).collect();
         for (i, ((row, _), exhibit)) in files.iter().zip(&exhibits).enumerate() {
-            let next = ahead.pop_front().ok_or_else(|| AppError::Internal("prefetch".into()))?;
+            let next = ahead.pop_front().ok_or_else(|| AppError::internal("prefetch"))?;
             ahead.extend(queue.next());
             let Prefetched { mut download, head, complete } =
-                next.await.map_err(|e| AppError::Internal(e.to_string()))??;
+                next.await.map_err(|e| AppError::caused_by("filing bundle", e))??;
             send(Piece::Known(exhibit.file_name(), row.sha256.clone(), row.size.max(0) as u64)).await?;
             for chunk in head {
                 send(Piece::Data(chunk)).await?;
@@ -399,7 +413,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
                 shown = std::time::Instant::now();
             }
         }
-        let (parties, retainers) = parties_task.await.map_err(|e| AppError::Internal(e.to_string()))??;
+        let (parties, retainers) = parties_task.await.map_err(|e| AppError::caused_by("filing bundle", e))??;
         tracing::info!(export = %id, plaintiffs = parties.len(), at_s = began.elapsed().as_secs_f64(), "bundle: evidence written, parties ready");
         let counts = Counts {
             plaintiffs: parties.len() as u64,
@@ -410,7 +424,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
         send(Piece::Parties(parties)).await?;
         send(Piece::Exhibits(exhibits.clone())).await?;
         for (number, record) in &retainers {
-            let json = serde_json::to_vec_pretty(record).map_err(|e| AppError::Internal(e.to_string()))?;
+            let json = serde_json::to_vec_pretty(record).map_err(|e| AppError::caused_by("filing bundle", e))?;
             send(Piece::Start(format!("委任状/原告{number:05}.json"), true)).await?;
             send(Piece::Data(json)).await?;
         }
@@ -428,8 +442,8 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
     };
     let (produced, stored) = rocket::tokio::join!(produced, stored);
     tracing::info!(export = %id, total_s = began.elapsed().as_secs_f64(), "bundle: written");
-    let zipped = zipper.await.map_err(|e| AppError::Internal(e.to_string()))?;
-    let sealed = sealer.await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let zipped = zipper.await.map_err(|e| AppError::caused_by("filing bundle", e))?;
+    let sealed = sealer.await.map_err(|e| AppError::caused_by("filing bundle", e))?;
     let outcome = stored
         .and(produced)
         .and_then(|counts| Ok((counts, zipped.map_err(io_err)?)))
@@ -562,7 +576,7 @@ async fn parties_of(
     let documents = crate::consent::service::all_versions(db, case_id).await?;
     let mut parties = Vec::with_capacity(members.len());
     let mut retainers = Vec::with_capacity(members.len());
-    let mut current: Option<(Uuid, crate::intake::domain::Draft, Vec<crate::consent::service::Signature>)> = None;
+    let mut current: Option<(Uuid, crate::claims::domain::Draft, Vec<crate::consent::service::Signature>)> = None;
     for m in &members {
         let model = claims.get(&m.claim_id).ok_or(AppError::NotFound)?;
         if current.as_ref().map(|c| c.0) != Some(m.claim_id) {

@@ -9,4 +9,10 @@ pub mod domain;
 pub mod export;
 pub mod pages;
 pub mod service;
+#[cfg(feature = "dev")]
 pub mod synthetic;
+
+/// This capability's routes, mounted by its own fairing.
+pub fn stage() -> rocket::fairing::AdHoc {
+    crate::web::mount("Filing rounds", pages::routes(), api::routes())
+}

@@ -1,9 +1,9 @@
 //! Filing rounds in HTML for administrators: the case's rounds, a round's
 //! tier policy, the preview with a chart per tier, freezing, and the filing
 //! bundle with its progress and a password-confirmed download.
+use crate::body::NoFields;
 use std::collections::BTreeMap;
 
-use crate::body::FormBody;
 use rocket::http::Status;
 use rocket::State;
 use rocket_dyn_templates::Template;
@@ -11,11 +11,11 @@ use serde::Serialize;
 
 use super::export::{self, ExportView};
 use super::service::{self, Preview, RoundInput, RoundView};
-use crate::auth::{AdminUser, Csrf, CurrentUser};
+use crate::auth::AdminUser;
 use crate::error::{AppError, AppResult};
 use crate::evidence::api::Attachment;
-use crate::i18n::Lang;
-use crate::web::{Chrome, PageResponse};
+use crate::web::SignedIn;
+use crate::web::{Chrome, Page, PageForm, PageResponse};
 use crate::{parse_id, AppState};
 
 #[derive(Serialize)]
@@ -31,18 +31,17 @@ struct RoundsPage {
 
 async fn render_rounds(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<impl SignedIn>,
     slug: &str,
     values: BTreeMap<String, String>,
     errors: BTreeMap<String, String>,
 ) -> AppResult<Template> {
+    let (lang, user) = (page.lang, page.caller.user());
     let case = state.cases.by_slug(state.db.conn(), slug).await?;
     Ok(Template::render(
         "admin/rounds",
         RoundsPage {
-            chrome: Chrome::new(lang, csrf, Some(user), format!("/admin/cases/{slug}/rounds")),
+            chrome: page.chrome(format!("/admin/cases/{slug}/rounds")),
             slug: slug.to_string(),
             case_title: case.catalogue.title.get(lang).to_string(),
             rounds: service::list(state, user, slug).await?,
@@ -53,19 +52,12 @@ async fn render_rounds(
 }
 
 #[rocket::get("/admin/cases/<slug>/rounds")]
-pub async fn rounds(
-    slug: &str,
-    lang: Lang,
-    csrf: Csrf,
-    admin: AdminUser,
-    state: &State<AppState>,
-) -> AppResult<Template> {
-    render_rounds(state, lang, &csrf, &admin.0, slug, BTreeMap::new(), BTreeMap::new()).await
+pub async fn rounds(slug: &str, page: Page<AdminUser>, state: &State<AppState>) -> AppResult<Template> {
+    render_rounds(state, &page, slug, BTreeMap::new(), BTreeMap::new()).await
 }
 
 #[derive(rocket::FromForm)]
 pub struct RoundForm {
-    csrf: String,
     #[field(default = String::new())]
     name: String,
     #[field(default = String::new())]
@@ -79,20 +71,17 @@ pub struct RoundForm {
 #[rocket::post("/admin/cases/<slug>/rounds", data = "<form>")]
 pub async fn create(
     slug: &str,
-    form: FormBody<RoundForm>,
-    lang: Lang,
-    csrf: Csrf,
-    admin: AdminUser,
+    form: PageForm<RoundForm>,
+    page: Page<AdminUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let input = RoundInput {
         name: form.name.clone(),
         court: form.court.clone(),
         cut_off: form.cut_off.clone(),
         filing_date: form.filing_date.clone(),
     };
-    match service::create(state, &admin.0, slug, &input).await {
+    match service::create(state, &page.caller, slug, &input).await {
         Ok(round) => Ok(PageResponse::redirect(format!("/admin/rounds/{}", round.id))),
         Err(e @ AppError::Invalid(_)) => {
             let values = BTreeMap::from([
@@ -101,7 +90,7 @@ pub async fn create(
                 ("cut_off".to_string(), form.cut_off.clone()),
                 ("filing_date".to_string(), form.filing_date.clone()),
             ]);
-            let page = render_rounds(state, lang, &csrf, &admin.0, slug, values, e.field_messages(lang)).await?;
+            let page = render_rounds(state, &page, slug, values, e.field_messages(page.lang)).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),
@@ -142,12 +131,11 @@ struct Shown {
 
 async fn render_round(
     state: &AppState,
-    lang: Lang,
-    csrf: &Csrf,
-    user: &CurrentUser,
+    page: &Page<impl SignedIn>,
     id: uuid::Uuid,
     shown: Shown,
 ) -> AppResult<Template> {
+    let user = page.caller.user();
     let round = service::get(state, user, id).await?;
     let policy_text = match shown.policy_text {
         Some(t) => t,
@@ -181,7 +169,7 @@ async fn render_round(
     Ok(Template::render(
         "admin/round",
         RoundPage {
-            chrome: Chrome::new(lang, csrf, Some(user), format!("/admin/rounds/{id}")),
+            chrome: page.chrome(format!("/admin/rounds/{id}")),
             max_plaintiffs: bars.iter().map(|b| b.plaintiffs).max().unwrap_or(0).max(1),
             max_yen: bars.iter().map(|b| b.total_yen).max().unwrap_or(0).max(1),
             bars,
@@ -196,13 +184,12 @@ async fn render_round(
 }
 
 #[rocket::get("/admin/rounds/<id>")]
-pub async fn round(id: &str, lang: Lang, csrf: Csrf, admin: AdminUser, state: &State<AppState>) -> AppResult<Template> {
-    render_round(state, lang, &csrf, &admin.0, parse_id(id)?, Shown::default()).await
+pub async fn round(id: &str, page: Page<AdminUser>, state: &State<AppState>) -> AppResult<Template> {
+    render_round(state, &page, parse_id(id)?, Shown::default()).await
 }
 
 #[derive(rocket::FromForm)]
 pub struct PolicyForm {
-    csrf: String,
     #[field(default = String::new())]
     policy: String,
 }
@@ -210,96 +197,79 @@ pub struct PolicyForm {
 #[rocket::post("/admin/rounds/<id>/policy", data = "<form>")]
 pub async fn set_policy(
     id: &str,
-    form: FormBody<PolicyForm>,
-    lang: Lang,
-    csrf: Csrf,
-    admin: AdminUser,
+    form: PageForm<PolicyForm>,
+    page: Page<AdminUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     let refused =
         |errors: BTreeMap<String, String>| Shown { policy_text: Some(form.policy.clone()), preview: None, errors };
     let raw: serde_json::Value = match serde_json::from_str(&form.policy) {
         Ok(v) => v,
         Err(_) => {
-            let errors = BTreeMap::from([("policy".to_string(), lang.t("error-malformed"))]);
-            let page = render_round(state, lang, &csrf, &admin.0, id, refused(errors)).await?;
+            let errors = BTreeMap::from([("policy".to_string(), page.lang.t("error-malformed"))]);
+            let page = render_round(state, &page, id, refused(errors)).await?;
             return Ok(PageResponse::refused(Status::UnprocessableEntity, page));
         }
     };
-    match service::set_policy(state, &admin.0, id, &raw).await {
+    match service::set_policy(state, &page.caller, id, &raw).await {
         Ok(_) => Ok(PageResponse::redirect(format!("/admin/rounds/{id}"))),
         Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
-            let mut errors = e.field_messages(lang);
+            let mut errors = e.field_messages(page.lang);
             if errors.is_empty() {
-                errors.insert("policy".into(), e.message(lang));
+                errors.insert("policy".into(), e.message(page.lang));
             }
-            let page = render_round(state, lang, &csrf, &admin.0, id, refused(errors)).await?;
+            let page = render_round(state, &page, id, refused(errors)).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, page))
         }
         Err(e) => Err(e),
     }
 }
 
-#[derive(rocket::FromForm)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
-#[rocket::post("/admin/rounds/<id>/compute", data = "<form>")]
+#[rocket::post("/admin/rounds/<id>/compute", data = "<_token>")]
 pub async fn compute(
     id: &str,
-    form: FormBody<CsrfForm>,
-    lang: Lang,
-    csrf: Csrf,
-    admin: AdminUser,
+    _token: PageForm<NoFields>,
+    page: Page<AdminUser>,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
-    let preview = service::compute(state, &admin.0, id).await?;
+    let preview = service::compute(state, &page.caller, id).await?;
     let shown = Shown { preview: Some(preview), ..Default::default() };
-    Ok(PageResponse::page(render_round(state, lang, &csrf, &admin.0, id, shown).await?))
+    Ok(PageResponse::page(render_round(state, &page, id, shown).await?))
 }
 
-#[rocket::post("/admin/rounds/<id>/freeze", data = "<form>")]
+#[rocket::post("/admin/rounds/<id>/freeze", data = "<_token>")]
 pub async fn freeze(
     id: &str,
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     admin: AdminUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     service::freeze(state, &admin.0, id).await?;
     Ok(PageResponse::redirect(format!("/admin/rounds/{id}")))
 }
 
-#[rocket::post("/admin/rounds/<id>/filed", data = "<form>")]
+#[rocket::post("/admin/rounds/<id>/filed", data = "<_token>")]
 pub async fn filed(
     id: &str,
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     admin: AdminUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     service::mark_filed(state, &admin.0, id).await?;
     Ok(PageResponse::redirect(format!("/admin/rounds/{id}")))
 }
 
-#[rocket::post("/admin/rounds/<id>/exports", data = "<form>")]
+#[rocket::post("/admin/rounds/<id>/exports", data = "<_token>")]
 pub async fn start_export(
     id: &str,
-    form: FormBody<CsrfForm>,
-    csrf: Csrf,
+    _token: PageForm<NoFields>,
     admin: AdminUser,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
     export::start(state, &admin.0, id).await?;
     Ok(PageResponse::redirect(format!("/admin/rounds/{id}")))
@@ -307,7 +277,6 @@ pub async fn start_export(
 
 #[derive(rocket::FromForm)]
 pub struct DownloadForm {
-    csrf: String,
     #[field(default = String::new())]
     password: String,
 }
@@ -316,24 +285,21 @@ pub struct DownloadForm {
 #[rocket::post("/admin/exports/<id>/download", data = "<form>")]
 pub async fn download(
     id: &str,
-    form: FormBody<DownloadForm>,
-    lang: Lang,
-    csrf: Csrf,
-    admin: AdminUser,
+    form: PageForm<DownloadForm>,
+    page: Page<AdminUser>,
     state: &State<AppState>,
 ) -> AppResult<Result<Attachment, PageResponse>> {
-    csrf.verify(&form.csrf)?;
     let id = parse_id(id)?;
-    let status = export::status(state, &admin.0, id).await?;
-    match crate::auth::service::reauthenticate(state, &admin.0, &form.password).await {
+    let status = export::status(state, &page.caller, id).await?;
+    match crate::auth::service::reauthenticate(state, &page.caller, &form.password).await {
         Ok(()) => {
-            let mut user = admin.0.clone();
+            let mut user = page.caller.0.clone();
             user.reauthenticated_at = Some(state.clock.now());
             Ok(Ok(Attachment(export::download(state, &user, id).await?)))
         }
         Err(e @ AppError::Invalid(_)) => {
-            let shown = Shown { errors: e.field_messages(lang), ..Default::default() };
-            let page = render_round(state, lang, &csrf, &admin.0, status.round_id, shown).await?;
+            let shown = Shown { errors: e.field_messages(page.lang), ..Default::default() };
+            let page = render_round(state, &page, status.round_id, shown).await?;
             Ok(Err(PageResponse::refused(Status::UnprocessableEntity, page)))
         }
         Err(e) => Err(e),

@@ -14,10 +14,10 @@ use uuid::Uuid;
 use super::domain::{compute as compute_round, parse_policy, PlaintiffInput, RoundResult, TierPolicy};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
+use crate::claims::domain::{round_exclusions, ClaimStatus, Exclusion};
+use crate::claims::store::{load_draft, status_of, Parts};
 use crate::domain::{normalise, parse_date, ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
-use crate::intake::domain::{round_exclusions, ClaimStatus, Exclusion};
-use crate::intake::service::{load_draft, status_of, Parts};
 use crate::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -121,7 +121,7 @@ async fn view(state: &AppState, round: &filing_round::Model) -> AppResult<RoundV
         court: round.court.clone(),
         cut_off: round.cut_off,
         filing_date: round.filing_date,
-        state: RoundState::parse(&round.state).ok_or_else(|| AppError::Internal("unknown round state".into()))?,
+        state: RoundState::parse(&round.state).ok_or_else(|| AppError::internal("unknown round state"))?,
         policy_version: policy.as_ref().map(|p| p.version),
         policy_sha256: policy.map(|p| p.sha256),
         result_sha256: round.result_sha256.clone(),
@@ -216,7 +216,7 @@ pub async fn set_policy(
     let codes: Vec<String> = case.catalogue.leaked_items.iter().map(|o| o.code.clone()).collect();
     let policy = parse_policy(raw, &codes)?;
     // BTreeMaps and a fixed field order: the same policy always has the same text and hash.
-    let body = serde_json::to_string(&policy).map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = serde_json::to_string(&policy).map_err(|e| AppError::caused_by("round policy", e))?;
     let sha256 = hex::encode(Sha256::digest(body.as_bytes()));
     let txn = state.db.begin_write().await?;
     let last = tier_policy::Entity::find()
@@ -365,10 +365,10 @@ async fn computed(
 ) -> AppResult<(tier_policy::Model, RoundResult, String)> {
     let policy_row = latest_policy(state, round.id).await?.ok_or(AppError::WrongState("round_has_no_policy"))?;
     let policy: TierPolicy =
-        serde_json::from_str(&policy_row.body).map_err(|e| AppError::Internal(format!("stored policy: {e}")))?;
+        serde_json::from_str(&policy_row.body).map_err(|e| AppError::caused_by("stored policy", e))?;
     let people = gather(state, round).await?;
     let result = compute_round(&policy, &people, round.filing_date);
-    let canonical = serde_json::to_vec(&result).map_err(|e| AppError::Internal(e.to_string()))?;
+    let canonical = serde_json::to_vec(&result).map_err(|e| AppError::caused_by("round policy", e))?;
     let sha = hex::encode(Sha256::digest(&canonical));
     Ok((policy_row, result, sha))
 }

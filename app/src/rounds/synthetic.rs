@@ -11,9 +11,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::auth::{CurrentUser, Role};
+use crate::claims::domain::{ClaimStatus, DraftInput};
 use crate::error::{AppError, AppResult};
 use crate::evidence::domain::EvidenceKind;
-use crate::intake::domain::{ClaimStatus, DraftInput};
 use crate::AppState;
 
 /// One synthetic file: a valid JPEG of `len` bytes whose content differs per `seed`.
@@ -47,7 +47,7 @@ pub async fn seed_round(
     let case = state.cases.by_slug(state.db.conn(), case_slug).await?;
     let claims = plaintiffs.div_ceil(2).max(1);
     let per_claim = files.div_ceil(claims);
-    let io = |e: std::io::Error| AppError::Internal(e.to_string());
+    let io = |e: std::io::Error| AppError::caused_by("synthetic round", e);
     std::fs::create_dir_all(plain_dir).map_err(io)?;
     let template = serde_json::json!({
         "persons": [
@@ -66,7 +66,7 @@ pub async fn seed_round(
         "learned_of_leak_on": "2014-07-10",
         "harms": [{"kind": "direct_mail", "date": "2014-08-01", "sender": "某社", "note": ""}]
     });
-    let input: DraftInput = serde_json::from_value(template).map_err(|e| AppError::Internal(e.to_string()))?;
+    let input: DraftInput = serde_json::from_value(template).map_err(|e| AppError::caused_by("synthetic round", e))?;
     let round_id = Uuid::new_v4();
     let today = state.clock.today();
     filing_round::Entity::insert(filing_round::ActiveModel {
@@ -103,7 +103,7 @@ pub async fn seed_round(
         let user_id = Uuid::new_v4();
         let email =
             crate::domain::Email::parse(&format!("bench{c}-{}@example.invalid", &round_id.simple().to_string()[..6]))
-                .map_err(|_| AppError::Internal("bench e-mail".into()))?;
+                .map_err(|_| AppError::internal("bench e-mail"))?;
         let row = crate::auth::service::new_user_row(
             &state.keys,
             user_id,

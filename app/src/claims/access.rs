@@ -10,11 +10,11 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
+use super::domain::ClaimStatus;
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
 use crate::db::WriteTx;
 use crate::error::{AppError, AppResult};
-use crate::intake::domain::ClaimStatus;
 use crate::mail::{Mail, MailKind};
 use crate::AppState;
 
@@ -103,7 +103,7 @@ pub async fn may_work_on(state: &AppState, user: &CurrentUser, case_id: Uuid) ->
 pub async fn staff_claim(state: &AppState, user: &CurrentUser, claim_id: Uuid) -> AppResult<claim::Model> {
     require_staff(user)?;
     let model = claim::Entity::find_by_id(claim_id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
-    let status = crate::intake::service::status_of(&model)?;
+    let status = super::store::status_of(&model)?;
     if matches!(status, ClaimStatus::Draft | ClaimStatus::Erased) || model.submitted_at.is_none() {
         return Err(AppError::NotFound);
     }

@@ -581,6 +581,43 @@ pub fn parse_form_date(raw: &str) -> Result<NaiveDate, ErrorCode> {
     parse_date(raw)
 }
 
+/// What a lawyer decides about a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Verify,
+    Reject,
+    /// A deficiency notice: the claimant must add or correct something by the cure deadline.
+    RequestInfo,
+    /// The case's policy verified the claim (code and identity both matched).
+    AutoVerify,
+}
+
+impl DecisionKind {
+    pub const CHOSEN_BY_LAWYERS: [DecisionKind; 3] =
+        [DecisionKind::Verify, DecisionKind::Reject, DecisionKind::RequestInfo];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Verify => "verify",
+            DecisionKind::Reject => "reject",
+            DecisionKind::RequestInfo => "request_info",
+            DecisionKind::AutoVerify => "auto_verify",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Verify, Self::Reject, Self::RequestInfo, Self::AutoVerify].into_iter().find(|d| d.as_str() == s)
+    }
+    /// The claim's status after this decision.
+    pub fn outcome(self) -> ClaimStatus {
+        match self {
+            DecisionKind::Verify | DecisionKind::AutoVerify => ClaimStatus::Verified,
+            DecisionKind::Reject => ClaimStatus::Rejected,
+            DecisionKind::RequestInfo => ClaimStatus::NeedsInfo,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
