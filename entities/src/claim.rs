@@ -36,12 +36,59 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(belongs_to = "super::case::Entity", from = "Column::CaseId", to = "super::case::Column::Id")]
+    Case,
+    #[sea_orm(belongs_to = "super::user::Entity", from = "Column::ClaimantId", to = "super::user::Column::Id")]
+    Claimant,
+}
 
 /// A claim's people: read with the claim in one query.
 impl Related<super::person::Entity> for Entity {
     fn to() -> RelationDef {
         super::person::Relation::Claim.def().rev()
+    }
+}
+
+impl Related<super::case::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Case.def()
+    }
+}
+
+impl Related<super::user::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Claimant.def()
+    }
+}
+
+impl Related<super::harm::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::harm::Relation::Claim.def().rev()
+    }
+}
+
+impl Related<super::evidence::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::evidence::Relation::Claim.def().rev()
+    }
+}
+
+impl Related<super::consent::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::consent::Relation::Claim.def().rev()
+    }
+}
+
+impl Related<super::review_decision::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::review_decision::Relation::Claim.def().rev()
+    }
+}
+
+impl Related<super::review_note::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::review_note::Relation::Claim.def().rev()
     }
 }
 

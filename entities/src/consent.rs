@@ -15,6 +15,27 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(belongs_to = "super::claim::Entity", from = "Column::ClaimId", to = "super::claim::Column::Id")]
+    Claim,
+    #[sea_orm(
+        belongs_to = "super::consent_document::Entity",
+        from = "Column::DocumentId",
+        to = "super::consent_document::Column::Id"
+    )]
+    Document,
+}
+
+impl Related<super::claim::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Claim.def()
+    }
+}
+
+impl Related<super::consent_document::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Document.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

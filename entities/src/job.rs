@@ -14,8 +14,7 @@ pub struct Model {
     pub key: String,
     /// What the job works on, JSON (ids only).
     pub payload: String,
-    /// queued | running | done | failed
-    pub status: String,
+    pub status: Status,
     pub attempts: i32,
     pub max_attempts: i32,
     /// Not before this instant (backoff after a failed attempt).
@@ -28,6 +27,24 @@ pub struct Model {
     pub error: Option<String>,
     pub created_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+}
+
+/// Where a job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Serialize)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for a runner (first attempt, or again after a failed one).
+    #[sea_orm(string_value = "queued")]
+    Queued,
+    /// Claimed under a lease.
+    #[sea_orm(string_value = "running")]
+    Running,
+    #[sea_orm(string_value = "done")]
+    Done,
+    /// Given up after its last attempt.
+    #[sea_orm(string_value = "failed")]
+    Failed,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

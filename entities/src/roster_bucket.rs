@@ -18,6 +18,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::roster_import::Entity",
+        from = "Column::ImportId",
+        to = "super::roster_import::Column::Id"
+    )]
+    Import,
+}
+
+impl Related<super::roster_import::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Import.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -19,6 +19,27 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::filing_round::Entity",
+        from = "Column::RoundId",
+        to = "super::filing_round::Column::Id"
+    )]
+    Round,
+    #[sea_orm(belongs_to = "super::claim::Entity", from = "Column::ClaimId", to = "super::claim::Column::Id")]
+    Claim,
+}
+
+impl Related<super::filing_round::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Round.def()
+    }
+}
+
+impl Related<super::claim::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Claim.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -15,6 +15,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::filing_round::Entity",
+        from = "Column::RoundId",
+        to = "super::filing_round::Column::Id"
+    )]
+    Round,
+}
+
+impl Related<super::filing_round::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Round.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

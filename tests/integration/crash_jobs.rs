@@ -77,7 +77,7 @@ async fn mark_confirmations_delivered(app: &TestApp) {
             .await
             .unwrap();
         entities::job::Entity::update_many()
-            .col_expr(entities::job::Column::Status, Expr::value("done"))
+            .col_expr(entities::job::Column::Status, Expr::value(entities::job::Status::Done))
             .filter(entities::job::Column::Key.eq(format!("mail:{}", row.id)))
             .exec(&db)
             .await
@@ -211,7 +211,7 @@ async fn crash_of_one_of_two_app_servers_mid_export_leaves_every_job_done_once_b
     until("a server to take the held export", 60, async || {
         let job = app::jobs::by_key(&db, &key).await.unwrap().unwrap();
         owner = job.lease_owner.unwrap_or_default();
-        job.status == "running" && !owner.is_empty()
+        job.status == entities::job::Status::Running && !owner.is_empty()
     })
     .await;
     let pid: u32 = owner.split('-').next().unwrap().parse().unwrap();
@@ -221,7 +221,7 @@ async fn crash_of_one_of_two_app_servers_mid_export_leaves_every_job_done_once_b
 
     until("every export and mail to be done", 120, async || {
         let done = entities::export::Entity::find()
-            .filter(entities::export::Column::Status.eq("done"))
+            .filter(entities::export::Column::Status.eq(entities::export::Status::Done))
             .all(&db)
             .await
             .unwrap()
@@ -231,10 +231,14 @@ async fn crash_of_one_of_two_app_servers_mid_export_leaves_every_job_done_once_b
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let job = app::jobs::by_key(&db, &key).await.unwrap().unwrap();
-    assert_eq!((job.status.as_str(), job.attempts), ("done", 2), "taken over once, after the lease ran out");
+    assert_eq!(
+        (job.status, job.attempts),
+        (entities::job::Status::Done, 2),
+        "taken over once, after the lease ran out"
+    );
     for export in &exports {
         let job = app::jobs::by_key(&db, &app::rounds::export::job_key(*export)).await.unwrap().unwrap();
-        assert_eq!(job.status, "done");
+        assert_eq!(job.status, entities::job::Status::Done);
     }
     let queued = entities::outbox::Entity::find()
         .filter(entities::outbox::Column::Kind.ne("account.confirm_address"))

@@ -195,7 +195,7 @@ async fn an_export_whose_server_died_is_taken_over_when_its_lease_runs_out() {
     let done = wait_done(&admin, &export).await;
     assert_eq!(done["counts"]["plaintiffs"], 2);
     let job = jobs::by_key(state.db.conn(), &app::rounds::export::job_key(export.parse().unwrap())).await.unwrap();
-    assert_eq!(job.unwrap().status, "done");
+    assert_eq!(job.unwrap().status, entities::job::Status::Done);
 
     // An export whose every attempt died is marked failed, with words.
     let again = admin.post(&format!("/admin/rounds/{round}/exports"), json!({})).await;

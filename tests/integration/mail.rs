@@ -155,7 +155,7 @@ async fn mail_waits_while_the_server_refuses_or_is_down_and_is_delivered_once_it
     };
     let failed_attempts = |db: sea_orm::DatabaseConnection| async move {
         let jobs = entities::job::Entity::find().filter(entities::job::Column::Kind.eq("mail")).all(&db).await.unwrap();
-        jobs.iter().filter(|j| j.error.is_some() && j.status == "queued").count()
+        jobs.iter().filter(|j| j.error.is_some() && j.status == entities::job::Status::Queued).count()
     };
 
     // The server answers 451: the mail stays in the outbox, retried.
@@ -266,7 +266,7 @@ async fn a_refusal_is_given_up_at_once_and_the_address_it_quotes_reaches_no_row_
     for _ in 0..200 {
         job = entities::job::Entity::find()
             .filter(entities::job::Column::Kind.eq("mail"))
-            .filter(entities::job::Column::Status.eq("failed"))
+            .filter(entities::job::Column::Status.eq(entities::job::Status::Failed))
             .one(&db)
             .await
             .unwrap();

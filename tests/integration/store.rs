@@ -113,3 +113,34 @@ async fn a_job_whose_first_query_fails_ends_its_batch_and_nothing_acknowledged_i
     assert_eq!(count("test.first_in_batch").await, 0, "what was not acknowledged is not there");
     assert_eq!(count("test.after").await, 1);
 }
+
+/// The entities' relations are what SeaORM joins on: a claim finds its
+/// case and its claimant, and a claim's people and harm diary are found
+/// from the claim.
+#[tokio::test]
+async fn a_claim_reaches_its_case_claimant_and_rows_through_the_relations() {
+    use entities::{case, claim, harm, person, user};
+    use sea_orm::ModelTrait;
+    let app = portal::spawn_app().await;
+    let api = app.claimant("hanako@example.jp").await;
+    let id =
+        api.post("/claims", serde_json::json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    let draft = portal::complete_draft("やまだ", "1980-05-05");
+    let draft_persons = draft["persons"].as_array().unwrap().len();
+    assert!(draft_persons >= 2);
+    let saved = api.put(&format!("/claims/{id}"), draft).await;
+    assert_eq!(saved.status, reqwest::StatusCode::OK, "{:?}", saved.body);
+    let state = app.state().await;
+    let db = state.db.conn();
+    let id: uuid::Uuid = id.parse().unwrap();
+    let (model, found_case) =
+        claim::Entity::find_by_id(id).find_also_related(case::Entity).one(db).await.unwrap().unwrap();
+    assert_eq!(found_case.expect("the claim's case").slug, "benesse-2014");
+    let claimant = model.find_related(user::Entity).one(db).await.unwrap().expect("the claimant");
+    assert_eq!(claimant.id, model.claimant_id);
+    let persons = model.find_related(person::Entity).all(db).await.unwrap();
+    assert_eq!(persons.len(), draft_persons);
+    let harms = model.find_related(harm::Entity).all(db).await.unwrap();
+    assert_eq!(harms.len(), 1);
+    assert_eq!(harms[0].find_related(claim::Entity).one(db).await.unwrap().map(|c| c.id), Some(id));
+}

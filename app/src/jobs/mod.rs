@@ -105,7 +105,7 @@ pub async fn enqueue(
         kind: Set(kind.as_str().into()),
         key: Set(key.into()),
         payload: Set(payload.to_string()),
-        status: Set(Status::Queued.as_str().into()),
+        status: Set(Status::Queued),
         attempts: Set(0),
         max_attempts: Set(kind.max_attempts()),
         run_at: Set(now),
@@ -123,24 +123,7 @@ pub async fn enqueue(
     Ok(inserted > 0)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Queued,
-    Running,
-    Done,
-    Failed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Running => "running",
-            Status::Done => "done",
-            Status::Failed => "failed",
-        }
-    }
-}
+pub use entities::job::Status;
 
 /// Why an attempt failed: the message a person reads (never personal
 /// data), and whether another attempt could succeed.
@@ -224,8 +207,8 @@ pub async fn claim_next(
             let candidate = job::Entity::find()
                 .filter(job::Column::Kind.is_in(kinds))
                 .filter(
-                    (job::Column::Status.eq("queued").and(job::Column::RunAt.lte(now)))
-                        .or(job::Column::Status.eq("running").and(job::Column::LeaseUntil.lt(now))),
+                    (job::Column::Status.eq(Status::Queued).and(job::Column::RunAt.lte(now)))
+                        .or(job::Column::Status.eq(Status::Running).and(job::Column::LeaseUntil.lt(now))),
                 )
                 .order_by_asc(job::Column::RunAt)
                 .limit(1)
@@ -235,7 +218,7 @@ pub async fn claim_next(
                 return Ok(None);
             };
             job::Entity::update_many()
-                .col_expr(job::Column::Status, Expr::value("running"))
+                .col_expr(job::Column::Status, Expr::value(Status::Running))
                 .col_expr(job::Column::LeaseOwner, Expr::value(owner))
                 .col_expr(job::Column::LeaseUntil, Expr::value(until))
                 .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
@@ -270,7 +253,7 @@ pub async fn renew(
 fn held(claimed: &Claimed) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(job::Column::Id.eq(claimed.job.id))
-        .add(job::Column::Status.eq("running"))
+        .add(job::Column::Status.eq(Status::Running))
         .add(job::Column::LeaseOwner.eq(claimed.owner.as_str()))
 }
 
@@ -287,7 +270,7 @@ pub async fn progress(conn: &impl ConnectionTrait, claimed: &Claimed, percent: i
 /// Mark a held job done. `false` if the lease was lost meanwhile.
 pub async fn complete(conn: &impl ConnectionTrait, claimed: &Claimed, now: DateTime<Utc>) -> Result<bool, DbErr> {
     let done = job::Entity::update_many()
-        .col_expr(job::Column::Status, Expr::value(Status::Done.as_str()))
+        .col_expr(job::Column::Status, Expr::value(Status::Done))
         .col_expr(job::Column::Progress, Expr::value(100))
         .col_expr(job::Column::LeaseOwner, Expr::value(Option::<String>::None))
         .col_expr(job::Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
@@ -336,10 +319,10 @@ pub async fn fail(
         .col_expr(job::Column::Error, Expr::value(Some(error)));
     update = match outcome {
         Outcome::Retry(at) => update
-            .col_expr(job::Column::Status, Expr::value(Status::Queued.as_str()))
+            .col_expr(job::Column::Status, Expr::value(Status::Queued))
             .col_expr(job::Column::RunAt, Expr::value(at)),
         Outcome::Failed => update
-            .col_expr(job::Column::Status, Expr::value(Status::Failed.as_str()))
+            .col_expr(job::Column::Status, Expr::value(Status::Failed))
             .col_expr(job::Column::FinishedAt, Expr::value(Some(now))),
     };
     update.filter(held(claimed)).exec(conn).await?;
@@ -362,7 +345,7 @@ pub struct KindCounts {
 
 /// The job table at a glance, for administrators.
 pub async fn summary(conn: &impl ConnectionTrait) -> Result<Vec<KindCounts>, DbErr> {
-    let rows: Vec<(String, String, i64)> = job::Entity::find()
+    let rows: Vec<(String, Status, i64)> = job::Entity::find()
         .select_only()
         .column(job::Column::Kind)
         .column(job::Column::Status)
@@ -377,11 +360,11 @@ pub async fn summary(conn: &impl ConnectionTrait) -> Result<Vec<KindCounts>, DbE
     for (kind, status, n) in rows {
         if let Some(counts) = out.iter_mut().find(|c| c.kind == kind) {
             let n = u64::try_from(n).unwrap_or(0);
-            match status.as_str() {
-                "queued" => counts.queued += n,
-                "running" => counts.running += n,
-                "failed" => counts.failed += n,
-                _ => {}
+            match status {
+                Status::Queued => counts.queued += n,
+                Status::Running => counts.running += n,
+                Status::Failed => counts.failed += n,
+                Status::Done => {}
             }
         }
     }

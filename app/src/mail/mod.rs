@@ -225,9 +225,9 @@ pub async fn overview(conn: &impl ConnectionTrait, now: DateTime<Utc>, configure
     let troubled = job::Entity::find()
         .filter(job::Column::Kind.eq(jobs::Kind::Mail.as_str()))
         .filter(job::Column::Error.is_not_null())
-        .filter(job::Column::Status.is_in(["queued", "failed"]));
-    let retrying = troubled.clone().filter(job::Column::Status.eq("queued")).count(conn).await?;
-    let failed = troubled.clone().filter(job::Column::Status.eq("failed")).count(conn).await?;
+        .filter(job::Column::Status.is_in([job::Status::Queued, job::Status::Failed]));
+    let retrying = troubled.clone().filter(job::Column::Status.eq(job::Status::Queued)).count(conn).await?;
+    let failed = troubled.clone().filter(job::Column::Status.eq(job::Status::Failed)).count(conn).await?;
     let recent = troubled.order_by_desc(job::Column::RunAt).limit(20).all(conn).await?;
     let mut recent_failures = Vec::new();
     for job in recent {
@@ -242,7 +242,7 @@ pub async fn overview(conn: &impl ConnectionTrait, now: DateTime<Utc>, configure
             at: job.finished_at.unwrap_or(job.run_at),
             kind,
             error: job.error.unwrap_or_default(),
-            given_up: job.status == "failed",
+            given_up: job.status == job::Status::Failed,
         });
     }
     Ok(Overview { configured, waiting, sent_last_day, retrying, failed, recent_failures })

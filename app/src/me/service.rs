@@ -304,14 +304,14 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         .await?;
     let bundles = export::Entity::find()
         .filter(export::Column::RoundId.is_in(rounds))
-        .filter(export::Column::Status.ne("erased"))
+        .filter(export::Column::Status.ne(export::Status::Erased))
         .all(state.db.conn())
         .await?;
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
     for bundle in &bundles {
         export::Entity::update_many()
-            .col_expr(export::Column::Status, Expr::value("erased"))
+            .col_expr(export::Column::Status, Expr::value(export::Status::Erased))
             .col_expr(export::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
             .col_expr(export::Column::StorageKey, Expr::value(Option::<String>::None))
             .filter(export::Column::Id.eq(bundle.id))

@@ -38,7 +38,7 @@ use crate::AppState;
 pub struct ExportView {
     pub id: Uuid,
     pub round_id: Uuid,
-    pub status: String,
+    pub status: export::Status,
     pub progress: i32,
     pub sha256: Option<String>,
     pub size: Option<i64>,
@@ -87,7 +87,7 @@ pub async fn start(state: &AppState, user: &CurrentUser, round_id: Uuid) -> AppR
     let model = export::Model {
         id,
         round_id,
-        status: "queued".into(),
+        status: export::Status::Queued,
         progress: 0,
         storage_key: None,
         wrapped_key: None,
@@ -125,7 +125,7 @@ pub async fn run_job(state: &AppState, claimed: &Claimed) -> Result<(), JobError
     let Some(row) = export::Entity::find_by_id(id).one(state.db.conn()).await? else {
         return Err(JobError::permanent("the export no longer exists"));
     };
-    if row.status == "done" {
+    if row.status == export::Status::Done {
         return Ok(());
     }
     let exporter = crate::auth::service::account_by_id(state, row.requested_by).await?.email;
@@ -134,7 +134,7 @@ pub async fn run_job(state: &AppState, claimed: &Claimed) -> Result<(), JobError
         Err(e) => {
             tracing::error!(export = %id, error = %e, "filing bundle export attempt failed");
             // Between attempts the bar says so; the last attempt marks it failed.
-            set_progress(state, id, "queued", 0).await?;
+            set_progress(state, id, export::Status::Queued, 0).await?;
             Err(e.into())
         }
     }
@@ -169,7 +169,7 @@ async fn fail(state: &AppState, id: Uuid, e: &AppError) -> AppResult<()> {
     // The message a person reads, never personal data.
     let why = e.message(crate::i18n::Lang::En);
     export::Entity::update_many()
-        .col_expr(export::Column::Status, Expr::value("failed"))
+        .col_expr(export::Column::Status, Expr::value(export::Status::Failed))
         .col_expr(export::Column::Error, Expr::value(Some(why.chars().take(400).collect::<String>())))
         .col_expr(export::Column::FinishedAt, Expr::value(Some(state.clock.now())))
         .filter(export::Column::Id.eq(id))
@@ -182,7 +182,7 @@ async fn fail(state: &AppState, id: Uuid, e: &AppError) -> AppResult<()> {
 }
 
 /// The export's status and progress, mirrored on its job's row.
-async fn set_progress(state: &AppState, id: Uuid, status: &str, progress: i32) -> AppResult<()> {
+async fn set_progress(state: &AppState, id: Uuid, status: export::Status, progress: i32) -> AppResult<()> {
     let progress = progress.clamp(0, 100);
     export::Entity::update_many()
         .col_expr(export::Column::Status, Expr::value(status))
@@ -193,7 +193,7 @@ async fn set_progress(state: &AppState, id: Uuid, status: &str, progress: i32) -
     entities::job::Entity::update_many()
         .col_expr(entities::job::Column::Progress, Expr::value(progress))
         .filter(entities::job::Column::Key.eq(job_key(id)))
-        .filter(entities::job::Column::Status.eq("running"))
+        .filter(entities::job::Column::Status.eq(entities::job::Status::Running))
         .exec(state.db.conn())
         .await?;
     Ok(())
@@ -251,7 +251,7 @@ fn io_err(e: std::io::Error) -> AppError {
 async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Claimed>) -> AppResult<()> {
     let db = state.db.conn();
     let job = export::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
-    set_progress(state, id, "running", 1).await?;
+    set_progress(state, id, export::Status::Running, 1).await?;
     let round = filing_round::Entity::find_by_id(job.round_id).one(db).await?.ok_or(AppError::NotFound)?;
     let case = crate::cases::service::by_id(db, round.case_id).await?;
     let defendant = case.catalogue.defendant.get(crate::i18n::Lang::Ja).to_string();
@@ -319,7 +319,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
         members,
         (round.id, round.case_id, round.filing_date),
     ));
-    set_progress(state, id, "running", 5).await?;
+    set_progress(state, id, export::Status::Running, 5).await?;
     tracing::info!(export = %id, exhibits = exhibits.len(), read_s = began.elapsed().as_secs_f64(), "bundle: files listed");
 
     let info = RoundInfo {
@@ -409,7 +409,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
             }
             // Progress twice a second, not per file: each update is a write.
             if shown.elapsed() >= std::time::Duration::from_millis(500) {
-                set_progress(state, id, "running", 5 + (90 * i / total) as i32).await?;
+                set_progress(state, id, export::Status::Running, 5 + (90 * i / total) as i32).await?;
                 shown = std::time::Instant::now();
             }
         }
@@ -466,7 +466,7 @@ async fn run(state: &AppState, id: Uuid, exporter: String, claimed: Option<&Clai
         }
     }
     export::Entity::update_many()
-        .col_expr(export::Column::Status, Expr::value("done"))
+        .col_expr(export::Column::Status, Expr::value(export::Status::Done))
         .col_expr(export::Column::Progress, Expr::value(100))
         .col_expr(export::Column::StorageKey, Expr::value(Some(storage_key)))
         .col_expr(export::Column::WrappedKey, Expr::value(Some(state.keys.wrap_data_key(&key, &id))))
@@ -744,7 +744,7 @@ pub async fn download(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
         return Err(AppError::ReauthenticationRequired);
     }
     let job = export::Entity::find_by_id(id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
-    if job.status == "erased" {
+    if job.status == export::Status::Erased {
         return Err(AppError::WrongState("export_erased"));
     }
     let (Some(storage_key), Some(wrapped), Some(size)) = (&job.storage_key, &job.wrapped_key, job.size) else {

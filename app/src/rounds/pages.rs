@@ -149,7 +149,9 @@ async fn render_round(
         }
     };
     let exports = export::list(state, user, id).await?;
-    let working = exports.iter().any(|e| e.status == "queued" || e.status == "running");
+    let working = exports
+        .iter()
+        .any(|e| matches!(e.status, entities::export::Status::Queued | entities::export::Status::Running));
     let bars: Vec<TierBar> = shown
         .preview
         .as_ref()
