@@ -125,97 +125,99 @@ pub async fn run(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::User { command: UserCommand::Create { email, role, .. } } => {
-            let state = match state().await {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let mut password = String::new();
-            if std::io::stdin().read_to_string(&mut password).is_err() {
-                eprintln!("error: could not read the password from standard input");
-                return ExitCode::FAILURE;
-            }
-            let password = password.trim_end_matches(['\r', '\n']);
-            let (email, password) = match service::parse_credentials(&email, password) {
-                Ok(v) => v,
-                Err(errors) => {
-                    for (field, message) in crate::error::translate_fields(&errors, crate::i18n::Lang::En) {
-                        eprintln!("error: {field}: {message}");
-                    }
-                    return ExitCode::FAILURE;
-                }
-            };
-            let role = Role::parse(&role).unwrap_or(Role::Claimant);
-            match service::create_account(&state, &Actor::default(), &email, &password, role, crate::i18n::Lang::Ja)
-                .await
-            {
-                Ok(account) => {
-                    println!("created {} {} ({})", account.role.as_str(), account.email, account.id);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {}", e.message(crate::i18n::Lang::En));
-                    for (field, message) in e.field_messages(crate::i18n::Lang::En) {
-                        eprintln!("  {field}: {message}");
-                    }
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::User { command: UserCommand::Create { email, role, .. } } => user_create(&email, &role).await,
         Command::Evidence { command: EvidenceCommand::Reconcile { grace_minutes } } => {
-            let state = match state().await {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let grace = std::time::Duration::from_secs(grace_minutes * 60);
-            match crate::evidence::service::reconcile(&state, grace).await {
-                Ok(report) => {
-                    println!(
-                        "removed {} orphaned and {} unfinished objects; {} rows have no object",
-                        report.orphans_removed,
-                        report.unfinished_removed,
-                        report.missing_objects.len()
-                    );
-                    for id in &report.missing_objects {
-                        println!("  missing object for evidence {id}");
-                    }
-                    if report.missing_objects.is_empty() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: {}", e.message(crate::i18n::Lang::En));
-                    ExitCode::FAILURE
-                }
-            }
+            evidence_reconcile(grace_minutes).await
         }
-        Command::Case { command: CaseCommand::AddMember { case, email } } => {
-            let state = match state().await {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let actor = crate::audit::Actor::default();
-            match crate::review::admin::add_member_by(&state, &actor, None, &case, &email).await {
-                Ok(member) => {
-                    println!("{} ({}) is a member of {case}", member.email, member.user_id);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {}", e.message(crate::i18n::Lang::En));
-                    for (field, message) in e.field_messages(crate::i18n::Lang::En) {
-                        eprintln!("  {field}: {message}");
-                    }
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Case { command: CaseCommand::AddMember { case, email } } => case_add_member(&case, &email).await,
         Command::Roster { command: RosterCommand::Import { case, file } } => roster_import(&case, &file).await,
         #[cfg(feature = "dev")]
         Command::Dev { command } => crate::dev::run(command).await,
         Command::Audit { command: AuditCommand::Verify { against } } => audit_verify(&against).await,
         Command::Audit { command: AuditCommand::Checkpoint } => audit_checkpoint().await,
+    }
+}
+
+/// An error as an operator reads it, with each refused field; exit failure.
+fn failed(e: &crate::error::AppError) -> ExitCode {
+    eprintln!("error: {}", e.message(crate::i18n::Lang::En));
+    for (field, message) in e.field_messages(crate::i18n::Lang::En) {
+        eprintln!("  {field}: {message}");
+    }
+    ExitCode::FAILURE
+}
+
+/// `app user create`: the password from standard input, never an argument.
+async fn user_create(email: &str, role: &str) -> ExitCode {
+    let state = match state().await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut password = String::new();
+    if std::io::stdin().read_to_string(&mut password).is_err() {
+        eprintln!("error: could not read the password from standard input");
+        return ExitCode::FAILURE;
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    let (email, password) = match service::parse_credentials(email, password) {
+        Ok(v) => v,
+        Err(errors) => {
+            for (field, message) in crate::error::translate_fields(&errors, crate::i18n::Lang::En) {
+                eprintln!("error: {field}: {message}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let role = Role::parse(role).unwrap_or(Role::Claimant);
+    match service::create_account(&state, &Actor::default(), &email, &password, role, crate::i18n::Lang::Ja).await {
+        Ok(account) => {
+            println!("created {} {} ({})", account.role.as_str(), account.email, account.id);
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// `app evidence reconcile`: fails when a row has no object.
+async fn evidence_reconcile(grace_minutes: u64) -> ExitCode {
+    let state = match state().await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let grace = std::time::Duration::from_secs(grace_minutes * 60);
+    match crate::evidence::service::reconcile(&state, grace).await {
+        Ok(report) => {
+            println!(
+                "removed {} orphaned and {} unfinished objects; {} rows have no object",
+                report.orphans_removed,
+                report.unfinished_removed,
+                report.missing_objects.len()
+            );
+            for id in &report.missing_objects {
+                println!("  missing object for evidence {id}");
+            }
+            if report.missing_objects.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// `app case add-member`.
+async fn case_add_member(case: &str, email: &str) -> ExitCode {
+    let state = match state().await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match crate::review::admin::add_member_by(&state, &Actor::default(), None, case, email).await {
+        Ok(member) => {
+            println!("{} ({}) is a member of {case}", member.email, member.user_id);
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(&e),
     }
 }
 

@@ -50,6 +50,18 @@ pub struct SignForm {
     signer_name: String,
 }
 
+impl SignForm {
+    /// The box is ticked, or the refusal that says it must be.
+    fn agreed(&self) -> AppResult<()> {
+        if self.agree {
+            return Ok(());
+        }
+        let mut errors = crate::domain::FieldErrors::new();
+        errors.add("agree", crate::domain::ErrorCode::ConsentRequired);
+        Err(errors.into())
+    }
+}
+
 #[rocket::post("/claims/<id>/consent/<document>", data = "<form>")]
 pub async fn sign(
     id: &str,
@@ -59,22 +71,19 @@ pub async fn sign(
     context: SigningContext,
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
-    let claim_id = parse_id(id)?;
-    let document_id = parse_id(document)?;
-    let field = |name: &str| format!("doc-{document_id}-{name}");
-    let result = if form.agree {
-        service::sign(state, &page.caller, claim_id, document_id, &form.signer_name, context).await.map(|_| ())
-    } else {
-        let mut errors = crate::domain::FieldErrors::new();
-        errors.add("agree", crate::domain::ErrorCode::ConsentRequired);
-        Err(errors.into())
+    let (claim_id, document_id) = (parse_id(id)?, parse_id(document)?);
+    let signing = async {
+        form.agreed()?;
+        service::sign(state, &page.caller, claim_id, document_id, &form.signer_name, context).await
     };
-    match result {
-        Ok(()) => Ok(PageResponse::redirect(format!("/claims/{claim_id}/consent#doc-{document_id}"))),
+    match signing.await {
+        Ok(_) => Ok(PageResponse::redirect(format!("/claims/{claim_id}/consent#doc-{document_id}"))),
         Err(AppError::Invalid(errors)) => {
             // Field ids carry the document, so each form shows its own errors.
-            let errors: BTreeMap<String, String> =
-                translate_fields(&errors, page.lang).into_iter().map(|(k, v)| (field(&k), v)).collect();
+            let errors: BTreeMap<String, String> = translate_fields(&errors, page.lang)
+                .into_iter()
+                .map(|(k, v)| (format!("doc-{document_id}-{k}"), v))
+                .collect();
             let values = json!({ "document": document_id, "signer_name": form.signer_name, "agree": form.agree });
             let view = render_claim_step_with(state, &page, claim_id, "consent", Some(values), errors).await?;
             Ok(PageResponse::refused(Status::UnprocessableEntity, view))
@@ -137,7 +146,6 @@ struct AdminDocumentsPage {
     published: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn render_admin(
     state: &AppState,
     page: &Page<impl SignedIn>,

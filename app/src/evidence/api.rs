@@ -70,14 +70,27 @@ impl<S: Stream + Unpin> Stream for OneChunkAtATime<S> {
     }
 }
 
-/// The declared length of the request body, if any.
-pub struct BodyLength(Option<u64>);
+/// What an upload's headers say before its body is read: the multipart
+/// boundary, the declared length, and the `data-form` limit it must fit.
+pub struct UploadHeaders {
+    boundary: Option<String>,
+    length: Option<u64>,
+    limit: rocket::data::ByteUnit,
+}
 
 #[rocket::async_trait]
-impl<'r> FromRequest<'r> for BodyLength {
+impl<'r> FromRequest<'r> for UploadHeaders {
     type Error = ();
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        Outcome::Success(BodyLength(req.headers().get_one("Content-Length").and_then(|v| v.parse().ok())))
+        let boundary = req
+            .content_type()
+            .filter(|ct| ct.is_form_data())
+            .and_then(|ct| ct.params().find(|(k, _)| *k == "boundary").map(|(_, v)| v.to_string()));
+        Outcome::Success(UploadHeaders {
+            boundary,
+            length: req.headers().get_one("Content-Length").and_then(|v| v.parse().ok()),
+            limit: req.limits().get("data-form").unwrap_or(Limits::DATA_FORM),
+        })
     }
 }
 
@@ -93,21 +106,12 @@ impl<'r> StreamedUpload<'r> {
     /// Read the multipart body up to the part named `file_field`. The
     /// body is capped at Rocket's `data-form` limit (the evidence size
     /// limit and 64 KiB); a body declared larger is refused at once.
-    pub async fn open(
-        content_type: Option<&ContentType>,
-        length: &BodyLength,
-        limits: &Limits,
-        data: Data<'r>,
-        file_field: &str,
-    ) -> AppResult<StreamedUpload<'r>> {
-        let limit = limits.get("data-form").unwrap_or(Limits::DATA_FORM);
-        if length.0.is_some_and(|n| n > limit.as_u64()) {
+    pub async fn open(headers: &UploadHeaders, data: Data<'r>, file_field: &str) -> AppResult<StreamedUpload<'r>> {
+        let limit = headers.limit;
+        if headers.length.is_some_and(|n| n > limit.as_u64()) {
             return Err(AppError::TooLarge);
         }
-        let boundary = content_type
-            .filter(|ct| ct.is_form_data())
-            .and_then(|ct| ct.params().find(|(k, _)| *k == "boundary").map(|(_, v)| v.to_string()))
-            .ok_or(AppError::Malformed)?;
+        let boundary = headers.boundary.clone().ok_or(AppError::Malformed)?;
         let body = OneChunkAtATime { inner: ReaderStream::with_capacity(data.open(limit), READ_CHUNK), yielded: false };
         let mut multipart = multer::Multipart::new(body, boundary);
         let mut fields = Vec::new();
@@ -159,19 +163,16 @@ pub async fn upload_streamed(
 }
 
 #[rocket::post("/claims/<id>/evidence", data = "<data>")]
-#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     user: ClaimantUser,
     state: &State<AppState>,
     id: &str,
     key: IdempotencyKey,
-    content_type: Option<&ContentType>,
-    length: BodyLength,
-    limits: &Limits,
+    headers: UploadHeaders,
     data: Data<'_>,
 ) -> AppResult<(Status, Json<EvidenceView>)> {
     let claim_id = parse_id(id)?;
-    let upload = StreamedUpload::open(content_type, &length, limits, data, "file").await?;
+    let upload = StreamedUpload::open(&headers, data, "file").await?;
     let (view, created) = upload_streamed(state, &user, claim_id, upload, "kind", key.0).await?;
     Ok((if created { Status::Created } else { Status::Ok }, Json(view)))
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::admin::{self, AlertView};
-use super::desk::{self, BulkReport, Decided, MemberView, NoteView, QueueFilter, QueuePage, ReviewDetail};
+use super::desk::{self, BulkReport, Decided, MemberView, NoteView, QueuePage, QueueQuery, ReviewDetail};
 use super::domain::DecisionInput;
 use crate::auth::{AdminUser, StaffUser};
 use crate::body::JsonBody;
@@ -16,20 +16,14 @@ use crate::error::AppResult;
 use crate::i18n::Lang;
 use crate::{parse_id, AppState};
 
-#[allow(clippy::too_many_arguments)]
-#[rocket::get("/review/claims?<status>&<case>&<signal>&<assignee>&<overdue>&<page>")]
+#[rocket::get("/review/claims?<q..>")]
 pub async fn queue(
     staff: StaffUser,
     state: &State<AppState>,
     lang: Lang,
-    status: Option<&str>,
-    case: Option<&str>,
-    signal: Option<&str>,
-    assignee: Option<&str>,
-    overdue: Option<&str>,
-    page: Option<u64>,
+    q: QueueQuery<'_>,
 ) -> AppResult<Json<QueuePage>> {
-    let filter = QueueFilter::parse(status, case, signal, assignee, overdue, page)?;
+    let filter = q.filter()?;
     Ok(Json(desk::queue(state, &staff.0, &filter, lang).await?))
 }
 

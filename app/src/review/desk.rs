@@ -110,6 +110,26 @@ impl QueueFilter {
     }
 }
 
+/// The queue's query string: the filter and the page (and, on the page,
+/// what a bulk verification just did).
+#[derive(rocket::FromForm, Default)]
+pub struct QueueQuery<'r> {
+    pub status: Option<&'r str>,
+    pub case: Option<&'r str>,
+    pub signal: Option<&'r str>,
+    pub assignee: Option<&'r str>,
+    pub overdue: Option<&'r str>,
+    pub page: Option<u64>,
+    pub verified: Option<u64>,
+    pub left: Option<u64>,
+}
+
+impl QueueQuery<'_> {
+    pub fn filter(&self) -> Result<QueueFilter, FieldErrors> {
+        QueueFilter::parse(self.status, self.case, self.signal, self.assignee, self.overdue, self.page)
+    }
+}
+
 /// One claim in the queue: no personal data, only what triage needs.
 #[derive(Clone, Debug, Serialize)]
 pub struct QueueItem {

@@ -9,7 +9,7 @@ use rocket_dyn_templates::Template;
 use serde::Serialize;
 
 use super::admin::{self, AlertView};
-use super::desk::{self, MemberView, QueueFilter, QueuePage, ReviewDetail};
+use super::desk::{self, MemberView, QueueFilter, QueuePage, QueueQuery, ReviewDetail};
 use super::domain::{DecisionInput, SignalKind};
 use crate::auth::{AdminUser, CurrentUser, StaffUser};
 use crate::cases::List;
@@ -64,20 +64,6 @@ async fn cases_for(state: &AppState, user: &CurrentUser, lang: Lang) -> AppResul
         .collect())
 }
 
-/// The queue's query string: the filter, the page, and what a bulk
-/// verification just did.
-#[derive(rocket::FromForm, Default)]
-pub struct QueueQuery<'r> {
-    status: Option<&'r str>,
-    case: Option<&'r str>,
-    signal: Option<&'r str>,
-    assignee: Option<&'r str>,
-    overdue: Option<&'r str>,
-    page: Option<u64>,
-    verified: Option<u64>,
-    left: Option<u64>,
-}
-
 /// A value as a query string carries it (Rocket's URI encoding).
 fn query_value(v: &str) -> String {
     use rocket::http::uri::fmt::{Query, UriDisplay};
@@ -121,7 +107,7 @@ const QUEUE_STATUSES: [ClaimStatus; 5] = [
 pub async fn queue(page: Page<StaffUser>, state: &State<AppState>, q: QueueQuery<'_>) -> AppResult<PageResponse> {
     let user = &page.caller;
     crate::claims::access::require_staff(user)?;
-    let (filter, errors) = match QueueFilter::parse(q.status, q.case, q.signal, q.assignee, q.overdue, q.page) {
+    let (filter, errors) = match q.filter() {
         Ok(f) => (f, BTreeMap::new()),
         Err(e) => (QueueFilter::default(), crate::error::translate_fields(&e, page.lang)),
     };
@@ -318,6 +304,20 @@ pub struct AssignForm {
     assignee_id: String,
 }
 
+impl AssignForm {
+    /// Nobody (empty), or the member chosen.
+    fn assignee(&self) -> AppResult<Option<uuid::Uuid>> {
+        match self.assignee_id.trim() {
+            "" => Ok(None),
+            raw => raw.parse().map(Some).map_err(|_| {
+                let mut errors = crate::domain::FieldErrors::new();
+                errors.add("assignee_id", crate::domain::ErrorCode::Choice);
+                AppError::Invalid(errors)
+            }),
+        }
+    }
+}
+
 #[rocket::post("/review/claims/<id>/assignee", data = "<form>")]
 pub async fn assign(
     id: &str,
@@ -326,30 +326,16 @@ pub async fn assign(
     state: &State<AppState>,
 ) -> AppResult<PageResponse> {
     let id = parse_id(id)?;
-    let assignee = match form.assignee_id.trim() {
-        "" => None,
-        raw => match raw.parse() {
-            Ok(u) => Some(u),
-            Err(_) => {
-                let mut errors = BTreeMap::new();
-                errors.insert("assignee_id".to_string(), page.lang.t(&crate::domain::ErrorCode::Choice.message_key()));
-                let page = render_claim(state, &page, id, Refused { errors, ..Default::default() }, None).await?;
-                return Ok(PageResponse::refused(Status::UnprocessableEntity, page));
-            }
-        },
+    let result = match form.assignee() {
+        Ok(assignee) => desk::assign(state, &page.caller, id, assignee).await,
+        Err(e) => Err(e),
     };
-    match desk::assign(state, &page.caller, id, assignee).await {
+    match result {
         Ok(()) => Ok(PageResponse::redirect(format!("/review/claims/{id}?done=assignee"))),
         Err(e @ AppError::Invalid(_)) => {
-            let page = render_claim(
-                state,
-                &page,
-                id,
-                Refused { errors: e.field_messages(page.lang), ..Default::default() },
-                None,
-            )
-            .await?;
-            Ok(PageResponse::refused(Status::UnprocessableEntity, page))
+            let refused = Refused { errors: e.field_messages(page.lang), ..Default::default() };
+            let view = render_claim(state, &page, id, refused, None).await?;
+            Ok(PageResponse::refused(Status::UnprocessableEntity, view))
         }
         Err(e) => Err(e),
     }
