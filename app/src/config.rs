@@ -367,107 +367,12 @@ impl Settings {
                 format!("sqlite://{}?mode=rwc", raw.data_dir.join("portal.db").display())
             }
         };
-        let may_generate = embedded && !raw.profile_is_release;
-        let keys = SecretKeys {
-            jwt: Secret::new(Zeroizing::new(
-                secret_bytes("jwt_secret", raw.jwt_secret.as_deref(), &raw.data_dir, may_generate)?.to_vec(),
-            )),
-            master: Secret::new(secret_bytes("master_key", raw.master_key.as_deref(), &raw.data_dir, may_generate)?),
-            blind_index: Secret::new(secret_bytes(
-                "blind_index_key",
-                raw.blind_index_key.as_deref(),
-                &raw.data_dir,
-                may_generate,
-            )?),
-        };
-        if raw.session_hours < 1 || raw.session_hours > 24 * 14 {
-            return Err(ConfigError::Invalid("session_hours must be between 1 and 336".into()));
-        }
-        if raw.idle_minutes_staff < 1 || raw.idle_minutes_claimant < 1 {
-            return Err(ConfigError::Invalid("idle_minutes_staff and idle_minutes_claimant must be positive".into()));
-        }
-        if raw.login_max_failures < 1
-            || raw.lockout_minutes < 1
-            || raw.login_attempts_per_ip_per_minute < 1
-            || raw.registrations_per_ip_per_hour < 1
-            || raw.registrations_per_minute < 1
-        {
-            return Err(ConfigError::Invalid(
-                "login_max_failures, lockout_minutes, login_attempts_per_ip_per_minute, registrations_per_ip_per_hour \
-                 and registrations_per_minute must be positive"
-                    .into(),
-            ));
-        }
-        if raw.db_max_connections < 1 {
-            return Err(ConfigError::Invalid("db_max_connections must be at least 1".into()));
-        }
-        let s3 = match raw.evidence_store.as_str() {
-            "local" => None,
-            "s3" => {
-                let missing = |name: &str| ConfigError::Invalid(format!("evidence_store = \"s3\" needs {name}"));
-                Some(Secret::new(S3Settings {
-                    endpoint: raw.s3_endpoint.clone(),
-                    bucket: raw.s3_bucket.clone().ok_or_else(|| missing("APP_S3_BUCKET"))?,
-                    region: raw.s3_region.clone(),
-                    path_style: raw.s3_path_style,
-                    access_key_id: raw.s3_access_key_id.clone().ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?,
-                    secret_access_key: raw
-                        .s3_secret_access_key
-                        .clone()
-                        .ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?,
-                    server_side_encryption: raw.s3_server_side_encryption.clone(),
-                }))
-            }
-            other => {
-                return Err(ConfigError::Invalid(format!("evidence_store must be \"local\" or \"s3\", not {other:?}")))
-            }
-        };
-        if raw.max_evidence_bytes == 0 || raw.max_evidence_files == 0 {
-            return Err(ConfigError::Invalid("max_evidence_bytes and max_evidence_files must be positive".into()));
-        }
-        if raw.claim_views_per_hour == 0 || raw.evidence_downloads_per_hour == 0 || raw.exports_per_hour == 0 {
-            return Err(ConfigError::Invalid(
-                "claim_views_per_hour and evidence_downloads_per_hour must be positive".into(),
-            ));
-        }
-        if raw.job_lease_seconds < 2
-            || raw.job_poll_ms == 0
-            || raw.job_retry_seconds == 0
-            || raw.reminder_sweep_seconds == 0
-        {
-            return Err(ConfigError::Invalid(
-                "job_lease_seconds must be at least 2; job_poll_ms, job_retry_seconds and reminder_sweep_seconds positive"
-                    .into(),
-            ));
-        }
-        if let Some(url) = &raw.smtp_url {
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                return Err(ConfigError::Invalid("smtp_url must start with smtp:// or smtps://".into()));
-            }
-        }
-        let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
-        let background = Background {
-            smtp_url: raw.smtp_url.clone().filter(|u| !u.trim().is_empty()).map(Secret::new),
-            mail_from: raw.mail_from.clone(),
-            public_url: raw.public_url.trim_end_matches('/').to_string(),
-            workers: raw.workers,
-            job_lease: seconds(raw.job_lease_seconds),
-            job_poll: std::time::Duration::from_millis(raw.job_poll_ms),
-            job_retry: seconds(raw.job_retry_seconds),
-            reminder_sweep: seconds(raw.reminder_sweep_seconds),
-            review_overdue_days: raw.review_overdue_days,
-        };
-        let trusted_proxies = raw
-            .trusted_proxies
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                p.parse::<ipnet::IpNet>()
-                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| ConfigError::Invalid(format!("trusted_proxies: {p:?} is not an address or a network")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = raw.keys(embedded && !raw.profile_is_release)?;
+        raw.check_sessions_and_limits()?;
+        let s3 = raw.s3()?;
+        raw.check_evidence_caps_and_jobs()?;
+        let background = raw.background();
+        let trusted_proxies = raw.trusted_proxies()?;
         Ok(Settings {
             trusted_proxies,
             background,
@@ -500,6 +405,131 @@ impl Settings {
             registrations_per_minute: raw.registrations_per_minute,
             db_max_connections: raw.db_max_connections,
         })
+    }
+}
+
+impl RawSettings {
+    /// The three secrets: given, or (on the embedded default outside the
+    /// release profile) generated once into the data directory.
+    fn keys(&self, may_generate: bool) -> Result<SecretKeys, ConfigError> {
+        Ok(SecretKeys {
+            jwt: Secret::new(Zeroizing::new(
+                secret_bytes("jwt_secret", self.jwt_secret.as_deref(), &self.data_dir, may_generate)?.to_vec(),
+            )),
+            master: Secret::new(secret_bytes("master_key", self.master_key.as_deref(), &self.data_dir, may_generate)?),
+            blind_index: Secret::new(secret_bytes(
+                "blind_index_key",
+                self.blind_index_key.as_deref(),
+                &self.data_dir,
+                may_generate,
+            )?),
+        })
+    }
+
+    fn check_sessions_and_limits(&self) -> Result<(), ConfigError> {
+        if self.session_hours < 1 || self.session_hours > 24 * 14 {
+            return Err(ConfigError::Invalid("session_hours must be between 1 and 336".into()));
+        }
+        if self.idle_minutes_staff < 1 || self.idle_minutes_claimant < 1 {
+            return Err(ConfigError::Invalid("idle_minutes_staff and idle_minutes_claimant must be positive".into()));
+        }
+        if self.login_max_failures < 1
+            || self.lockout_minutes < 1
+            || self.login_attempts_per_ip_per_minute < 1
+            || self.registrations_per_ip_per_hour < 1
+            || self.registrations_per_minute < 1
+        {
+            return Err(ConfigError::Invalid(
+                "login_max_failures, lockout_minutes, login_attempts_per_ip_per_minute, registrations_per_ip_per_hour \
+                 and registrations_per_minute must be positive"
+                    .into(),
+            ));
+        }
+        if self.db_max_connections < 1 {
+            return Err(ConfigError::Invalid("db_max_connections must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The S3 store's settings when `evidence_store = "s3"`.
+    fn s3(&self) -> Result<Option<Secret<S3Settings>>, ConfigError> {
+        Ok(match self.evidence_store.as_str() {
+            "local" => None,
+            "s3" => {
+                let missing = |name: &str| ConfigError::Invalid(format!("evidence_store = \"s3\" needs {name}"));
+                Some(Secret::new(S3Settings {
+                    endpoint: self.s3_endpoint.clone(),
+                    bucket: self.s3_bucket.clone().ok_or_else(|| missing("APP_S3_BUCKET"))?,
+                    region: self.s3_region.clone(),
+                    path_style: self.s3_path_style,
+                    access_key_id: self.s3_access_key_id.clone().ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?,
+                    secret_access_key: self
+                        .s3_secret_access_key
+                        .clone()
+                        .ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?,
+                    server_side_encryption: self.s3_server_side_encryption.clone(),
+                }))
+            }
+            other => {
+                return Err(ConfigError::Invalid(format!("evidence_store must be \"local\" or \"s3\", not {other:?}")))
+            }
+        })
+    }
+
+    fn check_evidence_caps_and_jobs(&self) -> Result<(), ConfigError> {
+        if self.max_evidence_bytes == 0 || self.max_evidence_files == 0 {
+            return Err(ConfigError::Invalid("max_evidence_bytes and max_evidence_files must be positive".into()));
+        }
+        if self.claim_views_per_hour == 0 || self.evidence_downloads_per_hour == 0 || self.exports_per_hour == 0 {
+            return Err(ConfigError::Invalid(
+                "claim_views_per_hour and evidence_downloads_per_hour must be positive".into(),
+            ));
+        }
+        if self.job_lease_seconds < 2
+            || self.job_poll_ms == 0
+            || self.job_retry_seconds == 0
+            || self.reminder_sweep_seconds == 0
+        {
+            return Err(ConfigError::Invalid(
+                "job_lease_seconds must be at least 2; job_poll_ms, job_retry_seconds and reminder_sweep_seconds \
+                 positive"
+                    .into(),
+            ));
+        }
+        if let Some(url) = &self.smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError::Invalid("smtp_url must start with smtp:// or smtps://".into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn background(&self) -> Background {
+        let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        Background {
+            smtp_url: self.smtp_url.clone().filter(|u| !u.trim().is_empty()).map(Secret::new),
+            mail_from: self.mail_from.clone(),
+            public_url: self.public_url.trim_end_matches('/').to_string(),
+            workers: self.workers,
+            job_lease: seconds(self.job_lease_seconds),
+            job_poll: std::time::Duration::from_millis(self.job_poll_ms),
+            job_retry: seconds(self.job_retry_seconds),
+            reminder_sweep: seconds(self.reminder_sweep_seconds),
+            review_overdue_days: self.review_overdue_days,
+        }
+    }
+
+    fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::Invalid(format!("trusted_proxies: {p:?} is not an address or a network")))
+            })
+            .collect()
     }
 }
 

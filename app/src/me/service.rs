@@ -269,20 +269,7 @@ pub struct ErasureReport {
 /// non-personal facts (ids, actions, times).
 pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppResult<ErasureReport> {
     require_claimant(user)?;
-    let row = user::Entity::find_by_id(user.id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
-    if !crate::auth::service::verify_password(row.password_hash.clone(), password.to_string()).await {
-        let mut errors = FieldErrors::new();
-        errors.add("password", if password.is_empty() { ErrorCode::Required } else { ErrorCode::PasswordIncorrect });
-        let txn = state.db.begin_write().await?;
-        audit::append(&txn, &user.actor(), Event::new("me.erase_refused").subject("user", user.id).owner(user.id))
-            .await?;
-        let locked = crate::auth::service::record_failure(state, &txn, &user.actor(), user.id).await?;
-        txn.commit().await?;
-        if locked {
-            return Err(AppError::Unauthenticated);
-        }
-        return Err(errors.into());
-    }
+    check_password_to_erase(state, user, password).await?;
     let claims = claim::Entity::find().filter(claim::Column::ClaimantId.eq(user.id)).all(state.db.conn()).await?;
     let claim_ids: Vec<Uuid> = claims.iter().map(|c| c.id).collect();
     let objects: Vec<String> = evidence::Entity::find()
@@ -292,78 +279,12 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
         .into_iter()
         .map(|e| e.storage_key)
         .collect();
-    // Filing bundles that hold any of these claims: sealed with keys of
-    // their own, they are destroyed with the claims (S19).
-    let rounds: Vec<Uuid> = round_member::Entity::find()
-        .select_only()
-        .column(round_member::Column::RoundId)
-        .filter(round_member::Column::ClaimId.is_in(claim_ids.clone()))
-        .distinct()
-        .into_tuple()
-        .all(state.db.conn())
-        .await?;
-    let bundles = export::Entity::find()
-        .filter(export::Column::RoundId.is_in(rounds))
-        .filter(export::Column::Status.ne(export::Status::Erased))
-        .all(state.db.conn())
-        .await?;
+    let bundles = bundles_holding(state, &claim_ids).await?;
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
-    for bundle in &bundles {
-        export::Entity::update_many()
-            .col_expr(export::Column::Status, Expr::value(export::Status::Erased))
-            .col_expr(export::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
-            .col_expr(export::Column::StorageKey, Expr::value(Option::<String>::None))
-            .filter(export::Column::Id.eq(bundle.id))
-            .exec(&txn)
-            .await?;
-        audit::append(
-            &txn,
-            &user.actor(),
-            Event::new("export.destroyed").subject("export", bundle.id).detail(serde_json::json!({
-                "round": bundle.round_id, "reason": "plaintiff_erased"
-            })),
-        )
-        .await?;
-    }
-    if !claim_ids.is_empty() {
-        person::Entity::delete_many().filter(person::Column::ClaimId.is_in(claim_ids.clone())).exec(&txn).await?;
-        harm::Entity::delete_many().filter(harm::Column::ClaimId.is_in(claim_ids.clone())).exec(&txn).await?;
-        consent::Entity::delete_many().filter(consent::Column::ClaimId.is_in(claim_ids.clone())).exec(&txn).await?;
-        evidence::Entity::delete_many().filter(evidence::Column::ClaimId.is_in(claim_ids.clone())).exec(&txn).await?;
-        claim::Entity::update_many()
-            .col_expr(claim::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
-            .col_expr(claim::Column::Sealed, Expr::value(Option::<Vec<u8>>::None))
-            .col_expr(claim::Column::RegistrationCodeIndex, Expr::value(Option::<String>::None))
-            .col_expr(claim::Column::LeakedItems, Expr::value(serde_json::json!([])))
-            .col_expr(claim::Column::Services, Expr::value(serde_json::json!([])))
-            .col_expr(claim::Column::ApologyLetterReceived, Expr::value(Option::<bool>::None))
-            .col_expr(claim::Column::ApologyOption, Expr::value(Option::<String>::None))
-            .col_expr(claim::Column::LearnedOfLeakOn, Expr::value(Option::<chrono::NaiveDate>::None))
-            .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Erased.as_str()))
-            .col_expr(claim::Column::ErasedAt, Expr::value(Some(now)))
-            .col_expr(claim::Column::UpdatedAt, Expr::value(now))
-            .col_expr(claim::Column::Version, Expr::col(claim::Column::Version).add(1))
-            .filter(claim::Column::Id.is_in(claim_ids.clone()))
-            .exec(&txn)
-            .await?;
-    }
-    session::Entity::delete_many().filter(session::Column::UserId.eq(user.id)).exec(&txn).await?;
-    state.sessions.forget_after(&txn, user.id).await?;
-    // Mail not yet sent goes too (it names claim numbers).
-    outbox::Entity::delete_many().filter(outbox::Column::RecipientId.eq(user.id)).exec(&txn).await?;
-    // The account stays as a tombstone so ids in the audit trail still
-    // resolve; nothing in it identifies the person, and it cannot sign in.
-    user::Entity::update_many()
-        .col_expr(user::Column::EmailIndex, Expr::value(format!("erased:{}", user.id.simple())))
-        .col_expr(user::Column::EmailSealed, Expr::value(Vec::<u8>::new()))
-        .col_expr(user::Column::PasswordHash, Expr::value("!erased"))
-        .col_expr(user::Column::Disabled, Expr::value(true))
-        .col_expr(user::Column::ErasedAt, Expr::value(Some(now)))
-        .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::Id.eq(user.id))
-        .exec(&txn)
-        .await?;
+    destroy_bundles(&txn, user, &bundles).await?;
+    shred_claims(&txn, &claim_ids, now).await?;
+    close_account(state, &txn, user, now).await?;
     for claim in &claims {
         audit::append(
             &txn,
@@ -388,16 +309,135 @@ pub async fn erase(state: &AppState, user: &CurrentUser, password: &str) -> AppR
     // empty the log, so the destroyed keys are nowhere in the files.
     state.db.purge_freed_pages().await?;
     // The rows are gone and the keys destroyed; now remove the ciphertext.
-    let mut left = 0;
     let bundle_objects = bundles.iter().filter_map(|b| b.storage_key.clone());
     let objects: Vec<String> = objects.into_iter().chain(bundle_objects).collect();
-    for key in &objects {
+    let left = delete_objects(state, &objects).await;
+    Ok(ErasureReport { claims: claims.len(), evidence_objects: objects.len(), objects_left_for_reconciler: left })
+}
+
+/// The password re-entered to erase: a wrong one is audited and counts
+/// towards the account's lockout.
+async fn check_password_to_erase(state: &AppState, user: &CurrentUser, password: &str) -> AppResult<()> {
+    let row = user::Entity::find_by_id(user.id).one(state.db.conn()).await?.ok_or(AppError::NotFound)?;
+    if !crate::auth::service::verify_password(row.password_hash.clone(), password.to_string()).await {
+        let mut errors = FieldErrors::new();
+        errors.add("password", if password.is_empty() { ErrorCode::Required } else { ErrorCode::PasswordIncorrect });
+        let txn = state.db.begin_write().await?;
+        audit::append(&txn, &user.actor(), Event::new("me.erase_refused").subject("user", user.id).owner(user.id))
+            .await?;
+        let locked = crate::auth::service::record_failure(state, &txn, &user.actor(), user.id).await?;
+        txn.commit().await?;
+        if locked {
+            return Err(AppError::Unauthenticated);
+        }
+        return Err(errors.into());
+    }
+    Ok(())
+}
+
+/// Filing bundles that hold any of these claims: sealed with keys of
+/// their own, they are destroyed with the claims (S19).
+async fn bundles_holding(state: &AppState, claim_ids: &[Uuid]) -> AppResult<Vec<export::Model>> {
+    let rounds: Vec<Uuid> = round_member::Entity::find()
+        .select_only()
+        .column(round_member::Column::RoundId)
+        .filter(round_member::Column::ClaimId.is_in(claim_ids.to_vec()))
+        .distinct()
+        .into_tuple()
+        .all(state.db.conn())
+        .await?;
+    Ok(export::Entity::find()
+        .filter(export::Column::RoundId.is_in(rounds))
+        .filter(export::Column::Status.ne(export::Status::Erased))
+        .all(state.db.conn())
+        .await?)
+}
+
+async fn destroy_bundles(txn: &crate::db::WriteTx, user: &CurrentUser, bundles: &[export::Model]) -> AppResult<()> {
+    for bundle in bundles {
+        export::Entity::update_many()
+            .col_expr(export::Column::Status, Expr::value(export::Status::Erased))
+            .col_expr(export::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(export::Column::StorageKey, Expr::value(Option::<String>::None))
+            .filter(export::Column::Id.eq(bundle.id))
+            .exec(txn)
+            .await?;
+        audit::append(
+            txn,
+            &user.actor(),
+            Event::new("export.destroyed").subject("export", bundle.id).detail(serde_json::json!({
+                "round": bundle.round_id, "reason": "plaintiff_erased"
+            })),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Destroy the claims' data keys and delete their sealed rows and blind
+/// indexes (crypto-shredding); the claim rows stay, marked erased.
+async fn shred_claims(txn: &crate::db::WriteTx, claim_ids: &[Uuid], now: DateTime<Utc>) -> AppResult<()> {
+    if !claim_ids.is_empty() {
+        person::Entity::delete_many().filter(person::Column::ClaimId.is_in(claim_ids.to_vec())).exec(txn).await?;
+        harm::Entity::delete_many().filter(harm::Column::ClaimId.is_in(claim_ids.to_vec())).exec(txn).await?;
+        consent::Entity::delete_many().filter(consent::Column::ClaimId.is_in(claim_ids.to_vec())).exec(txn).await?;
+        evidence::Entity::delete_many().filter(evidence::Column::ClaimId.is_in(claim_ids.to_vec())).exec(txn).await?;
+        claim::Entity::update_many()
+            .col_expr(claim::Column::WrappedKey, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(claim::Column::Sealed, Expr::value(Option::<Vec<u8>>::None))
+            .col_expr(claim::Column::RegistrationCodeIndex, Expr::value(Option::<String>::None))
+            .col_expr(claim::Column::LeakedItems, Expr::value(serde_json::json!([])))
+            .col_expr(claim::Column::Services, Expr::value(serde_json::json!([])))
+            .col_expr(claim::Column::ApologyLetterReceived, Expr::value(Option::<bool>::None))
+            .col_expr(claim::Column::ApologyOption, Expr::value(Option::<String>::None))
+            .col_expr(claim::Column::LearnedOfLeakOn, Expr::value(Option::<chrono::NaiveDate>::None))
+            .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Erased.as_str()))
+            .col_expr(claim::Column::ErasedAt, Expr::value(Some(now)))
+            .col_expr(claim::Column::UpdatedAt, Expr::value(now))
+            .col_expr(claim::Column::Version, Expr::col(claim::Column::Version).add(1))
+            .filter(claim::Column::Id.is_in(claim_ids.to_vec()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// End the account's sessions, drop its unsent mail, and leave a tombstone.
+async fn close_account(
+    state: &AppState,
+    txn: &crate::db::WriteTx,
+    user: &CurrentUser,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    session::Entity::delete_many().filter(session::Column::UserId.eq(user.id)).exec(txn).await?;
+    state.sessions.forget_after(txn, user.id).await?;
+    // Mail not yet sent goes too (it names claim numbers).
+    outbox::Entity::delete_many().filter(outbox::Column::RecipientId.eq(user.id)).exec(txn).await?;
+    // The account stays as a tombstone so ids in the audit trail still
+    // resolve; nothing in it identifies the person, and it cannot sign in.
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailIndex, Expr::value(format!("erased:{}", user.id.simple())))
+        .col_expr(user::Column::EmailSealed, Expr::value(Vec::<u8>::new()))
+        .col_expr(user::Column::PasswordHash, Expr::value("!erased"))
+        .col_expr(user::Column::Disabled, Expr::value(true))
+        .col_expr(user::Column::ErasedAt, Expr::value(Some(now)))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Delete stored objects; returns how many are left for the reconciler.
+async fn delete_objects(state: &AppState, objects: &[String]) -> usize {
+    let mut left = 0;
+    for key in objects {
         if let Err(e) = state.store.delete(key).await {
             tracing::warn!(error = %e, "erased evidence object not deleted; the reconciler will remove it");
             left += 1;
         }
     }
-    Ok(ErasureReport { claims: claims.len(), evidence_objects: objects.len(), objects_left_for_reconciler: left })
+    left
 }
 
 /// How a person wants to hear from the portal.
