@@ -2,9 +2,11 @@
 //!
 //! `build(figment)` assembles the Rocket application; `main.rs` only
 //! launches it or runs a CLI subcommand. Capabilities live in their own
-//! modules (`auth`, `cases`, `intake`, `audit`), each with pure `domain`
-//! rules, `service` use cases over the database, and thin `api` (JSON under
-//! `/api/v1`) and `pages` (HTML) handlers that call the same services.
+//! modules (`auth`, `cases`, `claims`, `intake`, `review`, `rounds`, …),
+//! each with pure `domain` rules, `service` use cases over the database, and
+//! thin `api` (JSON under `/api/v1`) and `pages` (HTML) handlers that call
+//! the same services, mounted by the capability's own `stage()` fairing.
+//! The modules' one-way order is checked by `layers`.
 pub mod audit;
 pub mod auth;
 pub mod body;

@@ -1,5 +1,8 @@
 //! Cross-cutting web pieces: security headers, the page chrome every
-//! template receives, the language switch, health, and error catchers.
+//! template receives, the pages' guards (`Page<U>`: language, form token
+//! and caller; `PageForm<T>`: a form whose token was checked), the
+//! capabilities' route stages, the language switch, health, and error
+//! catchers.
 use std::ops::Deref;
 
 use crate::body::{FormBody, FormFault, WithToken, TOKEN_FIELD};
