@@ -17,7 +17,7 @@ use rocket::serde::json::Json;
 use rocket::{Catcher, Response, State};
 use serde::Serialize;
 
-use crate::auth::{AdminUser, ClaimantUser, Csrf, CurrentUser, GuardRefusal, MaybeUser, StaffSigningIn, StaffUser};
+use crate::auth::{Csrf, CurrentUser, GuardRefusal, MaybeUser};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, LANG_COOKIE};
 use crate::AppState;
@@ -109,7 +109,7 @@ impl Chrome {
 
 /// A page's form whose hidden token matched the caller's form token: the
 /// handler receives the parsed fields or never runs. A missing or wrong
-/// token is refused with 403 `csrf` (S-CSRF: every state-changing page form
+/// token is refused with 403 `csrf` (S15: every state-changing page form
 /// carries it), after the route's request guards (a caller of the wrong
 /// role still gets 404 before the body is read).
 #[derive(Debug)]
@@ -149,7 +149,8 @@ pub trait Caller {
     fn account(&self) -> Option<&CurrentUser>;
 }
 
-/// A page caller who is signed in (any role guard, or `CurrentUser`).
+/// A page caller who is signed in: `CurrentUser`, or a role guard, which
+/// reads as the `CurrentUser` it admitted.
 pub trait SignedIn: Send + Sync {
     fn user(&self) -> &CurrentUser;
 }
@@ -160,16 +161,11 @@ impl SignedIn for CurrentUser {
     }
 }
 
-macro_rules! signed_in_role_guard {
-    ($($guard:ty),*) => {$(
-        impl SignedIn for $guard {
-            fn user(&self) -> &CurrentUser {
-                &self.0
-            }
-        }
-    )*};
+impl<G: Deref<Target = CurrentUser> + Send + Sync> SignedIn for G {
+    fn user(&self) -> &CurrentUser {
+        self
+    }
 }
-signed_in_role_guard!(ClaimantUser, StaffUser, AdminUser, StaffSigningIn);
 
 impl<U: SignedIn> Caller for U {
     fn account(&self) -> Option<&CurrentUser> {
