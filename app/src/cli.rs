@@ -1,6 +1,6 @@
 //! Operator commands: `app serve` (the default), `app user create`,
 //! `app audit verify`, `app evidence reconcile`, `app roster import`,
-//! `app case add-member`; with the `dev` feature, `app dev …` (`crate::dev`).
+//! `app case add-member`, `app claims downgrade-documents`; with the `dev` feature, `app dev …` (`crate::dev`).
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         command: RosterCommand,
     },
+    /// Claims: the layout their drafts are stored in.
+    Claims {
+        #[command(subcommand)]
+        command: ClaimsCommand,
+    },
     /// Tools for development and benchmarks (built with the `dev` feature).
     #[cfg(feature = "dev")]
     Dev {
@@ -64,6 +69,16 @@ enum CaseCommand {
         #[arg(long)]
         email: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ClaimsCommand {
+    /// Write every claim's draft back as rows (people and harms sealed one
+    /// by one), the layout versions before the sealed document read. Run it
+    /// with every app server stopped, before migrating the schema below
+    /// `m20261203_000019_claim_documents`; a portal started afterwards
+    /// rewrites the claims as documents again.
+    DowngradeDocuments,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +146,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Case { command: CaseCommand::AddMember { case, email } } => case_add_member(&case, &email).await,
         Command::Roster { command: RosterCommand::Import { case, file } } => roster_import(&case, &file).await,
+        Command::Claims { command: ClaimsCommand::DowngradeDocuments } => claims_downgrade().await,
         #[cfg(feature = "dev")]
         Command::Dev { command } => crate::dev::run(command).await,
         Command::Audit { command: AuditCommand::Verify { against } } => audit_verify(&against).await,
@@ -260,6 +276,33 @@ async fn audit_verify(against: &[PathBuf]) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `app claims downgrade-documents`. Connects without the start-up steps,
+/// which would rewrite the claims as documents first.
+async fn claims_downgrade() -> ExitCode {
+    let settings = match Settings::from_figment(&crate::figment()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let db = match crate::db::Db::connect(&settings.database_url, 1).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("error: cannot connect to the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let keys = crate::crypto::Keyring::new(&settings.keys);
+    match crate::claims::documents::downgrade_documents(&db, &keys).await {
+        Ok(n) => {
+            eprintln!("{n} claims written back as rows");
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(&e),
     }
 }
 

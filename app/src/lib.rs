@@ -101,6 +101,13 @@ impl AppState {
         consent::seed::seed_documents(&db, shipped)
             .await
             .map_err(|e| format!("seeding consent documents failed: {e}"))?;
+        let keys = Keyring::new(&settings.keys);
+        let upgraded = claims::documents::upgrade_documents(&db, &keys)
+            .await
+            .map_err(|e| format!("rewriting claims as sealed documents failed: {}", e.chain()))?;
+        if upgraded > 0 {
+            tracing::info!(claims = upgraded, "claims rewritten as sealed documents");
+        }
         let store: std::sync::Arc<dyn evidence::store::EvidenceStore> =
             match &settings.s3 {
                 Some(s3) => {
@@ -116,7 +123,6 @@ impl AppState {
             };
         let mailer = mail::smtp::Mailer::from_settings(&settings.background)?.map(std::sync::Arc::new);
         let per_minute = NonZeroU32::new(settings.login_attempts_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
-        let keys = Keyring::new(&settings.keys);
         let log_key = audit::checkpoint::LogKey::new(
             audit::checkpoint::LogKey::origin_for(&settings.background.public_url),
             &keys.audit_signing_seed(),

@@ -11,6 +11,8 @@ pub struct Model {
     pub number: String,
     pub status: String,
     pub wrapped_key: Option<Vec<u8>>,
+    /// Sealed with the claim's key: in `document_format` 2 the whole draft's
+    /// personal part (contact, people, harms); in format 1 only the contact.
     pub sealed: Option<Vec<u8>>,
     pub leaked_items: Json,
     pub services: Json,
@@ -33,6 +35,8 @@ pub struct Model {
     pub signals_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// 1: people and harms as sealed rows; 2: one sealed document.
+    pub document_format: i16,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,8 @@ pub struct Model {
     pub position: i32,
     pub relation: String,
     pub is_minor: bool,
+    /// The person's details sealed, for a claim in document format 1; empty
+    /// when the claim's document holds them (format 2: an index row).
     pub sealed: Vec<u8>,
     pub identity_index: String,
 }

@@ -20,6 +20,7 @@ mod m20261202_000015_email_verification;
 mod m20261202_000016_account_lifecycle;
 mod m20261202_000017_audit_tree;
 mod m20261203_000018_session_changes;
+mod m20261203_000019_claim_documents;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_account_lifecycle::Migration),
             Box::new(m20261202_000017_audit_tree::Migration),
             Box::new(m20261203_000018_session_changes::Migration),
+            Box::new(m20261203_000019_claim_documents::Migration),
         ]
     }
 }

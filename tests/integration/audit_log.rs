@@ -194,7 +194,7 @@ async fn the_audit_tree_migrates_down_to_a_linked_chain_and_back_up_to_the_same_
     let before = app.audit_report().await;
     assert!(before.ok && before.checked >= 6, "{before:?}");
     let db = app.db().await;
-    portal::migrate_down_to_before(&db, "m20261202_000017_audit_tree").await;
+    app.migrate_down_to_before(&db, "m20261202_000017_audit_tree").await;
     let rows = db
         .query_all_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),

@@ -354,7 +354,7 @@ async fn duplicate_signatures_from_before_the_unique_index_are_merged_into_the_e
     assert_eq!(originals.len(), 6, "three documents × (self + one child)");
 
     // Before the index, a race could record the same signature twice.
-    portal::migrate_down_to_before(&db, "m20261122_000012_one_signature_each").await;
+    app.migrate_down_to_before(&db, "m20261122_000012_one_signature_each").await;
     let copy = |of: &consent::Model, later: i64| {
         let mut c = of.clone();
         c.id = uuid::Uuid::new_v4();

@@ -339,7 +339,7 @@ async fn approximate_dates_migrate_down_to_their_first_day_and_back_up() {
     assert_eq!(api.put(&format!("/claims/{id}"), draft).await.status, StatusCode::OK);
 
     let db = app.db().await;
-    portal::migrate_down_to_before(&db, "m20261202_000013_approximate_dates").await;
+    app.migrate_down_to_before(&db, "m20261202_000013_approximate_dates").await;
     migration::Migrator::up(&db, None).await.unwrap();
     let back = api.get(&format!("/claims/{id}")).await.body;
     assert_eq!(back["learned_of_leak_on"], "2014-07-01", "the month's first day, now exact");

@@ -226,7 +226,7 @@ async fn the_jobs_and_mail_migration_goes_down_and_back_up_keeping_the_outbox() 
     let (claimant, claim, _) = claimant_in(&app, None, "mary@example.jp", "en").await;
     lawyer.post(&format!("/review/claims/{claim}/decision"), json!({"decision": "verify"})).await;
     let db = app.db().await;
-    portal::migrate_down_to_before(&db, "m20261202_000014_jobs_and_mail").await;
+    app.migrate_down_to_before(&db, "m20261202_000014_jobs_and_mail").await;
     let count = |sql: &'static str| {
         let db = db.clone();
         async move {

@@ -119,7 +119,7 @@ async fn a_roster_imported_before_buckets_is_converted_and_still_matches() {
 
     // Down: the bucket table goes and an import whose keys cannot be turned
     // back into whole digests is marked failed, not left matching nothing.
-    portal::migrate_down_to_before(&db, "m20261122_000011_roster_keys").await;
+    app.migrate_down_to_before(&db, "m20261122_000011_roster_keys").await;
     let status = db
         .query_one_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),

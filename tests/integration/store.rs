@@ -140,7 +140,86 @@ async fn a_claim_reaches_its_case_claimant_and_rows_through_the_relations() {
     assert_eq!(claimant.id, model.claimant_id);
     let persons = model.find_related(person::Entity).all(db).await.unwrap();
     assert_eq!(persons.len(), draft_persons);
+    assert_eq!(persons[0].find_related(claim::Entity).one(db).await.unwrap().map(|c| c.id), Some(id));
+    // The harm diary is in the claim's document; written back as rows, a
+    // harm row finds its claim.
+    assert_eq!(model.find_related(harm::Entity).all(db).await.unwrap().len(), 0);
+    app::claims::documents::downgrade_documents(&state.db, &state.keys).await.unwrap();
     let harms = model.find_related(harm::Entity).all(db).await.unwrap();
     assert_eq!(harms.len(), 1);
     assert_eq!(harms[0].find_related(claim::Entity).one(db).await.unwrap().map(|c| c.id), Some(id));
+}
+
+/// A saved draft is one sealed document in the claim row: its people are
+/// index rows with nothing sealed, the harm diary has no rows, and no
+/// personal detail is readable in the row. Written back as rows by the
+/// operator's step, the schema goes down and up again (refusing to go
+/// down before), the portal reads the same draft from the rows, and the
+/// start-up step rewrites it as a document; each rewrite is audited.
+#[tokio::test]
+async fn a_draft_is_one_sealed_document_and_migrates_to_rows_and_back() {
+    use entities::{audit_event, claim, harm, person};
+    use migration::MigratorTrait;
+    let app = portal::spawn_app().await;
+    let api = app.claimant("documents@example.jp").await;
+    let id =
+        api.post("/claims", serde_json::json!({"case": "benesse-2014"})).await.body["id"].as_str().unwrap().to_string();
+    let saved = api.put(&format!("/claims/{id}"), portal::complete_draft("やまだ", "1980-05-05")).await;
+    assert_eq!(saved.status, reqwest::StatusCode::OK, "{:?}", saved.body);
+    let read = || async { api.get(&format!("/claims/{id}")).await.body };
+    let fields = ["persons", "address", "phone", "email", "registration_code", "harms", "learned_of_leak_on"];
+    let draft_of = |body: &serde_json::Value| fields.map(|f| body[f].clone());
+    let before = draft_of(&read().await);
+    assert_eq!(before[0].as_array().map(Vec::len), Some(2), "{before:?}");
+
+    let db = app.db().await;
+    let claim_id: uuid::Uuid = id.parse().unwrap();
+    let layout = |db: sea_orm::DatabaseConnection| async move {
+        let model = claim::Entity::find_by_id(claim_id).one(&db).await.unwrap().unwrap();
+        let persons = person::Entity::find().filter(person::Column::ClaimId.eq(claim_id)).all(&db).await.unwrap();
+        let harms = harm::Entity::find().filter(harm::Column::ClaimId.eq(claim_id)).count(&db).await.unwrap();
+        (model, persons, harms)
+    };
+    let (model, persons, harms) = layout(db.clone()).await;
+    assert_eq!(model.document_format, app::claims::documents::DOCUMENT);
+    assert_eq!((persons.len(), harms), (2, 0), "index rows for the people, none for the harms");
+    assert!(persons.iter().all(|p| p.sealed.is_empty() && !p.identity_index.is_empty()));
+    let sealed = model.sealed.clone().expect("the document");
+    assert_eq!(
+        portal::find_in(&sealed, &["山田", "千代田", "090-1234-5678", "某教育サービス", "AB12-CD34"]),
+        Vec::<&str>::new()
+    );
+
+    // The schema refuses to go down while a claim is a document.
+    let refused = migration::Migrator::down(&db, Some(1)).await.expect_err("refused");
+    assert!(refused.to_string().contains("downgrade-documents"), "{refused}");
+    assert_eq!(layout(db.clone()).await.0.document_format, app::claims::documents::DOCUMENT, "nothing changed");
+
+    app.migrate_down_to_before(&db, portal::CLAIM_DOCUMENTS).await;
+    migration::Migrator::up(&db, None).await.unwrap();
+    let (model, persons, harms) = layout(db.clone()).await;
+    assert_eq!(model.document_format, app::claims::documents::ROWS);
+    assert_eq!((persons.len(), harms), (2, 1), "a sealed row for each person and harm");
+    assert!(persons.iter().all(|p| !p.sealed.is_empty()));
+    assert_eq!(draft_of(&read().await), before, "the portal reads the same draft from the rows");
+
+    // A portal starting on this database rewrites the claim as a document.
+    let state = app.state().await;
+    assert_eq!(app::claims::documents::upgrade_documents(&state.db, &state.keys).await.unwrap(), 0, "done at start");
+    let (model, persons, harms) = layout(db.clone()).await;
+    assert_eq!(model.document_format, app::claims::documents::DOCUMENT);
+    assert_eq!((persons.len(), harms), (2, 0));
+    assert_eq!(draft_of(&read().await), before, "the same draft from the document");
+
+    for action in ["claim.document_downgraded", "claim.document_upgraded"] {
+        let events = audit_event::Entity::find()
+            .filter(audit_event::Column::Action.eq(action))
+            .filter(audit_event::Column::SubjectId.eq(claim_id))
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(events, 1, "{action} audited");
+    }
+    let report = app.audit_report().await;
+    assert!(report.ok, "the audit log verifies: {report:?}");
 }

@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 
 pub use app;
 
+/// The migration that stores a claim's draft as one sealed document.
+pub const CLAIM_DOCUMENTS: &str = "m20261203_000019_claim_documents";
+
 pub struct TestApp {
     pub address: String,
     pub database_url: String,
@@ -470,6 +473,21 @@ impl TestApp {
         Database::connect(&self.database_url).await.expect("db")
     }
 
+    /// Undo migrations down to just before `name`, as an operator would:
+    /// below the claim-document migration, the claims are first written
+    /// back as rows (`app claims downgrade-documents`).
+    pub async fn migrate_down_to_before(&self, db: &DatabaseConnection, name: &str) {
+        use migration::MigratorTrait;
+        let names: Vec<String> = migration::Migrator::migrations().iter().map(|m| m.name().to_string()).collect();
+        let at = |n: &str| names.iter().position(|m| m == n).unwrap_or_else(|| panic!("no migration {n}: {names:?}"));
+        if at(name) <= at(CLAIM_DOCUMENTS) {
+            app::claims::documents::downgrade_documents(&self.served_db, &self.served_state.keys)
+                .await
+                .expect("claims written back as rows");
+        }
+        migration::Migrator::down(db, Some((names.len() - at(name)) as u32)).await.expect("migrate down");
+    }
+
     /// A browser signed in through the login page.
     pub async fn browser_signed_in(&self, email: &str, password: &str) -> Browser {
         let browser = self.browser();
@@ -510,15 +528,6 @@ impl TestApp {
     pub fn browser(&self) -> Browser {
         Browser { base: self.address.clone(), http: Client::builder().cookie_store(true).build().expect("client") }
     }
-}
-
-/// Undo migrations down to just before the one named (its name as in
-/// `migration/src`), whatever has been added after it since.
-pub async fn migrate_down_to_before(db: &DatabaseConnection, name: &str) {
-    use migration::MigratorTrait;
-    let names: Vec<String> = migration::Migrator::migrations().iter().map(|m| m.name().to_string()).collect();
-    let at = names.iter().position(|n| n == name).unwrap_or_else(|| panic!("no migration {name}: {names:?}"));
-    migration::Migrator::down(db, Some((names.len() - at) as u32)).await.expect("migrate down");
 }
 
 /// Which of `needles` occur in `haystack` as UTF-8 bytes.

@@ -6,11 +6,12 @@
 use chrono::{DateTime, Utc};
 use entities::{claim, harm, person};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set};
-use serde::Serialize;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Iterable, ModelTrait, QueryFilter, QueryTrait, Set};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::domain::{ClaimStatus, ContactSealed, Draft, Harm, HarmSealed, Person, PersonSealed, Relation};
+use super::documents::{self, DOCUMENT};
+use super::domain::{ClaimStatus, ContactSealed, Draft, Harm, Person};
 use crate::auth::{CurrentUser, Role};
 use crate::crypto::{self, DataKey, Keyring};
 use crate::domain::PastDate;
@@ -62,22 +63,16 @@ pub async fn own_claim(db: &impl ConnectionTrait, user: &CurrentUser, id: Uuid) 
     claim::Entity::find_by_id(id).filter(claim::Column::ClaimantId.eq(user.id)).one(db).await?.ok_or(AppError::NotFound)
 }
 
-/// The caller's own claim and its draft without the harm diary, read in
-/// one query (the claim joined with its people).
+/// The caller's own claim and its draft, read in one query (the claim's
+/// document; a claim still in the row layout also reads its people).
 pub async fn own_claim_and_draft(
     db: &impl ConnectionTrait,
     keys: &Keyring,
     user: &CurrentUser,
     id: Uuid,
 ) -> AppResult<(claim::Model, Draft)> {
-    let mut found = claim::Entity::find_by_id(id)
-        .filter(claim::Column::ClaimantId.eq(user.id))
-        .find_with_related(person::Entity)
-        .order_by_asc(person::Column::Position)
-        .all(db)
-        .await?;
-    let (model, persons) = found.pop().ok_or(AppError::NotFound)?;
-    let draft = assemble_draft(keys, &model, persons, vec![])?;
+    let model = own_claim(db, user, id).await?;
+    let draft = load_draft(db, keys, &model, Parts::WithoutHarms).await?;
     Ok((model, draft))
 }
 
@@ -86,7 +81,8 @@ pub fn data_key(keys: &Keyring, model: &claim::Model) -> AppResult<DataKey> {
     Ok(keys.unwrap_data_key(wrapped, &model.id)?)
 }
 
-/// What of the draft to read.
+/// What of the draft to read. A claim in the document layout is read
+/// whole either way; the choice saves a query on the row layout.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Parts {
     All,
@@ -94,33 +90,40 @@ pub enum Parts {
     WithoutHarms,
 }
 
-/// Decrypt a claim's draft.
+/// Decrypt a claim's draft: from its row alone in the document layout,
+/// with its people (and harms) rows in the row layout.
 pub async fn load_draft(
     db: &impl ConnectionTrait,
     keys: &Keyring,
     model: &claim::Model,
     parts: Parts,
 ) -> AppResult<Draft> {
-    let persons = person::Entity::find()
-        .filter(person::Column::ClaimId.eq(model.id))
-        .order_by_asc(person::Column::Position)
-        .all(db)
-        .await?;
-    let harms = match parts {
-        Parts::All => {
-            harm::Entity::find()
-                .filter(harm::Column::ClaimId.eq(model.id))
-                .order_by_asc(harm::Column::Position)
-                .all(db)
-                .await?
-        }
-        Parts::WithoutHarms => vec![],
-    };
+    if model.document_format == DOCUMENT {
+        return assemble_draft(keys, model, vec![], vec![]);
+    }
+    let (persons, harms) = documents::rows_of(db, model.id, parts).await?;
     assemble_draft(keys, model, persons, harms)
 }
 
-/// Decrypt a draft from its rows, read by the caller (`load_draft`, or a
-/// batched read of many claims): persons and harms in position order.
+/// The sealed part of a claim in the document layout: everything personal
+/// the claimant filled in, sealed as one value with the claim's key.
+#[derive(Default, Serialize, Deserialize)]
+pub(super) struct Document {
+    #[serde(flatten)]
+    pub(super) contact: ContactSealed,
+    pub(super) persons: Vec<Person>,
+    pub(super) harms: Vec<Harm>,
+}
+
+/// The associated data a document is sealed under: the claim and the
+/// layout, so a row-layout contact value cannot pass for a document.
+fn document_aad(id: Uuid) -> Vec<u8> {
+    [id.as_bytes().as_slice(), b"/document"].concat()
+}
+
+/// Decrypt a draft. In the document layout the claim row holds it all; in
+/// the row layout `persons` and `harms` are its rows in position order,
+/// read by the caller (`load_draft`, or a batched read of many claims).
 pub fn assemble_draft(
     keys: &Keyring,
     model: &claim::Model,
@@ -128,52 +131,31 @@ pub fn assemble_draft(
     harms: Vec<harm::Model>,
 ) -> AppResult<Draft> {
     let key = data_key(keys, model)?;
-    let contact: ContactSealed = match &model.sealed {
-        Some(bytes) => crypto::open_json(key.bytes(), bytes, model.id.as_bytes())?,
-        None => ContactSealed::default(),
+    let document = match (&model.sealed, model.document_format) {
+        (None, _) => Document::default(),
+        (Some(bytes), DOCUMENT) => crypto::open_json(key.bytes(), bytes, &document_aad(model.id))?,
+        (Some(_), _) => documents::from_rows(&key, model, persons, harms)?,
     };
-    let mut draft = Draft {
-        address: contact.address,
-        phone: contact.phone,
-        email: contact.email,
-        registration_code: contact.registration_code,
+    Ok(Draft {
+        persons: document.persons,
+        address: document.contact.address,
+        phone: document.contact.phone,
+        email: document.contact.email,
+        registration_code: document.contact.registration_code,
         leaked_items: serde_json::from_value(model.leaked_items.clone()).unwrap_or_default(),
         services: serde_json::from_value(model.services.clone()).unwrap_or_default(),
         apology_letter_received: model.apology_letter_received,
         apology_option: model.apology_option.clone(),
         learned_of_leak_on: model.learned_of_leak_on.map(|d| PastDate::from_stored(d, model.learned_month_only)),
-        ..Default::default()
-    };
-    for row in persons {
-        let sealed: PersonSealed = crypto::open_json(key.bytes(), &row.sealed, row.id.as_bytes())?;
-        let relation = Relation::parse(&row.relation).map_err(|_| AppError::internal("bad relation"))?;
-        draft.persons.push(Person {
-            relation,
-            family_name: sealed.family_name,
-            given_name: sealed.given_name,
-            family_name_kana: sealed.family_name_kana,
-            given_name_kana: sealed.given_name_kana,
-            birth_date: sealed.birth_date,
-            gender: sealed.gender,
-        });
-    }
-    for row in harms {
-        let sealed: HarmSealed = crypto::open_json(key.bytes(), &row.sealed, row.id.as_bytes())?;
-        let kind = super::domain::HarmKind::parse(&row.kind).map_err(|_| AppError::internal("bad harm kind"))?;
-        draft.harms.push(Harm {
-            kind,
-            date: row.occurred_on.map(|d| PastDate::from_stored(d, row.occurred_month_only)),
-            sender: sealed.sender,
-            note: sealed.note,
-        });
-    }
-    Ok(draft)
+        harms: document.harms,
+    })
 }
 
-/// Write the draft over the one loaded at `model.version`: the claim row
-/// (only if nobody changed it since — optimistic concurrency), and the
-/// person and harm rows, replaced as a whole. `Ok(None)` means the claim
-/// changed meanwhile.
+/// Write the draft over the one loaded at `model.version`: the claim row,
+/// which holds the sealed document (only if nobody changed it since:
+/// optimistic concurrency), and, when the people changed, their index
+/// rows. A claim still in the row layout moves to the document layout.
+/// `Ok(None)` means the claim changed meanwhile.
 pub async fn store_draft(
     db: &crate::db::WriteTx,
     keys: &Keyring,
@@ -184,15 +166,19 @@ pub async fn store_draft(
     now: DateTime<Utc>,
 ) -> AppResult<Option<claim::Model>> {
     let key = data_key(keys, model)?;
-    let today = crate::today_of(now);
-    let contact = ContactSealed {
-        address: draft.address.clone(),
-        phone: draft.phone.clone(),
-        email: draft.email.clone(),
-        registration_code: draft.registration_code.clone(),
+    let document = Document {
+        contact: ContactSealed {
+            address: draft.address.clone(),
+            phone: draft.phone.clone(),
+            email: draft.email.clone(),
+            registration_code: draft.registration_code.clone(),
+        },
+        persons: draft.persons.clone(),
+        harms: draft.harms.clone(),
     };
     let mut updated = model.clone();
-    updated.sealed = Some(crypto::seal_json(key.bytes(), &contact, model.id.as_bytes()));
+    updated.sealed = Some(crypto::seal_json(key.bytes(), &document, &document_aad(model.id)));
+    updated.document_format = DOCUMENT;
     updated.leaked_items = serde_json::json!(draft.leaked_items);
     updated.services = serde_json::json!(draft.services);
     updated.apology_letter_received = draft.apology_letter_received;
@@ -204,84 +190,71 @@ pub async fn store_draft(
     updated.version = model.version + 1;
     updated.updated_at = now;
     updated.needs_reverification = model.needs_reverification || correction;
-    let changed = claim::Entity::update_many()
-        .col_expr(claim::Column::Sealed, Expr::value(updated.sealed.clone()))
-        .col_expr(claim::Column::LeakedItems, Expr::value(updated.leaked_items.clone()))
-        .col_expr(claim::Column::Services, Expr::value(updated.services.clone()))
-        .col_expr(claim::Column::ApologyLetterReceived, Expr::value(updated.apology_letter_received))
-        .col_expr(claim::Column::RegistrationCodeIndex, Expr::value(updated.registration_code_index.clone()))
-        .col_expr(claim::Column::ApologyOption, Expr::value(updated.apology_option.clone()))
-        .col_expr(claim::Column::LearnedOfLeakOn, Expr::value(updated.learned_of_leak_on))
-        .col_expr(claim::Column::LearnedMonthOnly, Expr::value(updated.learned_month_only))
-        .col_expr(claim::Column::Version, Expr::value(updated.version))
-        .col_expr(claim::Column::UpdatedAt, Expr::value(updated.updated_at))
-        .col_expr(claim::Column::NeedsReverification, Expr::value(updated.needs_reverification))
-        .filter(claim::Column::Id.eq(model.id))
-        .filter(claim::Column::Version.eq(model.version))
-        .exec(db)
-        .await?;
-    if changed.rows_affected == 0 {
+    if !update_if_unchanged(db, model, &updated).await? {
         return Ok(None);
     }
     // The version check above guarantees the rows still match `before`.
-    if !before.persons.is_empty() {
-        person::Entity::delete_many().filter(person::Column::ClaimId.eq(model.id)).exec(db).await?;
-    }
-    if !before.harms.is_empty() {
+    let rows_layout = model.document_format != DOCUMENT;
+    if rows_layout && !before.harms.is_empty() {
         harm::Entity::delete_many().filter(harm::Column::ClaimId.eq(model.id)).exec(db).await?;
     }
-    let persons: Vec<person::ActiveModel> = draft
-        .persons
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let id = Uuid::new_v4();
-            let sealed = PersonSealed {
-                family_name: p.family_name.clone(),
-                given_name: p.given_name.clone(),
-                family_name_kana: p.family_name_kana.clone(),
-                given_name_kana: p.given_name_kana.clone(),
-                birth_date: p.birth_date,
-                gender: p.gender,
-            };
-            person::ActiveModel {
-                id: Set(id),
-                claim_id: Set(model.id),
-                position: Set(i as i32),
-                relation: Set(p.relation.as_str().into()),
-                is_minor: Set(p.birth_date.is_minor_on(today)),
-                sealed: Set(crypto::seal_json(key.bytes(), &sealed, id.as_bytes())),
-                identity_index: Set(identity_index(keys, p)),
-            }
-        })
-        .collect();
-    // Nothing waits on these inserts: on SQLite they go with the commit.
-    let backend = db.get_database_backend();
-    if !persons.is_empty() {
-        db.write_later(person::Entity::insert_many(persons).build(backend)).await?;
-    }
-    let harms: Vec<harm::ActiveModel> = draft
-        .harms
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let id = Uuid::new_v4();
-            let sealed = HarmSealed { sender: h.sender.clone(), note: h.note.clone() };
-            harm::ActiveModel {
-                id: Set(id),
-                claim_id: Set(model.id),
-                position: Set(i as i32),
-                kind: Set(h.kind.as_str().into()),
-                occurred_on: Set(h.date.map(|d| d.first())),
-                occurred_month_only: Set(h.date.is_some_and(|d| d.month_only())),
-                sealed: Set(crypto::seal_json(key.bytes(), &sealed, id.as_bytes())),
-            }
-        })
-        .collect();
-    if !harms.is_empty() {
-        db.write_later(harm::Entity::insert_many(harms).build(backend)).await?;
+    if rows_layout || before.persons != draft.persons {
+        if !before.persons.is_empty() {
+            person::Entity::delete_many().filter(person::Column::ClaimId.eq(model.id)).exec(db).await?;
+        }
+        let rows = index_rows(keys, model.id, &draft.persons, crate::today_of(now));
+        // Nothing waits on these inserts: on SQLite they go with the commit.
+        if !rows.is_empty() {
+            db.write_later(person::Entity::insert_many(rows).build(db.get_database_backend())).await?;
+        }
     }
     Ok(Some(updated))
+}
+
+/// Write the columns in which `after` differs from `before`, only if the
+/// claim is still at `before.version` (optimistic concurrency); `false` if
+/// it changed meanwhile. Every change to a claim row goes through here.
+pub async fn update_if_unchanged(
+    db: &impl ConnectionTrait,
+    before: &claim::Model,
+    after: &claim::Model,
+) -> AppResult<bool> {
+    let mut update = claim::Entity::update_many();
+    for column in claim::Column::iter() {
+        let value = after.get(column);
+        if before.get(column) != value {
+            update = update.col_expr(column, Expr::value(value));
+        }
+    }
+    let changed = update
+        .filter(claim::Column::Id.eq(before.id))
+        .filter(claim::Column::Version.eq(before.version))
+        .exec(db)
+        .await?;
+    Ok(changed.rows_affected > 0)
+}
+
+/// The people's index rows of a claim in the document layout: what the
+/// duplicate and roster queries need, nothing sealed.
+fn index_rows(
+    keys: &Keyring,
+    claim_id: Uuid,
+    persons: &[Person],
+    today: chrono::NaiveDate,
+) -> Vec<person::ActiveModel> {
+    persons
+        .iter()
+        .enumerate()
+        .map(|(i, p)| person::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            claim_id: Set(claim_id),
+            position: Set(i as i32),
+            relation: Set(p.relation.as_str().into()),
+            is_minor: Set(p.birth_date.is_minor_on(today)),
+            sealed: Set(vec![]),
+            identity_index: Set(identity_index(keys, p)),
+        })
+        .collect()
 }
 
 pub fn identity_index(keys: &Keyring, person: &Person) -> String {

@@ -17,7 +17,7 @@ use crate::cases::service::Case;
 use crate::claims::domain::{round_exclusions, ClaimStatus, Draft, DraftInput, Exclusion};
 use crate::claims::store::{
     identity_index, load_draft, own_claim, own_claim_and_draft, require_claimant, status_of, store_draft, summary,
-    ClaimSummary, Parts,
+    update_if_unchanged, ClaimSummary, Parts,
 };
 use crate::consent::service::ConsentState;
 use crate::crypto::DataKey;
@@ -108,6 +108,7 @@ pub async fn create_claim(state: &AppState, user: &CurrentUser, case_slug: &str)
         signals_at: None,
         created_at: now,
         updated_at: now,
+        document_format: crate::claims::documents::DOCUMENT,
     };
     // The unique index on (case, claimant) refuses a second claim.
     let inserted = claim::Entity::insert(claim::ActiveModel::from(model.clone())).exec_without_returning(&txn).await;
@@ -315,45 +316,13 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
     if !status.can_submit() {
         return Err(AppError::WrongState("claim_not_submittable"));
     }
-    let mut missing = draft.missing_for_submit();
-    // Joining the suit takes current consent to every document (for each minor, as 法定代理人).
-    let consent = crate::consent::service::state_of(state, &txn, &model, &draft).await?;
-    missing.extend(consent.missing);
-    if !user.email_confirmed {
-        missing.push(EMAIL_CONFIRMATION.into());
-    }
-    if !missing.is_empty() {
-        return Err(AppError::Incomplete(missing));
-    }
+    require_complete(state, &txn, user, &model, &draft).await?;
     let indexes: Vec<String> = draft.persons.iter().map(|p| identity_index(&state.keys, p)).collect();
     let duplicates = find_duplicate_claims(&txn, &model, indexes).await?;
-    if state.db.backend() == DatabaseBackend::Postgres && !duplicates.is_empty() {
-        // Lock this claim and its possible duplicates in id order, so two
-        // claimants submitting duplicates of each other cannot deadlock.
-        let mut to_lock = duplicates.clone();
-        to_lock.push(model.id);
-        to_lock.sort();
-        claim::Entity::find()
-            .filter(claim::Column::Id.is_in(to_lock))
-            .order_by_asc(claim::Column::Id)
-            .lock_exclusive()
-            .all(&txn)
-            .await?;
-    }
+    lock_with_duplicates(state, &txn, &model, &duplicates).await?;
     let now = state.clock.now();
-    let changed = claim::Entity::update_many()
-        .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Submitted.as_str()))
-        .col_expr(claim::Column::SubmittedAt, Expr::value(model.submitted_at.unwrap_or(now)))
-        .col_expr(claim::Column::PossibleDuplicate, Expr::value(!duplicates.is_empty()))
-        .col_expr(claim::Column::CureDeadline, Expr::value(Option::<chrono::NaiveDate>::None))
-        .col_expr(claim::Column::SignalsAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-        .col_expr(claim::Column::Version, Expr::value(model.version + 1))
-        .col_expr(claim::Column::UpdatedAt, Expr::value(now))
-        .filter(claim::Column::Id.eq(id))
-        .filter(claim::Column::Version.eq(model.version))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected == 0 {
+    let mut updated = submitted(&model, &duplicates, now);
+    if !update_if_unchanged(&txn, &model, &updated).await? {
         // Changed meanwhile (a double click, another tab): answer with its state now.
         drop(txn);
         let current = own_claim(state.db.conn(), user, id).await?;
@@ -363,52 +332,114 @@ pub async fn submit(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResult
         };
     }
     if status == ClaimStatus::NeedsInfo {
-        // The claimant answered the deficiency notice: the lawyers are told.
-        crate::claims::notices::mark_notices_answered(&txn, id, now).await?;
-        entities::notification::Entity::insert(entities::notification::ActiveModel {
-            id: Set(Uuid::new_v4()),
-            case_id: Set(model.case_id),
-            audience: Set("lawyers".into()),
-            kind: Set("claim.resubmitted".into()),
-            claim_id: Set(Some(model.id)),
-            created_at: Set(now),
-            read_at: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
+        tell_lawyers_of_answer(&txn, &model, now).await?;
     }
-    if !duplicates.is_empty() {
-        claim::Entity::update_many()
-            .col_expr(claim::Column::PossibleDuplicate, Expr::value(true))
-            .col_expr(claim::Column::SignalsAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-            .filter(claim::Column::Id.is_in(duplicates.clone()))
-            .exec(&txn)
-            .await?;
-    }
-    audit::append(
-        &txn,
-        &user.actor(),
-        Event::new("claim.submitted")
-            .subject("claim", id)
-            .owner(user.id)
-            .detail(serde_json::json!({"from": status.as_str(), "possible_duplicates": duplicates.len()})),
-    )
-    .await?;
+    flag_duplicates(&txn, &duplicates).await?;
+    let detail = serde_json::json!({"from": status.as_str(), "possible_duplicates": duplicates.len()});
+    let event = Event::new("claim.submitted").subject("claim", id).owner(user.id).detail(detail);
+    audit::append(&txn, &user.actor(), event).await?;
     txn.commit().await?;
-    let mut updated = model;
-    updated.status = ClaimStatus::Submitted.as_str().into();
-    updated.submitted_at = Some(updated.submitted_at.unwrap_or(now));
-    updated.possible_duplicate = !duplicates.is_empty();
-    updated.cure_deadline = None;
-    updated.signals_at = None;
-    updated.version += 1;
-    updated.updated_at = now;
     // The case's policy may verify it now (only when code and identity both match).
     if (state.claim_listeners.submitted)(state, &updated).await? {
         updated.status = ClaimStatus::Verified.as_str().into();
         updated.version += 1;
     }
     summary(&updated, &case.model.slug)
+}
+
+/// What a submission still lacks: the draft's required answers, current
+/// consent to every document (for each minor, as 法定代理人), a confirmed
+/// e-mail address. All of it in one refusal.
+async fn require_complete(
+    state: &AppState,
+    txn: &crate::db::WriteTx,
+    user: &CurrentUser,
+    model: &claim::Model,
+    draft: &Draft,
+) -> AppResult<()> {
+    let mut missing = draft.missing_for_submit();
+    let consent = crate::consent::service::state_of(state, txn, model, draft).await?;
+    missing.extend(consent.missing);
+    if !user.email_confirmed {
+        missing.push(EMAIL_CONFIRMATION.into());
+    }
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(AppError::Incomplete(missing)),
+    }
+}
+
+/// On PostgreSQL, lock this claim and its possible duplicates in id order,
+/// so two claimants submitting duplicates of each other cannot deadlock.
+async fn lock_with_duplicates(
+    state: &AppState,
+    txn: &crate::db::WriteTx,
+    model: &claim::Model,
+    duplicates: &[Uuid],
+) -> AppResult<()> {
+    if state.db.backend() != DatabaseBackend::Postgres || duplicates.is_empty() {
+        return Ok(());
+    }
+    let mut to_lock = duplicates.to_vec();
+    to_lock.push(model.id);
+    to_lock.sort();
+    claim::Entity::find()
+        .filter(claim::Column::Id.is_in(to_lock))
+        .order_by_asc(claim::Column::Id)
+        .lock_exclusive()
+        .all(txn)
+        .await?;
+    Ok(())
+}
+
+/// The claim as submitted now.
+fn submitted(model: &claim::Model, duplicates: &[Uuid], now: chrono::DateTime<Utc>) -> claim::Model {
+    let mut updated = model.clone();
+    updated.status = ClaimStatus::Submitted.as_str().into();
+    updated.submitted_at = Some(model.submitted_at.unwrap_or(now));
+    updated.possible_duplicate = !duplicates.is_empty();
+    updated.cure_deadline = None;
+    updated.signals_at = None;
+    updated.version = model.version + 1;
+    updated.updated_at = now;
+    updated
+}
+
+/// The claimant answered the deficiency notice: the notices are marked
+/// answered and the case's lawyers are told.
+async fn tell_lawyers_of_answer(
+    txn: &crate::db::WriteTx,
+    model: &claim::Model,
+    now: chrono::DateTime<Utc>,
+) -> AppResult<()> {
+    crate::claims::notices::mark_notices_answered(txn, model.id, now).await?;
+    entities::notification::Entity::insert(entities::notification::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        case_id: Set(model.case_id),
+        audience: Set("lawyers".into()),
+        kind: Set("claim.resubmitted".into()),
+        claim_id: Set(Some(model.id)),
+        created_at: Set(now),
+        read_at: Set(None),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// The other claims naming the same people are flagged for the lawyers
+/// too, and their verification signals computed again.
+async fn flag_duplicates(txn: &crate::db::WriteTx, duplicates: &[Uuid]) -> AppResult<()> {
+    if duplicates.is_empty() {
+        return Ok(());
+    }
+    claim::Entity::update_many()
+        .col_expr(claim::Column::PossibleDuplicate, Expr::value(true))
+        .col_expr(claim::Column::SignalsAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+        .filter(claim::Column::Id.is_in(duplicates.to_vec()))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Other live claims in the same case naming a person with one of these
