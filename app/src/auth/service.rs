@@ -207,35 +207,7 @@ pub async fn login(
     let role = Role::parse(&user.role).ok_or_else(|| AppError::internal("unknown role"))?;
     let actor = Actor { user_id: Some(user.id), role: Some(role), ip: ip_text };
     if !password_ok {
-        let reason = if user.disabled {
-            "disabled"
-        } else if !usable {
-            "locked"
-        } else {
-            "password"
-        };
-        let mut active: user::ActiveModel = user.clone().into();
-        if reason == "password" {
-            let failures = user.failed_logins + 1;
-            if failures >= state.settings.login_max_failures {
-                active.failed_logins = Set(0);
-                active.locked_until = Set(Some(now + Duration::minutes(state.settings.lockout_minutes)));
-                audit::append(&txn, &actor, Event::new("auth.locked").subject("user", user.id).owner(user.id)).await?;
-            } else {
-                active.failed_logins = Set(failures);
-            }
-            active.updated_at = Set(now);
-            active.update(&txn).await?;
-        }
-        audit::append(
-            &txn,
-            &actor,
-            Event::new("auth.login_failed")
-                .subject("user", user.id)
-                .owner(user.id)
-                .detail(serde_json::json!({"reason": reason})),
-        )
-        .await?;
+        refuse_login(state, &txn, &actor, &user, usable).await?;
         txn.commit().await?;
         return Err(AppError::LoginFailed);
     }
@@ -249,6 +221,44 @@ pub async fn login(
     let issued = open_session(state, &txn, &actor, &user, role).await?;
     txn.commit().await?;
     Ok(issued)
+}
+
+/// A refused sign-in of a known account, audited with why; a wrong
+/// password counts towards the lockout, which it may start.
+async fn refuse_login(
+    state: &AppState,
+    txn: &WriteTx,
+    actor: &Actor,
+    user: &user::Model,
+    usable: bool,
+) -> AppResult<()> {
+    let reason = if user.disabled {
+        "disabled"
+    } else if !usable {
+        "locked"
+    } else {
+        "password"
+    };
+    if reason == "password" {
+        let now = state.clock.now();
+        let mut active: user::ActiveModel = user.clone().into();
+        let failures = user.failed_logins + 1;
+        if failures >= state.settings.login_max_failures {
+            active.failed_logins = Set(0);
+            active.locked_until = Set(Some(now + Duration::minutes(state.settings.lockout_minutes)));
+            audit::append(txn, actor, Event::new("auth.locked").subject("user", user.id).owner(user.id)).await?;
+        } else {
+            active.failed_logins = Set(failures);
+        }
+        active.updated_at = Set(now);
+        active.update(txn).await?;
+    }
+    let event = Event::new("auth.login_failed")
+        .subject("user", user.id)
+        .owner(user.id)
+        .detail(serde_json::json!({"reason": reason}));
+    audit::append(txn, actor, event).await?;
+    Ok(())
 }
 
 /// A wrong second-factor code, password re-entry or erasure password counts

@@ -16,7 +16,7 @@ use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
 use crate::claims::domain::{ClaimStatus, Draft, Relation};
 use crate::claims::store::{data_key, identity_index, own_claim, own_claim_and_draft, status_of};
-use crate::crypto::{self, Keyring};
+use crate::crypto::{self, DataKey, Keyring};
 use crate::domain::{ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
@@ -379,10 +379,6 @@ pub async fn sign(
         errors.add("signer_name", if typed.is_empty() { ErrorCode::Required } else { ErrorCode::SignatureMismatch });
         return Err(errors.into());
     }
-    let key = data_key(&state.keys, &model)?;
-    let subjects = required_subjects(&state.keys, &draft, state.clock.today());
-    let user_agent = context.user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
-    let now = state.clock.now();
     // Checked before anything is written (on SQLite, before the writer is
     // waited for): a version published in between leaves this signature on
     // the text the claimant was shown, and the claim then asks for the new one
@@ -392,70 +388,101 @@ pub async fn sign(
     if newest_of_kind.is_none_or(|n| n.id != doc.id) {
         return Err(AppError::Conflict("document_superseded"));
     }
-    // A signature already given is not read first: the unique index on
-    // signatures refuses it again, and the answer lists only what was added.
-    let kind = DocumentKind::parse(&doc.kind).map_err(|_| AppError::internal("document kind"))?;
-    let mut rows = Vec::new();
-    let mut recorded = Vec::new();
-    for (capacity, index, name) in subjects {
-        let id = Uuid::new_v4();
-        let sealed = SignatureSealed {
-            signer_name: typed.clone(),
-            subject_name: name,
-            ip: context.ip.clone(),
-            user_agent: user_agent.clone(),
-        };
-        rows.push(consent::ActiveModel {
-            id: Set(id),
-            claim_id: Set(model.id),
-            document_id: Set(doc.id),
-            document_sha256: Set(doc.sha256.clone()),
-            capacity: Set(capacity.as_str().into()),
-            subject_index: Set(index),
-            sealed: Set(crypto::seal_json(key.bytes(), &sealed, id.as_bytes())),
-            signed_at: Set(now),
-        });
-        recorded.push(Signature {
-            id,
-            document_id: doc.id,
-            kind,
-            title: doc.title.clone(),
-            version: doc.version,
-            document_sha256: doc.sha256.clone(),
-            capacity,
-            signer_name: sealed.signer_name,
-            subject_name: sealed.subject_name,
-            signed_at: now,
-            ip: sealed.ip,
-            user_agent: sealed.user_agent,
-        });
-    }
-    if !rows.is_empty() {
-        let inserted = consent::Entity::insert_many(rows)
-            .on_conflict_do_nothing_on([
-                consent::Column::ClaimId,
-                consent::Column::DocumentId,
-                consent::Column::Capacity,
-                consent::Column::SubjectIndex,
-            ])
-            .exec_with_returning_keys(&txn)
-            .await?;
-        // Only what this call recorded: a concurrent signing may have won.
-        let kept = match inserted {
-            TryInsertResult::Inserted(ids) => ids,
-            TryInsertResult::Empty | TryInsertResult::Conflicted => vec![],
-        };
-        recorded.retain(|s| kept.contains(&s.id));
-    }
-    audit::append(
-        &txn,
-        &user.actor(),
-        Event::new("consent.signed").subject("claim", model.id).owner(user.id).detail(serde_json::json!({
-            "document": doc.id, "kind": doc.kind, "version": doc.version, "sha256": doc.sha256, "signatures": recorded.len()
-        })),
-    )
-    .await?;
+    let key = data_key(&state.keys, &model)?;
+    let subjects = required_subjects(&state.keys, &draft, state.clock.today());
+    let signing = Signing { key: &key, claim_id: model.id, doc, typed: &typed, context, now: state.clock.now() };
+    let (rows, recorded) = signing.rows(subjects)?;
+    let recorded = insert_new(&txn, rows, recorded).await?;
+    let detail = serde_json::json!({
+        "document": doc.id, "kind": doc.kind, "version": doc.version, "sha256": doc.sha256, "signatures": recorded.len()
+    });
+    let event = Event::new("consent.signed").subject("claim", model.id).owner(user.id).detail(detail);
+    audit::append(&txn, &user.actor(), event).await?;
     txn.commit().await?;
+    Ok(recorded)
+}
+
+/// One signing of one document: what each signature row records.
+struct Signing<'a> {
+    key: &'a DataKey,
+    claim_id: Uuid,
+    doc: &'a consent_document::Model,
+    typed: &'a str,
+    context: SigningContext,
+    now: DateTime<Utc>,
+}
+
+impl Signing<'_> {
+    /// A sealed row for each subject, and the signature as the answer
+    /// shows it.
+    fn rows(self, subjects: Vec<(Capacity, String, String)>) -> AppResult<(Vec<consent::ActiveModel>, Vec<Signature>)> {
+        let doc = self.doc;
+        let kind = DocumentKind::parse(&doc.kind).map_err(|_| AppError::internal("document kind"))?;
+        let user_agent = self.context.user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
+        let mut rows = Vec::new();
+        let mut recorded = Vec::new();
+        for (capacity, index, name) in subjects {
+            let id = Uuid::new_v4();
+            let sealed = SignatureSealed {
+                signer_name: self.typed.to_string(),
+                subject_name: name,
+                ip: self.context.ip.clone(),
+                user_agent: user_agent.clone(),
+            };
+            rows.push(consent::ActiveModel {
+                id: Set(id),
+                claim_id: Set(self.claim_id),
+                document_id: Set(doc.id),
+                document_sha256: Set(doc.sha256.clone()),
+                capacity: Set(capacity.as_str().into()),
+                subject_index: Set(index),
+                sealed: Set(crypto::seal_json(self.key.bytes(), &sealed, id.as_bytes())),
+                signed_at: Set(self.now),
+            });
+            recorded.push(Signature {
+                id,
+                document_id: doc.id,
+                kind,
+                title: doc.title.clone(),
+                version: doc.version,
+                document_sha256: doc.sha256.clone(),
+                capacity,
+                signer_name: sealed.signer_name,
+                subject_name: sealed.subject_name,
+                signed_at: self.now,
+                ip: sealed.ip,
+                user_agent: sealed.user_agent,
+            });
+        }
+        Ok((rows, recorded))
+    }
+}
+
+/// Insert the signature rows; a signature already given is not read
+/// first: the unique index on signatures refuses it again, and the answer
+/// lists only what this call recorded (a concurrent signing may have won).
+async fn insert_new(
+    txn: &crate::db::WriteTx,
+    rows: Vec<consent::ActiveModel>,
+    mut recorded: Vec<Signature>,
+) -> AppResult<Vec<Signature>> {
+    if rows.is_empty() {
+        return Ok(recorded);
+    }
+    let inserted = consent::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([
+            consent::Column::ClaimId,
+            consent::Column::DocumentId,
+            consent::Column::Capacity,
+            consent::Column::SubjectIndex,
+        ])
+        .exec_with_returning_keys(txn)
+        .await?;
+    let kept = match inserted {
+        TryInsertResult::Inserted(ids) => ids,
+        TryInsertResult::Empty | TryInsertResult::Conflicted => vec![],
+    };
+    recorded.retain(|s| kept.contains(&s.id));
     Ok(recorded)
 }
 

@@ -16,7 +16,7 @@ use super::strip::{Filter, Stripped};
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
 use crate::claims::domain::ClaimStatus;
-use crate::crypto::Keyring;
+use crate::crypto::{DataKey, Keyring};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
 
@@ -122,15 +122,8 @@ pub async fn upload(
     if !status_of(&claim)?.is_editable() {
         return Err(AppError::WrongState("claim_not_editable"));
     }
-    if let Some(key) = &idempotency_key {
-        let earlier = evidence::Entity::find()
-            .filter(evidence::Column::ClaimId.eq(claim_id))
-            .filter(evidence::Column::IdempotencyKey.eq(key.clone()))
-            .one(state.db.conn())
-            .await?;
-        if let Some(row) = earlier {
-            return Ok(((&row).into(), false));
-        }
+    if let Some(first) = uploaded_with(state, claim_id, idempotency_key.as_deref()).await? {
+        return Ok(((&first).into(), false));
     }
     if declared_size.is_some_and(|size| size > state.settings.max_evidence_bytes) {
         return Err(AppError::TooLarge);
@@ -141,12 +134,35 @@ pub async fn upload(
     }
     let wrapped = claim.wrapped_key.as_deref().ok_or(AppError::NotFound)?;
     let data_key = state.keys.unwrap_data_key(wrapped, &claim.id)?;
+    let (content_type, source) = open_source(input).await?;
+    let stored = seal_into_store(state, &data_key, source).await?;
+    let row = evidence::Model {
+        id: Uuid::new_v4(),
+        claim_id,
+        kind: kind.as_str().into(),
+        content_type: content_type.mime().into(),
+        size: stored.size as i64,
+        sha256: stored.sha256,
+        storage_key: stored.storage_key,
+        idempotency_key,
+        created_at: state.clock.now(),
+    };
+    record_upload(state, user, row).await
+}
 
-    // Sniff the first bytes; for JPEGs rewrite the header without its
-    // metadata. Then stream: read a chunk, hash the plaintext, seal it in
-    // place, and hand the store a quarter megabyte of sealed chunks at a time
-    // (one trip to the store per four chunks rather than per chunk). One chunk of
-    // look-ahead tells which chunk is last.
+/// The file an earlier upload with this idempotency key stored, if any.
+async fn uploaded_with(state: &AppState, claim_id: Uuid, key: Option<&str>) -> AppResult<Option<evidence::Model>> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(evidence::Entity::find()
+        .filter(evidence::Column::ClaimId.eq(claim_id))
+        .filter(evidence::Column::IdempotencyKey.eq(key))
+        .one(state.db.conn())
+        .await?)
+}
+
+/// Sniff the first bytes and wrap the input in the metadata filter for its
+/// type (for JPEGs, the header is rewritten without its metadata first).
+async fn open_source<'a>(input: &'a mut (dyn AsyncRead + Send + Unpin)) -> AppResult<(SniffedType, Stripped<'a>)> {
     let mut head = vec![0u8; 64];
     let got = fill(input, &mut head).await.map_err(read_error)?;
     head.truncate(got);
@@ -155,7 +171,22 @@ pub async fn upload(
     if content_type == SniffedType::Jpeg {
         source = strip_metadata(source).await.map_err(|_| AppError::UnsupportedType)?;
     }
-    let mut source = Stripped::new(source, Filter::for_type(content_type));
+    Ok((content_type, Stripped::new(source, Filter::for_type(content_type))))
+}
+
+/// A file as the store holds it.
+struct Stored {
+    storage_key: String,
+    size: u64,
+    sha256: String,
+}
+
+/// Stream the file into the store: read a chunk, hash the plaintext, seal
+/// it in place, and hand the store a quarter megabyte of sealed chunks at
+/// a time (one trip to the store per four chunks rather than per chunk).
+/// One chunk of look-ahead tells which chunk is last. The stored size is
+/// checked against what was sealed; a failed or short object is removed.
+async fn seal_into_store(state: &AppState, data_key: &DataKey, mut source: Stripped<'_>) -> AppResult<Stored> {
     let storage_key = Uuid::new_v4().simple().to_string();
     let mut writer = state.store.writer(&storage_key).await?;
     let mut sealer = ChunkSealer::new(data_key.bytes());
@@ -206,54 +237,35 @@ pub async fn upload(
         let _ = state.store.delete(&storage_key).await;
         return Err(AppError::Unavailable(format!("stored {stored} bytes, expected {expected}")));
     }
-    let size = total;
-    let sha256 = hex::encode(hasher.finalize());
+    Ok(Stored { storage_key, size: total, sha256: hex::encode(hasher.finalize()) })
+}
 
-    let id = Uuid::new_v4();
-    let row = evidence::Model {
-        id,
-        claim_id,
-        kind: kind.as_str().into(),
-        content_type: content_type.mime().into(),
-        size: size as i64,
-        sha256,
-        storage_key: storage_key.clone(),
-        idempotency_key,
-        created_at: state.clock.now(),
-    };
+/// Commit the stored file's row with its audit event. If the row does not
+/// commit the object is removed; if a concurrent retry with the same
+/// idempotency key won, its record is the answer.
+async fn record_upload(state: &AppState, user: &CurrentUser, row: evidence::Model) -> AppResult<(EvidenceView, bool)> {
     let committed: AppResult<()> = async {
         let txn = state.db.begin_write().await?;
         evidence::ActiveModel::from(row.clone()).insert(&txn).await?;
-        audit::append(
-            &txn,
-            &user.actor(),
-            Event::new("evidence.uploaded")
-                .subject("evidence", id)
-                .owner(user.id)
-                .detail(serde_json::json!({"claim": claim_id, "kind": kind.as_str(), "content_type": row.content_type, "size": size})),
-        )
-        .await?;
+        let detail = serde_json::json!({
+            "claim": row.claim_id, "kind": row.kind, "content_type": row.content_type, "size": row.size,
+        });
+        let event = Event::new("evidence.uploaded").subject("evidence", row.id).owner(user.id).detail(detail);
+        audit::append(&txn, &user.actor(), event).await?;
         txn.commit().await?;
         Ok(())
     }
     .await;
-    if let Err(e) = committed {
-        // The row did not commit: the object must not linger.
-        let _ = state.store.delete(&storage_key).await;
-        if let AppError::Conflict(_) = e {
-            // A concurrent retry with the same idempotency key won.
-            let again = evidence::Entity::find()
-                .filter(evidence::Column::ClaimId.eq(claim_id))
-                .filter(evidence::Column::IdempotencyKey.eq(row.idempotency_key.clone()))
-                .one(state.db.conn())
-                .await?;
-            if let Some(first) = again {
-                return Ok(((&first).into(), false));
-            }
+    let Err(e) = committed else {
+        return Ok(((&row).into(), true));
+    };
+    let _ = state.store.delete(&row.storage_key).await;
+    if let AppError::Conflict(_) = e {
+        if let Some(first) = uploaded_with(state, row.claim_id, row.idempotency_key.as_deref()).await? {
+            return Ok(((&first).into(), false));
         }
-        return Err(e);
     }
-    Ok(((&row).into(), true))
+    Err(e)
 }
 
 /// The claim's files: its owner's, or for staff working on its case.

@@ -21,7 +21,7 @@ use crate::claims::access::{self, Read};
 use crate::claims::domain::ClaimStatus;
 use crate::claims::domain::DecisionKind;
 use crate::claims::notices::{decisions_of, open_text, DecisionView};
-use crate::claims::store::{data_key, status_of};
+use crate::claims::store::{data_key, status_of, update_if_unchanged};
 use crate::crypto;
 use crate::domain::{parse_free_text, ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
@@ -398,10 +398,10 @@ pub async fn detail(state: &AppState, user: &CurrentUser, id: Uuid, lang: Lang) 
     })
 }
 
-/// The e-mail a claimant gets about a decision: the claim number and where
-/// to sign in, in Japanese and English — never the reason or any personal data.
 /// Apply a decision inside an open write transaction (the claim's version
-/// guards against a concurrent change). Returns the new model.
+/// guards against a concurrent change): the claim's new status, the
+/// decision on file (its reason sealed), the claimant's e-mail, the audit
+/// event. Returns the new model.
 async fn apply_decision(
     state: &AppState,
     txn: &crate::db::WriteTx,
@@ -412,76 +412,19 @@ async fn apply_decision(
     detail: serde_json::Value,
 ) -> AppResult<(claim::Model, DecisionView)> {
     let now = state.clock.now();
-    let outcome = decision.kind.outcome();
     let cure_deadline = decision.cure_days.map(|d| state.clock.today() + Duration::days(i64::from(d)));
-    let changed = claim::Entity::update_many()
-        .col_expr(claim::Column::Status, Expr::value(outcome.as_str()))
-        .col_expr(claim::Column::CureDeadline, Expr::value(cure_deadline))
-        // A lawyer has now looked at the claim as it is.
-        .col_expr(claim::Column::NeedsReverification, Expr::value(false))
-        .col_expr(claim::Column::Version, Expr::value(model.version + 1))
-        .col_expr(claim::Column::UpdatedAt, Expr::value(now))
-        .filter(claim::Column::Id.eq(model.id))
-        .filter(claim::Column::Version.eq(model.version))
-        .exec(txn)
-        .await?;
-    if changed.rows_affected == 0 {
+    let mut updated = model.clone();
+    updated.status = decision.kind.outcome().as_str().into();
+    updated.cure_deadline = cure_deadline;
+    // A lawyer has now looked at the claim as it is.
+    updated.needs_reverification = false;
+    updated.version = model.version + 1;
+    updated.updated_at = now;
+    if !update_if_unchanged(txn, model, &updated).await? {
         return Err(AppError::Conflict("claim_changed"));
     }
-    let id = Uuid::new_v4();
-    let reason_sealed = match &decision.reason {
-        Some(reason) => {
-            let key = data_key(&state.keys, model)?;
-            Some(crypto::seal_json(key.bytes(), reason, id.as_bytes()))
-        }
-        None => None,
-    };
-    review_decision::Entity::insert(review_decision::ActiveModel {
-        id: Set(id),
-        claim_id: Set(model.id),
-        decided_by: Set(decided_by),
-        decision: Set(decision.kind.as_str().into()),
-        reason_sealed: Set(reason_sealed),
-        cure_deadline: Set(cure_deadline),
-        created_at: Set(now),
-        answered_at: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    let kind = match decision.kind {
-        DecisionKind::RequestInfo => MailKind::InfoRequested,
-        DecisionKind::Reject => MailKind::Rejected,
-        DecisionKind::Verify | DecisionKind::AutoVerify => MailKind::Verified,
-    };
-    let params = match cure_deadline {
-        Some(deadline) => serde_json::json!({"deadline": deadline.to_string()}),
-        None => serde_json::json!({}),
-    };
-    let mail = Mail::about(kind, model, params, None);
-    crate::mail::queue(txn, now, mail).await?;
-    let action = match decision.kind {
-        DecisionKind::Verify => "claim.verified",
-        DecisionKind::AutoVerify => "claim.auto_verified",
-        DecisionKind::Reject => "claim.rejected",
-        DecisionKind::RequestInfo => "claim.info_requested",
-    };
-    let mut detail = detail;
-    if let Some(map) = detail.as_object_mut() {
-        map.insert("from".into(), model.status.clone().into());
-        map.insert("decision".into(), id.to_string().into());
-        if let Some(d) = cure_deadline {
-            map.insert("cure_deadline".into(), d.to_string().into());
-        }
-    }
-    audit::append(txn, actor, Event::new(action).subject("claim", model.id).owner(model.claimant_id).detail(detail))
-        .await?;
-    let mut updated = model.clone();
-    updated.status = outcome.as_str().into();
-    updated.cure_deadline = cure_deadline;
-    updated.version += 1;
-    updated.updated_at = now;
     let view = DecisionView {
-        id,
+        id: Uuid::new_v4(),
         decision: decision.kind,
         decided_by,
         reason: decision.reason.clone(),
@@ -489,7 +432,70 @@ async fn apply_decision(
         created_at: now,
         answered_at: None,
     };
+    record_decision(state, txn, model, &view).await?;
+    tell_claimant(txn, model, &view).await?;
+    let mut detail = detail;
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("from".into(), model.status.clone().into());
+        map.insert("decision".into(), view.id.to_string().into());
+        if let Some(d) = cure_deadline {
+            map.insert("cure_deadline".into(), d.to_string().into());
+        }
+    }
+    let action = match decision.kind {
+        DecisionKind::Verify => "claim.verified",
+        DecisionKind::AutoVerify => "claim.auto_verified",
+        DecisionKind::Reject => "claim.rejected",
+        DecisionKind::RequestInfo => "claim.info_requested",
+    };
+    audit::append(txn, actor, Event::new(action).subject("claim", model.id).owner(model.claimant_id).detail(detail))
+        .await?;
     Ok((updated, view))
+}
+
+/// The decision on file, its reason sealed with the claim's key.
+async fn record_decision(
+    state: &AppState,
+    txn: &crate::db::WriteTx,
+    model: &claim::Model,
+    view: &DecisionView,
+) -> AppResult<()> {
+    let reason_sealed = match &view.reason {
+        Some(reason) => {
+            let key = data_key(&state.keys, model)?;
+            Some(crypto::seal_json(key.bytes(), reason, view.id.as_bytes()))
+        }
+        None => None,
+    };
+    review_decision::Entity::insert(review_decision::ActiveModel {
+        id: Set(view.id),
+        claim_id: Set(model.id),
+        decided_by: Set(view.decided_by),
+        decision: Set(view.decision.as_str().into()),
+        reason_sealed: Set(reason_sealed),
+        cure_deadline: Set(view.cure_deadline),
+        created_at: Set(view.created_at),
+        answered_at: Set(None),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// The e-mail a claimant gets about a decision: the claim number and where
+/// to sign in, in Japanese and English — never the reason or any personal data.
+async fn tell_claimant(txn: &crate::db::WriteTx, model: &claim::Model, view: &DecisionView) -> AppResult<()> {
+    let kind = match view.decision {
+        DecisionKind::RequestInfo => MailKind::InfoRequested,
+        DecisionKind::Reject => MailKind::Rejected,
+        DecisionKind::Verify | DecisionKind::AutoVerify => MailKind::Verified,
+    };
+    let params = match view.cure_deadline {
+        Some(deadline) => serde_json::json!({"deadline": deadline.to_string()}),
+        None => serde_json::json!({}),
+    };
+    crate::mail::queue(txn, view.created_at, Mail::about(kind, model, params, None)).await?;
+    Ok(())
 }
 
 #[derive(Clone, Debug, Serialize)]

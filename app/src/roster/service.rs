@@ -334,11 +334,34 @@ pub async fn import(
     progress: Arc<Progress>,
 ) -> AppResult<ImportReport> {
     let case = crate::cases::service::by_slug(state.db.conn(), case_slug).await?;
+    let import_id = begin_import(state, case.model.id, source).await?;
+    let keys = state.keys.clone();
+    let reading = progress.clone();
+    let spilled = rocket::tokio::task::spawn_blocking(move || read_file(reader, &keys, reading))
+        .await
+        .map_err(|e| AppError::caused_by("roster reading task", e))
+        .and_then(|r| r.map_err(AppError::internal));
+    let written = match spilled {
+        Ok(spilled) => write_buckets(state, import_id, spilled, progress).await,
+        Err(e) => Err(e),
+    };
+    match written {
+        Ok((imported, bits, rejected)) => complete_import(state, &case, import_id, imported, bits, rejected).await,
+        Err(e) => {
+            fail_import(state, &case, import_id).await?;
+            Err(e)
+        }
+    }
+}
+
+/// The import's record, committed before any row is read: a failed or
+/// interrupted import is on file.
+async fn begin_import(state: &AppState, case_id: Uuid, source: &str) -> AppResult<Uuid> {
     let import_id = Uuid::new_v4();
     let txn = state.db.begin_write().await?;
     roster_import::Entity::insert(roster_import::ActiveModel {
         id: Set(import_id),
-        case_id: Set(case.model.id),
+        case_id: Set(case_id),
         source: Set(source.chars().take(200).collect()),
         status: Set("running".into()),
         rows_imported: Set(0),
@@ -350,85 +373,68 @@ pub async fn import(
     .exec_without_returning(&txn)
     .await?;
     txn.commit().await?;
+    Ok(import_id)
+}
 
-    let keys = state.keys.clone();
-    let reading = progress.clone();
-    let spilled = rocket::tokio::task::spawn_blocking(move || read_file(reader, &keys, reading))
-        .await
-        .map_err(|e| AppError::caused_by("roster reading task", e))
-        .and_then(|r| r.map_err(AppError::internal));
-    let written = match spilled {
-        Ok(spilled) => write_buckets(state, import_id, spilled, progress).await,
-        Err(e) => Err(e),
-    };
-    let actor = Actor::default();
-    match written {
-        Ok((imported, bits, rejected)) => {
-            let txn = state.db.begin_write().await?;
-            roster_import::Entity::update_many()
-                .col_expr(roster_import::Column::Status, Expr::value("complete"))
-                .col_expr(roster_import::Column::RowsImported, Expr::value(imported as i64))
-                .col_expr(roster_import::Column::RowsRejected, Expr::value(rejected.count as i64))
-                .col_expr(roster_import::Column::BucketBits, Expr::value(i16::from(bits)))
-                .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(state.clock.now())))
-                .filter(roster_import::Column::Id.eq(import_id))
-                .exec(&txn)
-                .await?;
-            audit::append(
-                &txn,
-                &actor,
-                Event::new("roster.imported").subject("roster_import", import_id).detail(serde_json::json!({
-                    "case": case.model.slug, "rows": imported, "rejected": rejected.count
-                })),
-            )
-            .await?;
-            txn.commit().await?;
-            state.roster_imports.forget(case.model.id);
-            // The case's claims get their signals recomputed against the new roster.
-            crate::review::desk::invalidate_signals(state, case.model.id).await?;
-            // A job recomputes them now, so the queue does not wait for them.
-            crate::jobs::enqueue(
-                state.db.conn(),
-                state.clock.now(),
-                crate::jobs::Kind::Signals,
-                &format!("signals:{import_id}"),
-                serde_json::json!({ "case": case.model.id }),
-            )
-            .await?;
-            let mut rejected = rejected;
-            rejected.trim();
-            Ok(ImportReport {
-                import_id,
-                rows_imported: imported,
-                rows_rejected: rejected.count,
-                rejected: rejected.lines,
-            })
-        }
-        Err(e) => {
-            // Nothing of a failed import stays: its rows go, and it is marked failed.
-            roster_bucket::Entity::delete_many()
-                .filter(roster_bucket::Column::ImportId.eq(import_id))
-                .exec(state.db.conn())
-                .await?;
-            let txn = state.db.begin_write().await?;
-            roster_import::Entity::update_many()
-                .col_expr(roster_import::Column::Status, Expr::value("failed"))
-                .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(state.clock.now())))
-                .filter(roster_import::Column::Id.eq(import_id))
-                .exec(&txn)
-                .await?;
-            audit::append(
-                &txn,
-                &actor,
-                Event::new("roster.import_failed")
-                    .subject("roster_import", import_id)
-                    .detail(serde_json::json!({"case": case.model.slug})),
-            )
-            .await?;
-            txn.commit().await?;
-            Err(e)
-        }
-    }
+/// The import is complete: recorded and audited, the case's cached roster
+/// forgotten, and its claims' verification signals recomputed by a job.
+async fn complete_import(
+    state: &AppState,
+    case: &crate::cases::service::Case,
+    import_id: Uuid,
+    imported: u64,
+    bits: u8,
+    mut rejected: Rejected,
+) -> AppResult<ImportReport> {
+    let txn = state.db.begin_write().await?;
+    roster_import::Entity::update_many()
+        .col_expr(roster_import::Column::Status, Expr::value("complete"))
+        .col_expr(roster_import::Column::RowsImported, Expr::value(imported as i64))
+        .col_expr(roster_import::Column::RowsRejected, Expr::value(rejected.count as i64))
+        .col_expr(roster_import::Column::BucketBits, Expr::value(i16::from(bits)))
+        .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(state.clock.now())))
+        .filter(roster_import::Column::Id.eq(import_id))
+        .exec(&txn)
+        .await?;
+    let detail = serde_json::json!({"case": case.model.slug, "rows": imported, "rejected": rejected.count});
+    let event = Event::new("roster.imported").subject("roster_import", import_id).detail(detail);
+    audit::append(&txn, &Actor::default(), event).await?;
+    txn.commit().await?;
+    state.roster_imports.forget(case.model.id);
+    // The case's claims get their signals recomputed against the new roster.
+    crate::review::desk::invalidate_signals(state, case.model.id).await?;
+    // A job recomputes them now, so the queue does not wait for them.
+    crate::jobs::enqueue(
+        state.db.conn(),
+        state.clock.now(),
+        crate::jobs::Kind::Signals,
+        &format!("signals:{import_id}"),
+        serde_json::json!({ "case": case.model.id }),
+    )
+    .await?;
+    rejected.trim();
+    Ok(ImportReport { import_id, rows_imported: imported, rows_rejected: rejected.count, rejected: rejected.lines })
+}
+
+/// Nothing of a failed import stays: its rows go, and it is marked failed.
+async fn fail_import(state: &AppState, case: &crate::cases::service::Case, import_id: Uuid) -> AppResult<()> {
+    roster_bucket::Entity::delete_many()
+        .filter(roster_bucket::Column::ImportId.eq(import_id))
+        .exec(state.db.conn())
+        .await?;
+    let txn = state.db.begin_write().await?;
+    roster_import::Entity::update_many()
+        .col_expr(roster_import::Column::Status, Expr::value("failed"))
+        .col_expr(roster_import::Column::FinishedAt, Expr::value(Some(state.clock.now())))
+        .filter(roster_import::Column::Id.eq(import_id))
+        .exec(&txn)
+        .await?;
+    let event = Event::new("roster.import_failed")
+        .subject("roster_import", import_id)
+        .detail(serde_json::json!({"case": case.model.slug}));
+    audit::append(&txn, &Actor::default(), event).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Binary `COPY` framing (PostgreSQL's documented format).

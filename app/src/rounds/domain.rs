@@ -96,106 +96,126 @@ fn points(errors: &mut FieldErrors, field: String, v: &serde_json::Value) -> Opt
     }
 }
 
+type Object = serde_json::Map<String, serde_json::Value>;
+
 /// Parse and check a policy typed by an administrator (JSON), against the
 /// case's leaked-item codes. Every problem comes back as a field error with
 /// its path (`tiers[2].amount_yen`, `item_points.fax`, …).
 pub fn parse_policy(raw: &serde_json::Value, item_codes: &[String]) -> Result<TierPolicy, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let empty = serde_json::Map::new();
+    let empty = Object::new();
     let obj = raw.as_object().unwrap_or(&empty);
-    let mut item_points = BTreeMap::new();
-    match obj.get("item_points").and_then(|v| v.as_object()) {
-        Some(map) => {
-            for (code, v) in map {
-                let field = format!("item_points.{code}");
-                if !item_codes.contains(code) {
-                    errors.add(field, ErrorCode::Choice);
-                } else if let Some(p) = points(&mut errors, field, v) {
-                    item_points.insert(code.clone(), p);
-                }
-            }
-        }
-        None => errors.add("item_points", ErrorCode::Required),
-    }
+    let item_points = item_points_of(obj, item_codes, &mut errors);
     let minor_uplift_points = match obj.get("minor_uplift_points") {
         Some(v) => points(&mut errors, "minor_uplift_points".into(), v).unwrap_or(0),
         None => 0,
     };
-    let mut harm_points = BTreeMap::new();
-    if let Some(map) = obj.get("harm_points").and_then(|v| v.as_object()) {
-        for (kind, v) in map {
-            let field = format!("harm_points.{kind}");
-            if HarmKind::ALL.iter().all(|k| k.as_str() != kind) {
-                errors.add(field, ErrorCode::Choice);
-            } else if let Some(p) = points(&mut errors, field, v) {
-                harm_points.insert(kind.clone(), p);
-            }
-        }
-    }
+    let harm_points = harm_points_of(obj, &mut errors);
     let max_harm_points = match obj.get("max_harm_points") {
         Some(v) => points(&mut errors, "max_harm_points".into(), v).unwrap_or(0),
         None => harm_points.values().sum(),
     };
-    let mut tiers = Vec::new();
-    match obj.get("tiers").and_then(|v| v.as_array()) {
-        Some(list) if !list.is_empty() && list.len() <= MAX_TIERS => {
-            for (i, t) in list.iter().enumerate() {
-                let name = t.get("name").and_then(|v| v.as_str()).map(crate::domain::normalise).unwrap_or_default();
-                if name.is_empty() {
-                    errors.add(format!("tiers[{i}].name"), ErrorCode::Required);
-                } else if name.chars().count() > TIER_NAME_MAX_CHARS {
-                    errors.add(format!("tiers[{i}].name"), ErrorCode::TooLong);
-                }
-                let min = match t.get("min_points") {
-                    Some(v) => points(&mut errors, format!("tiers[{i}].min_points"), v),
-                    None => {
-                        errors.add(format!("tiers[{i}].min_points"), ErrorCode::Required);
-                        None
-                    }
-                };
-                let amount = match t.get("amount_yen").and_then(|v| v.as_u64()) {
-                    Some(a) if (1..=MAX_AMOUNT_YEN).contains(&a) => Some(a),
-                    Some(_) => {
-                        errors.add(format!("tiers[{i}].amount_yen"), ErrorCode::OutOfRange);
-                        None
-                    }
-                    None => {
-                        errors.add(format!("tiers[{i}].amount_yen"), ErrorCode::Number);
-                        None
-                    }
-                };
-                if let (Some(min_points), Some(amount_yen)) = (min, amount) {
-                    tiers.push((i, Tier { name, min_points, amount_yen }));
-                }
-            }
-            // Thresholds strictly fall and the last starts at 0; names are unique.
-            for pair in tiers.windows(2) {
-                if pair[1].1.min_points >= pair[0].1.min_points {
-                    errors.add(format!("tiers[{}].min_points", pair[1].0), ErrorCode::OutOfRange);
-                }
-            }
-            if let Some((i, last)) = tiers.last() {
-                if last.min_points != 0 && *i == list.len() - 1 {
-                    errors.add(format!("tiers[{i}].min_points"), ErrorCode::OutOfRange);
-                }
-            }
-            let mut seen = BTreeSet::new();
-            for (i, t) in &tiers {
-                if !seen.insert(t.name.clone()) {
-                    errors.add(format!("tiers[{i}].name"), ErrorCode::Duplicate);
-                }
-            }
+    let tiers = tiers_of(obj, &mut errors);
+    errors.into_result(TierPolicy { item_points, minor_uplift_points, harm_points, max_harm_points, tiers })
+}
+
+/// `item_points`: required, keyed by the case's leaked-item codes.
+fn item_points_of(obj: &Object, item_codes: &[String], errors: &mut FieldErrors) -> BTreeMap<String, u32> {
+    let mut item_points = BTreeMap::new();
+    let Some(map) = obj.get("item_points").and_then(|v| v.as_object()) else {
+        errors.add("item_points", ErrorCode::Required);
+        return item_points;
+    };
+    for (code, v) in map {
+        let field = format!("item_points.{code}");
+        if !item_codes.contains(code) {
+            errors.add(field, ErrorCode::Choice);
+        } else if let Some(p) = points(errors, field, v) {
+            item_points.insert(code.clone(), p);
         }
-        Some(list) if list.len() > MAX_TIERS => errors.add("tiers", ErrorCode::TooMany),
-        _ => errors.add("tiers", ErrorCode::Required),
     }
-    errors.into_result(TierPolicy {
-        item_points,
-        minor_uplift_points,
-        harm_points,
-        max_harm_points,
-        tiers: tiers.into_iter().map(|(_, t)| t).collect(),
-    })
+    item_points
+}
+
+/// `harm_points`: optional, keyed by harm kinds.
+fn harm_points_of(obj: &Object, errors: &mut FieldErrors) -> BTreeMap<String, u32> {
+    let mut harm_points = BTreeMap::new();
+    let Some(map) = obj.get("harm_points").and_then(|v| v.as_object()) else {
+        return harm_points;
+    };
+    for (kind, v) in map {
+        let field = format!("harm_points.{kind}");
+        if HarmKind::ALL.iter().all(|k| k.as_str() != kind) {
+            errors.add(field, ErrorCode::Choice);
+        } else if let Some(p) = points(errors, field, v) {
+            harm_points.insert(kind.clone(), p);
+        }
+    }
+    harm_points
+}
+
+/// `tiers`: one to MAX_TIERS, thresholds strictly falling to a last tier
+/// that starts at 0, names unique.
+fn tiers_of(obj: &Object, errors: &mut FieldErrors) -> Vec<Tier> {
+    let list = match obj.get("tiers").and_then(|v| v.as_array()) {
+        Some(list) if !list.is_empty() && list.len() <= MAX_TIERS => list,
+        Some(list) if list.len() > MAX_TIERS => {
+            errors.add("tiers", ErrorCode::TooMany);
+            return vec![];
+        }
+        _ => {
+            errors.add("tiers", ErrorCode::Required);
+            return vec![];
+        }
+    };
+    let tiers: Vec<(usize, Tier)> =
+        list.iter().enumerate().filter_map(|(i, t)| tier_of(i, t, errors).map(|t| (i, t))).collect();
+    for pair in tiers.windows(2) {
+        if pair[1].1.min_points >= pair[0].1.min_points {
+            errors.add(format!("tiers[{}].min_points", pair[1].0), ErrorCode::OutOfRange);
+        }
+    }
+    if let Some((i, last)) = tiers.last() {
+        if last.min_points != 0 && *i == list.len() - 1 {
+            errors.add(format!("tiers[{i}].min_points"), ErrorCode::OutOfRange);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, t) in &tiers {
+        if !seen.insert(t.name.clone()) {
+            errors.add(format!("tiers[{i}].name"), ErrorCode::Duplicate);
+        }
+    }
+    tiers.into_iter().map(|(_, t)| t).collect()
+}
+
+/// The tier at `tiers[i]`, if its name, threshold and amount parse.
+fn tier_of(i: usize, t: &serde_json::Value, errors: &mut FieldErrors) -> Option<Tier> {
+    let name = t.get("name").and_then(|v| v.as_str()).map(crate::domain::normalise).unwrap_or_default();
+    if name.is_empty() {
+        errors.add(format!("tiers[{i}].name"), ErrorCode::Required);
+    } else if name.chars().count() > TIER_NAME_MAX_CHARS {
+        errors.add(format!("tiers[{i}].name"), ErrorCode::TooLong);
+    }
+    let min = match t.get("min_points") {
+        Some(v) => points(errors, format!("tiers[{i}].min_points"), v),
+        None => {
+            errors.add(format!("tiers[{i}].min_points"), ErrorCode::Required);
+            None
+        }
+    };
+    let amount = match t.get("amount_yen").and_then(|v| v.as_u64()) {
+        Some(a) if (1..=MAX_AMOUNT_YEN).contains(&a) => Some(a),
+        Some(_) => {
+            errors.add(format!("tiers[{i}].amount_yen"), ErrorCode::OutOfRange);
+            None
+        }
+        None => {
+            errors.add(format!("tiers[{i}].amount_yen"), ErrorCode::Number);
+            None
+        }
+    };
+    Some(Tier { name, min_points: min?, amount_yen: amount? })
 }
 
 /// Why a plaintiff has the points they have.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use entities::{claim, evidence, filing_round, person, round_member, tier_policy};
+use entities::{claim, evidence, filing_round, round_member, tier_policy};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use super::domain::{compute as compute_round, parse_policy, PlaintiffInput, Roun
 use crate::audit::{self, Event};
 use crate::auth::{CurrentUser, Role};
 use crate::claims::domain::{round_exclusions, ClaimStatus, Exclusion};
-use crate::claims::store::{load_draft, status_of, Parts};
+use crate::claims::store::{identity_index, load_draft, status_of, Parts};
 use crate::domain::{normalise, parse_date, ErrorCode, FieldErrors};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
@@ -279,70 +279,76 @@ async fn gather(state: &AppState, round: &filing_round::Model) -> AppResult<Vec<
     let mut seen_people = HashSet::new();
     let mut out = Vec::new();
     for model in claims.into_iter().filter(|c| !in_other_rounds.contains(&c.id)) {
-        let status = status_of(&model)?;
         if model.wrapped_key.is_none() {
-            // Erased: nothing personal is left, only the fact.
-            out.push(PlaintiffInput {
-                claim_id: model.id,
-                claim_number: model.number.clone(),
-                position: 0,
-                is_minor: false,
-                leaked_items: vec![],
-                harm_kinds: BTreeSet::new(),
-                evidence_kinds: BTreeSet::new(),
-                learned_of_leak_on: None,
-                exclusions: vec![Exclusion::Withdrawn],
-            });
-            continue;
+            out.push(erased(&model));
+        } else {
+            out.extend(plaintiffs_of(state, round, &model, &mut seen_people).await?);
         }
-        let draft = load_draft(db, &state.keys, &model, Parts::All).await?;
-        let consent = crate::consent::service::state_of(state, db, &model, &draft).await?;
-        // A lawyer's verification resolves a possible-duplicate flag.
-        let unresolved = model.possible_duplicate && status != ClaimStatus::Verified;
-        let exclusions = round_exclusions(status, consent.current, unresolved, model.needs_reverification);
-        let evidence_kinds: BTreeSet<String> = evidence::Entity::find()
-            .filter(evidence::Column::ClaimId.eq(model.id))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        let identities: Vec<String> = person::Entity::find()
-            .filter(person::Column::ClaimId.eq(model.id))
-            .order_by_asc(person::Column::Position)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|p| p.identity_index)
-            .collect();
-        let leaked: Vec<String> = serde_json::from_value(model.leaked_items.clone()).unwrap_or_default();
-        for (i, p) in draft.persons.iter().enumerate() {
-            let mut own = exclusions.clone();
-            // An adult other than the claimant gives their own retainer, which
-            // the portal cannot take for them yet: not a plaintiff through this claim.
-            let adult_other = i > 0 && !p.birth_date.is_minor_on(round.filing_date);
-            if adult_other && !own.contains(&Exclusion::NoCurrentConsent) {
-                own.push(Exclusion::NoCurrentConsent);
-            }
-            if own.is_empty() {
-                if let Some(identity) = identities.get(i) {
-                    if !seen_people.insert(identity.clone()) {
-                        own.push(Exclusion::UnresolvedDuplicate);
-                    }
-                }
-            }
-            out.push(PlaintiffInput {
-                claim_id: model.id,
-                claim_number: model.number.clone(),
-                position: i as u32,
-                is_minor: p.birth_date.is_minor_on(round.filing_date),
-                leaked_items: leaked.clone(),
-                harm_kinds: draft.harms.iter().map(|h| h.kind).collect(),
-                evidence_kinds: evidence_kinds.clone(),
-                learned_of_leak_on: draft.learned_of_leak_on,
-                exclusions: own,
-            });
+    }
+    Ok(out)
+}
+
+/// An erased claim: nothing personal is left, only the fact.
+fn erased(model: &claim::Model) -> PlaintiffInput {
+    PlaintiffInput {
+        claim_id: model.id,
+        claim_number: model.number.clone(),
+        position: 0,
+        is_minor: false,
+        leaked_items: vec![],
+        harm_kinds: BTreeSet::new(),
+        evidence_kinds: BTreeSet::new(),
+        learned_of_leak_on: None,
+        exclusions: vec![Exclusion::Withdrawn],
+    }
+}
+
+/// The people of one claim as possible plaintiffs: the claim's exclusions
+/// for each, an adult other than the claimant excluded (they give their
+/// own retainer), and a person already seen in the round excluded as a
+/// duplicate.
+async fn plaintiffs_of(
+    state: &AppState,
+    round: &filing_round::Model,
+    model: &claim::Model,
+    seen_people: &mut HashSet<String>,
+) -> AppResult<Vec<PlaintiffInput>> {
+    let db = state.db.conn();
+    let status = status_of(model)?;
+    let draft = load_draft(db, &state.keys, model, Parts::All).await?;
+    let consent = crate::consent::service::state_of(state, db, model, &draft).await?;
+    // A lawyer's verification resolves a possible-duplicate flag.
+    let unresolved = model.possible_duplicate && status != ClaimStatus::Verified;
+    let exclusions = round_exclusions(status, consent.current, unresolved, model.needs_reverification);
+    let evidence_kinds: BTreeSet<String> = evidence::Entity::find()
+        .filter(evidence::Column::ClaimId.eq(model.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    let leaked: Vec<String> = serde_json::from_value(model.leaked_items.clone()).unwrap_or_default();
+    let mut out = Vec::with_capacity(draft.persons.len());
+    for (i, p) in draft.persons.iter().enumerate() {
+        let mut own = exclusions.clone();
+        let adult_other = i > 0 && !p.birth_date.is_minor_on(round.filing_date);
+        if adult_other && !own.contains(&Exclusion::NoCurrentConsent) {
+            own.push(Exclusion::NoCurrentConsent);
         }
+        if own.is_empty() && !seen_people.insert(identity_index(&state.keys, p)) {
+            own.push(Exclusion::UnresolvedDuplicate);
+        }
+        out.push(PlaintiffInput {
+            claim_id: model.id,
+            claim_number: model.number.clone(),
+            position: i as u32,
+            is_minor: p.birth_date.is_minor_on(round.filing_date),
+            leaked_items: leaked.clone(),
+            harm_kinds: draft.harms.iter().map(|h| h.kind).collect(),
+            evidence_kinds: evidence_kinds.clone(),
+            learned_of_leak_on: draft.learned_of_leak_on,
+            exclusions: own,
+        });
     }
     Ok(out)
 }

@@ -47,8 +47,45 @@ pub async fn seed_round(
     let case = state.cases.by_slug(state.db.conn(), case_slug).await?;
     let claims = plaintiffs.div_ceil(2).max(1);
     let per_claim = files.div_ceil(claims);
-    let io = |e: std::io::Error| AppError::caused_by("synthetic round", e);
     std::fs::create_dir_all(plain_dir).map_err(io)?;
+    let input = template_draft()?;
+    let round_id = insert_frozen_round(state, case.model.id).await?;
+    let mut plaintiff = 0u64;
+    let mut written = 0u64;
+    for c in 0..claims {
+        let user = synthetic_claimant(state, round_id, c).await?;
+        let claim = crate::intake::service::create_claim(state, &user, case_slug).await?;
+        crate::intake::service::replace_draft(state, &user, claim.id, &input).await?;
+        for f in 0..per_claim.min(files - written) {
+            let bytes = jpeg(file_bytes, written);
+            std::fs::write(plain_dir.join(format!("{written:06}.jpg")), &bytes).map_err(io)?;
+            let kind = if f == 0 { EvidenceKind::ApologyLetter } else { EvidenceKind::DirectMail };
+            let size = bytes.len() as u64;
+            let mut reader = std::io::Cursor::new(bytes);
+            crate::evidence::service::upload(state, &user, claim.id, kind, Some(size), &mut reader, None).await?;
+            written += 1;
+        }
+        claim::Entity::update_many()
+            .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Verified.as_str()))
+            .col_expr(claim::Column::SubmittedAt, Expr::value(Some(state.clock.now())))
+            .filter(claim::Column::Id.eq(claim.id))
+            .exec(state.db.conn())
+            .await?;
+        for position in 0..2.min(plaintiffs - plaintiff) as i32 {
+            plaintiff += 1;
+            add_member(state, round_id, plaintiff as i32, claim.id, position).await?;
+        }
+        progress(c + 1);
+    }
+    Ok(round_id)
+}
+
+fn io(e: std::io::Error) -> AppError {
+    AppError::caused_by("synthetic round", e)
+}
+
+/// The draft every synthetic claim has: a parent and a child.
+fn template_draft() -> AppResult<DraftInput> {
     let template = serde_json::json!({
         "persons": [
             {"relation": "self", "family_name": "山田", "given_name": "花子", "family_name_kana": "やまだ",
@@ -66,12 +103,16 @@ pub async fn seed_round(
         "learned_of_leak_on": "2014-07-10",
         "harms": [{"kind": "direct_mail", "date": "2014-08-01", "sender": "某社", "note": ""}]
     });
-    let input: DraftInput = serde_json::from_value(template).map_err(|e| AppError::caused_by("synthetic round", e))?;
+    serde_json::from_value(template).map_err(|e| AppError::caused_by("synthetic round", e))
+}
+
+/// A frozen round filed today, with the default tier policy.
+async fn insert_frozen_round(state: &AppState, case_id: Uuid) -> AppResult<Uuid> {
     let round_id = Uuid::new_v4();
     let today = state.clock.today();
     filing_round::Entity::insert(filing_round::ActiveModel {
         id: Set(round_id),
-        case_id: Set(case.model.id),
+        case_id: Set(case_id),
         number: Set(1000 + (state.clock.now().timestamp() % 100_000) as i32),
         name: Set("ベンチマーク提訴".into()),
         court: Set("東京地方裁判所".into()),
@@ -97,74 +138,52 @@ pub async fn seed_round(
     })
     .exec_without_returning(state.db.conn())
     .await?;
-    let mut plaintiff = 0u64;
-    let mut written = 0u64;
-    for c in 0..claims {
-        let user_id = Uuid::new_v4();
-        let email =
-            crate::domain::Email::parse(&format!("bench{c}-{}@example.invalid", &round_id.simple().to_string()[..6]))
-                .map_err(|_| AppError::internal("bench e-mail"))?;
-        let row = crate::auth::service::new_user_row(
-            &state.keys,
-            user_id,
-            &email,
-            state.dummy_hash.clone(),
-            Role::Claimant,
-            state.clock.now(),
-        );
-        entities::user::Entity::insert(row).exec_without_returning(state.db.conn()).await?;
-        let user = CurrentUser {
-            id: user_id,
-            role: Role::Claimant,
-            session_id: Uuid::nil(),
-            ip: None,
-            via_cookie: false,
-            mfa: false,
-            must_change_password: false,
-            reauthenticated_at: None,
-            // `new_user_row` makes an account whose address is proven.
-            email_confirmed: true,
-        };
-        let claim = crate::intake::service::create_claim(state, &user, case_slug).await?;
-        crate::intake::service::replace_draft(state, &user, claim.id, &input).await?;
-        for f in 0..per_claim {
-            if written >= files {
-                break;
-            }
-            let bytes = jpeg(file_bytes, written);
-            std::fs::write(plain_dir.join(format!("{written:06}.jpg")), &bytes).map_err(io)?;
-            let kind = if f == 0 { EvidenceKind::ApologyLetter } else { EvidenceKind::DirectMail };
-            let mut reader = std::io::Cursor::new(bytes);
-            let size = reader.get_ref().len() as u64;
-            crate::evidence::service::upload(state, &user, claim.id, kind, Some(size), &mut reader, None).await?;
-            written += 1;
-        }
-        claim::Entity::update_many()
-            .col_expr(claim::Column::Status, Expr::value(ClaimStatus::Verified.as_str()))
-            .col_expr(claim::Column::SubmittedAt, Expr::value(Some(state.clock.now())))
-            .filter(claim::Column::Id.eq(claim.id))
-            .exec(state.db.conn())
-            .await?;
-        for position in 0..2 {
-            if plaintiff >= plaintiffs {
-                break;
-            }
-            plaintiff += 1;
-            round_member::Entity::insert(round_member::ActiveModel {
-                round_id: Set(round_id),
-                plaintiff_number: Set(plaintiff as i32),
-                claim_id: Set(claim.id),
-                position: Set(position),
-                tier: Set("B".into()),
-                amount_yen: Set(55_000),
-                points: Set(12),
-                reasons: Set("[]".into()),
-                limitation_ended_on: Set(None),
-            })
-            .exec_without_returning(state.db.conn())
-            .await?;
-        }
-        progress(c + 1);
-    }
     Ok(round_id)
+}
+
+/// The `n`th synthetic claimant's account, signed in as far as the
+/// services need.
+async fn synthetic_claimant(state: &AppState, round_id: Uuid, n: u64) -> AppResult<CurrentUser> {
+    let user_id = Uuid::new_v4();
+    let email =
+        crate::domain::Email::parse(&format!("bench{n}-{}@example.invalid", &round_id.simple().to_string()[..6]))
+            .map_err(|_| AppError::internal("bench e-mail"))?;
+    let row = crate::auth::service::new_user_row(
+        &state.keys,
+        user_id,
+        &email,
+        state.dummy_hash.clone(),
+        Role::Claimant,
+        state.clock.now(),
+    );
+    entities::user::Entity::insert(row).exec_without_returning(state.db.conn()).await?;
+    Ok(CurrentUser {
+        id: user_id,
+        role: Role::Claimant,
+        session_id: Uuid::nil(),
+        ip: None,
+        via_cookie: false,
+        mfa: false,
+        must_change_password: false,
+        reauthenticated_at: None,
+        // `new_user_row` makes an account whose address is proven.
+        email_confirmed: true,
+    })
+}
+
+async fn add_member(state: &AppState, round_id: Uuid, number: i32, claim_id: Uuid, position: i32) -> AppResult<()> {
+    round_member::Entity::insert(round_member::ActiveModel {
+        round_id: Set(round_id),
+        plaintiff_number: Set(number),
+        claim_id: Set(claim_id),
+        position: Set(position),
+        tier: Set("B".into()),
+        amount_yen: Set(55_000),
+        points: Set(12),
+        reasons: Set("[]".into()),
+        limitation_ended_on: Set(None),
+    })
+    .exec_without_returning(state.db.conn())
+    .await?;
+    Ok(())
 }
