@@ -80,6 +80,9 @@ pub struct AppState {
     pub job_handlers: jobs::Handlers,
     /// Who hears of what happens to claims (review, of submissions).
     pub claim_listeners: claims::Listeners,
+    /// Wakes this server's idle job runners when a job is queued here, so
+    /// it starts at once instead of at the next poll.
+    pub jobs_queued: jobs::Wake,
 }
 
 /// Which capability does each kind of background job.
@@ -148,6 +151,7 @@ impl AppState {
             clock: clock::Clock::system(),
             job_handlers: job_handlers(),
             claim_listeners: claims::Listeners { submitted: review::desk::on_submitted },
+            jobs_queued: Default::default(),
         })
     }
 }
@@ -174,6 +178,7 @@ impl AppState {
             audit: self.audit.clone(),
             job_handlers: self.job_handlers,
             claim_listeners: self.claim_listeners,
+            jobs_queued: self.jobs_queued.clone(),
         }
     }
 }

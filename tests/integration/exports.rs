@@ -168,6 +168,18 @@ async fn frozen_round(app: &TestApp) -> (ApiClient, String) {
     (admin, round)
 }
 
+/// The server that queues an export wakes its idle runners: the bundle is
+/// built at once, not at their next look for work (here an hour away).
+#[tokio::test]
+async fn an_export_starts_at_once_not_at_the_runners_next_poll() {
+    let app = spawn_app_with(|f| f.merge(("job_poll_ms", 3_600_000)).merge(("exports_per_hour", 10))).await;
+    let (admin, round) = frozen_round(&app).await;
+    let started = admin.post(&format!("/admin/rounds/{round}/exports"), json!({})).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.body);
+    let done = wait_done(&admin, started.body["id"].as_str().unwrap()).await;
+    assert_eq!(done["counts"]["plaintiffs"], 2, "{done:?}");
+}
+
 #[tokio::test]
 async fn an_export_whose_server_died_is_taken_over_when_its_lease_runs_out() {
     use app::jobs::{self, Kind};

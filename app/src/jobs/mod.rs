@@ -51,6 +51,27 @@ pub struct Handlers {
     pub signals: Work,
 }
 
+/// Wakes this server's idle runners when a job is queued here: the
+/// queuing transaction registers [`Wake::after_commit`], and the runners
+/// wait on it beside their poll, so the job starts at once (other servers
+/// find it at their next poll).
+#[derive(Clone, Debug, Default)]
+pub struct Wake(std::sync::Arc<rocket::tokio::sync::Notify>);
+
+impl Wake {
+    /// Wake the idle runners once `txn` has committed (never if it does not).
+    pub fn after_commit(&self, txn: &crate::db::WriteTx) {
+        let wake = self.0.clone();
+        txn.on_commit(move || wake.notify_waiters());
+    }
+
+    /// Resolves at the next wake-up; enable it before looking for jobs so
+    /// that one sent meanwhile is not missed.
+    pub fn notified(&self) -> rocket::tokio::sync::futures::Notified<'_> {
+        self.0.notified()
+    }
+}
+
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -40,9 +40,18 @@ async fn work(state: Arc<AppState>, mailer: Option<Arc<Mailer>>, owner: String, 
     let settings = state.settings.background.clone();
     loop {
         let now = state.clock.now();
+        let queued = state.jobs_queued.notified();
+        tokio::pin!(queued);
+        queued.as_mut().enable();
         match super::claim_next(&state.db, &owner, &kinds, now, settings.job_lease).await {
             Ok(Some(claimed)) => run_one(&state, mailer.as_deref(), claimed).await,
-            Ok(None) => sleep(settings.job_poll).await,
+            // Idle until the next poll, or until a job is queued here.
+            Ok(None) => {
+                tokio::select! {
+                    _ = sleep(settings.job_poll) => {}
+                    _ = queued => {}
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for jobs");
                 sleep(settings.job_poll * 5).await;

@@ -96,6 +96,8 @@ pub async fn start(state: &AppState, user: &CurrentUser, round_id: Uuid) -> AppR
     export::Entity::insert(export::ActiveModel::from(model.clone())).exec_without_returning(&txn).await?;
     jobs::enqueue(&txn, model.created_at, jobs::Kind::Export, &job_key(id), serde_json::json!({ "export": id }))
         .await?;
+    // This server's idle runners start it at once.
+    state.jobs_queued.after_commit(&txn);
     txn.commit().await?;
     Ok(model.into())
 }

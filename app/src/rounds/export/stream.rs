@@ -38,8 +38,10 @@ enum Piece {
     Parties(Vec<Party>),
     Exhibits(Vec<Exhibit>),
     Start(String, bool),
-    /// An evidence file: its name, and the SHA-256 and size recorded at upload.
-    Known(String, String, u64),
+    /// An evidence file: its name, the SHA-256 and size recorded at upload,
+    /// and its first chunks (the whole of a small file) in the same message,
+    /// so the writer thread is woken once a file, not once a chunk.
+    Known(String, String, u64, Vec<Vec<u8>>),
     Data(Vec<u8>),
     Finish(Box<(RoundInfo, Counts, String)>),
 }
@@ -122,7 +124,12 @@ fn spawn_zipper(
                 }
                 Piece::Exhibits(exhibits) => bundle.evidence_index_csv(&exhibits)?,
                 Piece::Start(name, deflate) => bundle.start(&name, deflate)?,
-                Piece::Known(name, sha256, size) => bundle.start_known(&name, &sha256, size)?,
+                Piece::Known(name, sha256, size, head) => {
+                    bundle.start_known(&name, &sha256, size)?;
+                    for chunk in head {
+                        bundle.write_chunk(&chunk)?;
+                    }
+                }
                 Piece::Data(bytes) => bundle.write_chunk(&bytes)?,
                 Piece::Finish(finish) => {
                     let (info, counts, exporter) = *finish;
@@ -222,10 +229,7 @@ async fn write_evidence(state: &AppState, id: Uuid, plan: &Plan, tx: &mpsc::Send
         ahead.extend(queue.next());
         let Prefetched { mut download, head, complete } =
             next.await.map_err(|e| AppError::caused_by("filing bundle", e))??;
-        send(Piece::Known(exhibit.file_name(), row.sha256.clone(), row.size.max(0) as u64)).await?;
-        for chunk in head {
-            send(Piece::Data(chunk)).await?;
-        }
+        send(Piece::Known(exhibit.file_name(), row.sha256.clone(), row.size.max(0) as u64, head)).await?;
         if !complete {
             while let Some(chunk) = download.next_chunk().await? {
                 send(Piece::Data(chunk)).await?;
