@@ -98,54 +98,44 @@ pub(super) fn from_rows(
 /// before is refused as a conflict rather than lost. Returns how many
 /// claims were rewritten.
 pub async fn upgrade_documents(db: &Db, keys: &Keyring) -> AppResult<u64> {
-    let mut done = 0;
-    loop {
-        let batch = in_format(db, ROWS).await?;
-        if batch.is_empty() {
-            return Ok(done);
-        }
-        let txn = db.begin_write().await?;
-        for model in batch {
-            let rewritten = if nothing_sealed(&model) {
-                set_format(&txn, &model, DOCUMENT).await?
-            } else {
-                let draft = store::load_draft(&txn, keys, &model, Parts::All).await?;
-                // As of its last save: the index rows' ages as they were.
-                store::store_draft(&txn, keys, &model, &draft, &draft, false, model.updated_at).await?.is_some()
-            };
-            // Changed meanwhile (saved, so upgraded, by another server):
-            // the next batch finds it again if it is still in rows.
-            if !rewritten {
-                continue;
-            }
-            audit_rewrite(&txn, &model, "claim.document_upgraded").await?;
-            done += 1;
-        }
-        txn.commit().await?;
-    }
+    rewrite_all(db, keys, DOCUMENT, "claim.document_upgraded").await
 }
 
 /// Write every document-layout claim back in the row layout, for a
 /// rollback to a version that reads only rows. Returns how many.
 pub async fn downgrade_documents(db: &Db, keys: &Keyring) -> AppResult<u64> {
+    rewrite_all(db, keys, ROWS, "claim.document_downgraded").await
+}
+
+/// Rewrite every claim not in layout `to` into it, audited as `action`.
+async fn rewrite_all(db: &Db, keys: &Keyring, to: i16, action: &'static str) -> AppResult<u64> {
+    let from = if to == DOCUMENT { ROWS } else { DOCUMENT };
     let mut done = 0;
     loop {
-        let batch = in_format(db, DOCUMENT).await?;
+        let batch = in_format(db, from).await?;
         if batch.is_empty() {
             return Ok(done);
         }
         let txn = db.begin_write().await?;
         for model in batch {
             let rewritten = if nothing_sealed(&model) {
-                set_format(&txn, &model, ROWS).await?
+                set_format(&txn, &model, to).await?
             } else {
                 let draft = store::load_draft(&txn, keys, &model, Parts::All).await?;
-                write_rows(&txn, keys, &model, &draft, model.updated_at).await?
+                match to {
+                    // As of its last save: the index rows' ages as they were.
+                    DOCUMENT => {
+                        store::store_draft(&txn, keys, &model, &draft, &draft, false, model.updated_at).await?.is_some()
+                    }
+                    _ => write_rows(&txn, keys, &model, &draft, model.updated_at).await?,
+                }
             };
+            // Changed meanwhile (saved by another server): the next batch
+            // finds it again if it is still in the old layout.
             if !rewritten {
                 continue;
             }
-            audit_rewrite(&txn, &model, "claim.document_downgraded").await?;
+            audit_rewrite(&txn, &model, action).await?;
             done += 1;
         }
         txn.commit().await?;
