@@ -282,12 +282,9 @@ async fn audit_verify(against: &[PathBuf]) -> ExitCode {
 /// `app claims downgrade-documents`. Connects without the start-up steps,
 /// which would rewrite the claims as documents first.
 async fn claims_downgrade() -> ExitCode {
-    let settings = match Settings::from_figment(&crate::figment()) {
+    let settings = match settings() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let db = match crate::db::Db::connect(&settings.database_url, 1).await {
         Ok(db) => db,
@@ -403,12 +400,16 @@ async fn roster_import(case: &str, file: &std::path::Path) -> ExitCode {
     }
 }
 
-pub(crate) async fn state() -> Result<AppState, ExitCode> {
-    let settings = Settings::from_figment(&crate::figment()).map_err(|e| {
+/// The settings from the environment and `Rocket.toml`, or the error said.
+fn settings() -> Result<Settings, ExitCode> {
+    Settings::from_figment(&crate::figment()).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::FAILURE
-    })?;
-    AppState::start(settings).await.map_err(|e| {
+    })
+}
+
+pub(crate) async fn state() -> Result<AppState, ExitCode> {
+    AppState::start(settings()?).await.map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::FAILURE
     })

@@ -250,17 +250,7 @@ async fn return_to_review(
         .filter(claim::Column::Id.eq(claim.id))
         .exec(txn)
         .await?;
-    entities::notification::Entity::insert(entities::notification::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        case_id: Set(claim.case_id),
-        audience: Set("lawyers".into()),
-        kind: Set("claim.changed_after_verification".into()),
-        claim_id: Set(Some(claim.id)),
-        created_at: Set(now),
-        read_at: Set(None),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    tell_lawyers(txn, &claim, "claim.changed_after_verification", now).await?;
     claim.status = ClaimStatus::Submitted.as_str().into();
     Ok(claim)
 }
@@ -413,12 +403,18 @@ async fn tell_lawyers_of_answer(
     now: chrono::DateTime<Utc>,
 ) -> AppResult<()> {
     crate::claims::notices::mark_notices_answered(txn, model.id, now).await?;
+    tell_lawyers(txn, model, "claim.resubmitted", now).await?;
+    Ok(())
+}
+
+/// A notice on the case's lawyers' desk about this claim.
+async fn tell_lawyers(txn: &crate::db::WriteTx, claim: &claim::Model, kind: &str, now: DateTime<Utc>) -> AppResult<()> {
     entities::notification::Entity::insert(entities::notification::ActiveModel {
         id: Set(Uuid::new_v4()),
-        case_id: Set(model.case_id),
+        case_id: Set(claim.case_id),
         audience: Set("lawyers".into()),
-        kind: Set("claim.resubmitted".into()),
-        claim_id: Set(Some(model.id)),
+        kind: Set(kind.into()),
+        claim_id: Set(Some(claim.id)),
         created_at: Set(now),
         read_at: Set(None),
     })
@@ -485,17 +481,7 @@ pub async fn withdraw(state: &AppState, user: &CurrentUser, id: Uuid) -> AppResu
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
     // The case's lawyers are told: the claimant leaves every later round.
-    entities::notification::Entity::insert(entities::notification::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        case_id: Set(model.case_id),
-        audience: Set("lawyers".into()),
-        kind: Set("claim.withdrawn".into()),
-        claim_id: Set(Some(model.id)),
-        created_at: Set(now),
-        read_at: Set(None),
-    })
-    .exec_without_returning(&txn)
-    .await?;
+    tell_lawyers(&txn, &model, "claim.withdrawn", now).await?;
     audit::append(
         &txn,
         &user.actor(),
